@@ -1,0 +1,6 @@
+"""layerwise exporter: Hugging Face BERT/ALBERT checkpoint -> verified ONNX bundle (torch side)."""
+
+from .errors import ExportError, FusionError, ParityError
+from .export import export
+
+__all__ = ["ExportError", "FusionError", "ParityError", "export"]

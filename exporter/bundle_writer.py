@@ -1,0 +1,68 @@
+"""Write a bundle atomically: build it in a temporary folder beside the target, then rename.
+
+An interrupted or failed export leaves nothing at the target; an existing bundle is
+replaced only when asked to, and only once the new one is complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from .errors import ExportError
+
+
+def _missing_parents(path: Path) -> list[Path]:
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing
+
+
+def check_target(out_dir: Path, force: bool) -> None:
+    """Refuse early what would fail late: an existing bundle without force, an unusable parent."""
+    if out_dir.exists() and not force:
+        raise ExportError(f"{str(out_dir)!r} already exists; pass --force (force=True) to replace it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{str(out_dir)!r} exists and is not a folder; choose another --out")
+    for parent in out_dir.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: {str(parent)!r} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: no write permission in {str(parent)!r}")
+            break
+
+
+@contextmanager
+def atomic_bundle(out_dir: Path, force: bool) -> Iterator[Path]:
+    """Yield a temporary folder to fill; on success it becomes ``out_dir``, on failure it vanishes."""
+    check_target(out_dir, force)
+    created = _missing_parents(out_dir)
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+    except OSError as e:
+        for parent in created:
+            shutil.rmtree(parent, ignore_errors=True)
+        raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: {e.strerror or e}; choose another --out") from e
+    try:
+        yield work
+        if out_dir.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+            os.replace(out_dir, old / "bundle")
+            os.replace(work, out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, out_dir)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        for parent in created:
+            shutil.rmtree(parent, ignore_errors=True)
+        raise

@@ -1,0 +1,74 @@
+"""The real-text parity set and PyTorch's hidden states for it, computed once per export.
+
+Batches: every parity text padded together (short to longer than the model maximum),
+three texts alone, and corpus sentences in natural-length batches of 32. Corpus sentences
+after CALIBRATION_SENTENCES are used here, so int8 calibration never sees its test text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..runtime.manifest import INPUT_NAMES
+from ..runtime.session import SessionConfig, ort
+from .texts import PARITY_TEXTS, corpus_sentences
+
+CALIBRATION_SENTENCES = 128
+EVALUATION_SENTENCES = 256
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class ParitySet:
+    feeds: list[dict[str, np.ndarray]]
+    reference: list[list[np.ndarray]]  # per batch, per hidden state: float32 [batch, sequence, hidden]
+
+    @property
+    def masks(self) -> list[np.ndarray]:
+        return [f["attention_mask"] for f in self.feeds]
+
+    def describe(self) -> dict[str, Any]:
+        texts = sum(len(f["input_ids"]) for f in self.feeds)
+        real = int(sum(m.sum() for m in self.masks))
+        longest = max(int(m.sum(axis=1).max()) for m in self.masks)
+        return {"batches": len(self.feeds), "texts": texts, "real_tokens": real, "longest_text_tokens": longest}
+
+
+def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
+    """transformers' own tokenization: right padding, truncation at the model maximum."""
+    encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
+    feeds = {name: np.asarray(encoded[name], dtype=np.int64) for name in INPUT_NAMES if name in encoded}
+    feeds.setdefault("token_type_ids", np.zeros_like(feeds["input_ids"]))
+    return feeds
+
+
+def text_batches(count: int = EVALUATION_SENTENCES) -> list[list[str]]:
+    """The parity texts as batches (see module docstring)."""
+    corpus = corpus_sentences(count, skip=CALIBRATION_SENTENCES)
+    singles = [[PARITY_TEXTS[2]], [PARITY_TEXTS[8]], [PARITY_TEXTS[-1]]]
+    return [list(PARITY_TEXTS), *singles, *(corpus[i : i + BATCH] for i in range(0, len(corpus), BATCH))]
+
+
+def hidden_states(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+    """transformers' output_hidden_states=True for one batch, as float32 numpy arrays."""
+    import torch
+
+    with torch.no_grad():
+        out = model(**{k: torch.from_numpy(v) for k, v in feeds.items()}, output_hidden_states=True)
+    return [h.float().numpy() for h in out.hidden_states]
+
+
+def build_parity_set(model: Any, tokenizer: Any, max_length: int, corpus_count: int = EVALUATION_SENTENCES) -> ParitySet:
+    feeds = [tokenize(tokenizer, texts, max_length) for texts in text_batches(corpus_count)]
+    return ParitySet(feeds=feeds, reference=[hidden_states(model, f) for f in feeds])
+
+
+def run_onnx(path: Path, feeds: list[dict[str, np.ndarray]], threads: int) -> list[list[np.ndarray]]:
+    """Every hidden state of an ONNX graph on the CPU provider, batch by batch."""
+    options = SessionConfig(provider="cpu", threads=threads).session_options()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return [session.run(None, f) for f in feeds]

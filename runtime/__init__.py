@@ -1,0 +1,18 @@
+"""layerwise runtime: load a bundle and serve per-layer embeddings with numpy, onnxruntime and tokenizers only."""
+
+from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
+from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
+from .loader import load
+
+__all__ = [
+    "BundleError",
+    "EmbedStats",
+    "Encoder",
+    "EncoderInfo",
+    "InputError",
+    "LayerwiseError",
+    "NonFiniteOutputError",
+    "ProviderError",
+    "TruncationWarning",
+    "load",
+]

@@ -1,0 +1,33 @@
+"""Combine several layers' vectors into one, and L2-normalise: pure numpy on small arrays.
+
+``layers`` is always the axis right before the last (hidden) one, so the same
+functions serve pooled output [texts, layers, hidden] and token output [layers, tokens, hidden]
+once moved to [tokens, layers, hidden].
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+import numpy as np
+
+Combiner = Callable[[np.ndarray], np.ndarray]
+
+
+def _concat(x: np.ndarray) -> np.ndarray:
+    """[..., layers, hidden] -> [..., layers * hidden], layers in the order asked."""
+    return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
+
+
+COMBINERS: dict[Optional[str], Combiner] = {
+    None: lambda x: x,
+    "concat": _concat,
+    "sum": lambda x: x.sum(axis=-2, dtype=np.float32),
+    "mean": lambda x: x.mean(axis=-2, dtype=np.float32),
+}
+
+
+def l2_normalize(x: np.ndarray) -> np.ndarray:
+    """Scale every vector (the last axis) to unit length; zero vectors stay zero."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32, copy=False)

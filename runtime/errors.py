@@ -1,0 +1,21 @@
+"""Exceptions raised by layerwise; none of them knows anything about HTTP or CLIs."""
+
+
+class LayerwiseError(Exception):
+    """Base class of every error layerwise raises on purpose."""
+
+
+class BundleError(LayerwiseError):
+    """The bundle folder is missing, malformed, tampered with or unsafe to load."""
+
+
+class ProviderError(LayerwiseError):
+    """The requested ONNX Runtime execution provider cannot be used."""
+
+
+class InputError(LayerwiseError, ValueError):
+    """A request to the encoder cannot be served as given (too long, bad option)."""
+
+
+class NonFiniteOutputError(LayerwiseError, FloatingPointError):
+    """The model produced NaN or Inf; the offending text is named, nothing is returned."""
