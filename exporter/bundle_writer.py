@@ -48,6 +48,9 @@ def atomic_bundle(out_dir: Path, force: bool) -> Iterator[Path]:
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
     except OSError as e:
         for parent in created:
             shutil.rmtree(parent, ignore_errors=True)

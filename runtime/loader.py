@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
-from .bundle import open_bundle
+from .bundle import Bundle, open_bundle
 from .encoder import Encoder
-from .errors import BundleError, ProviderError
+from .errors import BundleError, InputError, ProviderError
 from .session import SessionConfig, physical_cores, resolve_provider
 from .tokenize import TextTokenizer
 
+log = logging.getLogger("layerwise")
 PREFERENCE = {"cpu": ("int8", "fused", "fp32", "fp16"), "cuda": ("fp16", "fused", "fp32")}
 
 
@@ -55,11 +57,22 @@ def load(
         (1, 1, 384)
     """
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+        raise InputError(f"threads must be a positive int or None, got {threads!r}")
     bundle = open_bundle(bundle_dir)
-    manifest = bundle.manifest
     resolved = resolve_provider(provider)
-    chosen = choose_variant(list(manifest.variants), resolved, variant)
-    config = SessionConfig(provider=resolved, threads=threads or physical_cores())
-    tokenizer = TextTokenizer(bundle.tokenizer_path(), manifest.max_length, int(manifest.raw["model"].get("pad_token_id") or 0))
+    try:
+        return _build(bundle, resolved, variant, threads)
+    except ProviderError as e:
+        if provider != "auto" or resolved == "cpu":
+            raise
+        log.warning("provider='auto': CUDA is installed but unusable (%s); using the CPU provider", e)
+        return _build(bundle, "cpu", variant, threads)
+
+
+def _build(bundle: Bundle, provider: str, variant: str | None, threads: int | None) -> Encoder:
+    manifest = bundle.manifest
+    chosen = choose_variant(list(manifest.variants), provider, variant)
+    config = SessionConfig(provider=provider, threads=threads or physical_cores())
+    pad_id = int(manifest.raw["model"].get("pad_token_id") or 0)
+    tokenizer = TextTokenizer(bundle.tokenizer_path(), manifest.max_length, pad_id)
     return Encoder(bundle, chosen, config, tokenizer)

