@@ -31,3 +31,17 @@ def torch_minilm(minilm_dir: Path):
     from transformers import AutoModel, AutoTokenizer
 
     return AutoModel.from_pretrained(minilm_dir).eval(), AutoTokenizer.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
+    """A one-layer random BERT checkpoint folder (hidden 64) with MiniLM's tokenizer."""
+    from .models import save_bert
+
+    return save_bert(tmp_path_factory.mktemp("tiny") / "ckpt", minilm_dir, layers=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
+    """A small fp32 + fused bundle, cheap to copy and tamper with."""
+    return layerwise.export(str(tiny_bert), tmp_path_factory.mktemp("bundles") / "tiny", variants=["fp32", "fused"])

@@ -12,18 +12,13 @@ import pytest
 import layerwise
 from layerwise.exporter import ExportError, ParityError
 
-from .models import save_bert, save_gpt2
+from .models import save_gpt2
 
 
 def _no_leftovers(out: Path) -> None:
     assert not out.exists()
     if out.parent.exists():
         assert not [p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
-
-
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory, minilm_dir) -> Path:
-    return save_bert(tmp_path_factory.mktemp("tiny") / "ckpt", minilm_dir, layers=1)
 
 
 def test_missing_local_path_names_the_path(tmp_path):

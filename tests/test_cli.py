@@ -1,0 +1,76 @@
+"""The layerwise command: exit codes, output files and error lines."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from layerwise.cli import main
+
+
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "layerwise.cli", *args], capture_output=True, text=True, input=stdin, timeout=600)
+
+
+def test_export_then_inspect_prints_the_parity_table(tmp_path, tiny_bert):
+    out = tmp_path / "bundle"
+    result = _cli("-q", "export", str(tiny_bert), "--out", str(out), "--variants", "fp32,fused")
+    assert result.returncode == 0, result.stderr
+    assert "| fused | 1 |" in result.stdout and "| variant | layer | max abs diff |" in result.stdout
+    shown = _cli("inspect", str(out))
+    assert shown.returncode == 0 and "model    bert BertModel: 1 layers, hidden 64, max length 128" in shown.stdout
+
+
+def test_embed_arguments_to_json_on_stdout(tiny_bundle, capsys):
+    assert main(["embed", str(tiny_bundle), "one text", "another", "--layers", "0,-1", "--pool", "cls", "--provider", "cpu"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["layers"] == [0, 1] and np.array(payload["embeddings"]).shape == (2, 2, 64)
+
+
+def test_embed_stdin_lines_to_npy(tiny_bundle, tmp_path):
+    out = tmp_path / "vectors.npy"
+    result = _cli("embed", str(tiny_bundle), "--layers", "-1", "--combine", "mean", "--normalize", "--output", str(out), stdin="first line\nsecond line\n")
+    assert result.returncode == 0, result.stderr
+    vectors = np.load(out)
+    assert vectors.shape == (2, 64)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, monkeypatch):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"text": "alpha beta"}\n{"text": "gamma", "id": 7}\n')
+    assert main(["embed", str(tiny_bundle), "--input", str(source), "--output", str(tmp_path / "o.jsonl")]) == 0
+    rows = [json.loads(line) for line in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert [r["index"] for r in rows] == [0, 1] and np.array(rows[0]["embedding"]).shape == (2, 64)
+    assert main(["embed", str(tiny_bundle), "--input", str(source), "--pool", "none", "--output", str(tmp_path / "t.npz")]) == 0
+    saved = np.load(tmp_path / "t.npz")
+    assert saved["lengths"].tolist() == [4, 3] and saved["layer_1"].shape == (7, 64)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["embed", "/no/bundle", "x"], "error: bundle folder '/no/bundle' does not exist"),
+        (["embed", "{bundle}", "x", "--layers", "5"], "error: layer 5 does not exist"),
+        (["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"], "error: per-token output (--pool none) has one array per text: write .npz or .jsonl"),
+        (["embed", "{bundle}", "x", "--provider", "cuda"], "error: provider='cuda' was requested"),
+        (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
+    ],
+)
+def test_errors_are_one_line_with_exit_status_2(tiny_bundle, tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    assert main([a.replace("{bundle}", str(tiny_bundle)) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(message) and err.count("\n") == 1
+
+
+def test_bad_jsonl_names_the_line(tiny_bundle, tmp_path, capsys):
+    source = tmp_path / "bad.jsonl"
+    source.write_text('{"text": "ok"}\n{"txt": "no"}\n')
+    assert main(["embed", str(tiny_bundle), "--input", str(source)]) == 2
+    assert "line 2 needs a string field 'text'" in capsys.readouterr().err

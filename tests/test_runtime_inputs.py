@@ -1,0 +1,129 @@
+"""What a caller can get wrong, and what the runtime says about it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import layerwise
+from layerwise.runtime import InputError, NonFiniteOutputError, ProviderError, TruncationWarning
+from layerwise.runtime.errors import BundleError
+
+LONG = "word " * 700
+
+
+@pytest.fixture(scope="module")
+def encoder(minilm_bundle):
+    return layerwise.load(minilm_bundle, variant="fused", provider="cpu")
+
+
+def test_a_single_string_is_one_text(encoder):
+    assert encoder.embed("hello", layers=-1).shape == (1, 1, 384)
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [(["ok", 3], r"texts\[1\] must be a str, got int"), (42, "texts must be a str or a list of str, got int"), (["a", None], r"texts\[1\] must be a str, got NoneType")],
+)
+def test_non_strings_are_a_type_error_naming_the_index(encoder, texts, message):
+    with pytest.raises(TypeError, match=message):
+        encoder.embed(texts)
+
+
+def test_empty_strings_are_valid(encoder):
+    out = encoder.embed(["", "text", ""], layers=-1)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out[0], out[2])
+
+
+def test_long_texts_are_truncated_counted_and_warned_about(encoder):
+    with pytest.warns(TruncationWarning, match=r"1 of 3 text\(s\) were longer than the maximum length and were truncated \(first: text 1\)"):
+        encoder.embed(["short", LONG, "short too"], layers=-1)
+    assert encoder.last_stats.truncated == 1 and encoder.last_stats.truncated_indices == (1,)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        encoder.embed(["short"], layers=-1)
+    assert encoder.last_stats.truncated == 0
+
+
+def test_truncate_false_names_the_first_offending_text_and_its_tokens(encoder):
+    with pytest.raises(InputError, match=r"text 1 has 702 tokens, more than max_length 512 \(1 text\(s\) too long\)"):
+        encoder.embed(["fine", LONG], truncate=False)
+    with pytest.raises(InputError, match=r"text 0 has 5 tokens, more than max_length 4"):
+        encoder.embed(["a b c"], max_length=4, truncate=False)
+
+
+def test_max_length_cuts_tokens(encoder):
+    tokens = encoder.embed([LONG], layers=-1, pool="none", max_length=16)
+    assert tokens[0].shape == (1, 16, 384)
+    with pytest.raises(InputError, match="max_length must be an int from 2 to the model maximum 512, got 9999"):
+        encoder.embed(["x"], max_length=9999)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"layers": 7}, r"layer 7 does not exist: this model has hidden states 0..6 \(0 is the embedding output\), or -7..-1"),
+        ({"layers": -8}, "layer -8 does not exist"),
+        ({"layers": []}, "non-empty list of ints"),
+        ({"layers": "last"}, "layers must be 'all', an int or a list of ints, got 'last'"),
+        ({"layers": [1.5]}, r"layers must hold ints, got 1.5"),
+        ({"pool": "sum"}, "pool must be one of mean, max, cls, none, got 'sum'"),
+        ({"combine": "stack"}, "combine must be one of None, 'concat', 'sum', 'mean', got 'stack'"),
+        ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
+    ],
+)
+def test_bad_options_name_the_value_and_the_choices(encoder, options, message):
+    with pytest.raises(InputError, match=message):
+        encoder.embed(["x"], **options)
+
+
+def test_cuda_asked_for_without_onnxruntime_gpu_says_what_to_install(minilm_bundle):
+    with pytest.raises(ProviderError, match=r"provider='cuda' was requested, but the installed onnxruntime .* has no CUDA execution provider.*pip install 'layerwise\[gpu\]'"):
+        layerwise.load(minilm_bundle, provider="cuda")
+
+
+def test_auto_provider_on_this_machine_is_the_cpu(minilm_bundle):
+    assert layerwise.load(minilm_bundle, variant="int8").info.provider == "cpu"
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"provider": "tpu"}, ProviderError, "provider must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
+    ({"threads": 0}, InputError, "threads must be a positive int or None, got 0"),
+])  # fmt: skip
+def test_bad_load_options(minilm_bundle, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        layerwise.load(minilm_bundle, **kwargs)
+
+
+def test_a_variant_missing_from_the_bundle_is_named(tmp_path, minilm_bundle):
+    import json
+    import shutil
+
+    bundle = tmp_path / "b"
+    shutil.copytree(minilm_bundle, bundle, ignore=shutil.ignore_patterns("model.int8.onnx", "model.fp16.onnx", "model.fp32.onnx"))
+    data = json.loads((bundle / "manifest.json").read_text())
+    data["variants"] = {"fused": data["variants"]["fused"]}
+    (bundle / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BundleError, match=r"variant 'int8' is not in this bundle \(it has fused\)"):
+        layerwise.load(bundle, variant="int8")
+    assert layerwise.load(bundle, provider="cpu").info.variant == "fused"
+
+
+def test_nan_never_leaves_the_runtime(encoder, monkeypatch):
+    real_run = type(encoder)._run
+
+    def poisoned(self, batch, layers, pool):
+        results = real_run(self, batch, layers, pool)
+        rows = list(batch.indices)
+        if 2 in rows:
+            results[layers[-1]][rows.index(2)] = np.nan
+        return results
+
+    monkeypatch.setattr(type(encoder), "_run", poisoned)
+    with pytest.raises(NonFiniteOutputError, match=r"produced NaN or Inf at layer 6 for text 2 'third one'; nothing was returned"):
+        encoder.embed(["first", "second", "third one"], layers=[0, -1])
+    with pytest.raises(NonFiniteOutputError, match="for text 2"):
+        encoder.embed(["first", "second", "third one"], layers=[-1], pool="none")
