@@ -1,8 +1,10 @@
 """Create ONNX Runtime sessions for one execution provider, and prove it is the one in use.
 
 CPU and CUDA share everything here except the provider name and its options. Memory
-settings are chosen for variable shapes: a CPU arena that grows by what is requested
-and is shrunk after every run, so mixed-length traffic cannot grow the process forever.
+settings are chosen for variable shapes, where an arena keeps whatever it once grew:
+on the CPU no arena (measured: a 300-request mixed-length soak held ~0.7 GB instead of
+2 GB, at no speed cost), on CUDA an arena that grows by what is requested and is
+shrunk back after every run.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class SessionConfig:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False
         if external_data_folder is not None:
             options.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(external_data_folder))
         return options
@@ -91,9 +94,10 @@ class SessionConfig:
         return [PROVIDERS["cpu"]]
 
     def run_options(self) -> "ort.RunOptions":
-        """Options for each run: give arena memory grown by this run back afterwards."""
+        """Options for each run: on CUDA, give device memory grown by this run back afterwards."""
         options = ort.RunOptions()
-        options.add_run_config_entry("memory.enable_memory_arena_shrinkage", f"{self.provider}:{self.device_id}")
+        if self.provider == "cuda":
+            options.add_run_config_entry("memory.enable_memory_arena_shrinkage", f"gpu:{self.device_id}")
         return options
 
 

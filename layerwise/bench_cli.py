@@ -1,0 +1,48 @@
+"""``layerwise bench``: latency percentiles and throughput of a bundle on this machine."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .runtime import load
+from .runtime.errors import InputError
+from .runtime.latency import measure_grid
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{flag} takes comma-separated positive ints, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise InputError(f"{flag} takes comma-separated positive ints, got {text!r}")
+    return values
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    batch_sizes, seq_lens = _ints(args.batch_sizes, "--batch-sizes"), _ints(args.seq_lens, "--seq-lens")
+    encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
+    info = encoder.info
+    skipped = [s for s in seq_lens if s > info.max_length]
+    if skipped:
+        print(f"note: skipping sequence lengths {skipped} above the model maximum {info.max_length}", file=sys.stderr)
+    cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
+    print(f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; layers={args.layers} pool={args.pool}")
+    print("| batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s | runs |")
+    print("|---|---|---|---|---|---|---|---|")
+    for c in cells:
+        print(
+            f"| {c['batch_size']} | {c['seq_len']} | {c['p50_ms']:.2f} | {c['p90_ms']:.2f} | {c['p99_ms']:.2f} | "
+            f"{c['sequences_per_s']:.1f} | {c['tokens_per_s']:.0f} | {c['repeats']} |"
+        )
+    if args.json_out:
+        payload = {"info": {k: v for k, v in vars(info).items()}, "layers": args.layers, "pool": args.pool, "cells": cells}
+        text = json.dumps(payload, indent=2)
+        if args.json_out == "-":
+            print(text)
+        else:
+            with open(args.json_out, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+    return 0
