@@ -1,0 +1,67 @@
+"""Job 6: the same work on an accelerator: layerwise fp16 with I/O binding against PyTorch eager.
+
+Separates engine-only time (hidden states stay on the device) from time including the copy
+of every hidden state back to the host, and the product path (pooled on the device, only
+[batch, hidden] per layer copied back). On a machine without CUDA it runs on the CPU
+provider with the fused variant, so the code path is exercised by the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import layerwise
+from layerwise.runtime.latency import synthetic_batch
+from layerwise.runtime.manifest import output_name
+
+from .common import alternate
+
+BATCH, SEQ = 32, 128
+
+
+def _engine(encoder: Any, batch: Any, copy_back: bool) -> Any:
+    """One run of the full graph with outputs bound on the device; optionally copy them all to the host."""
+    session = encoder._session_through(encoder.info.num_layers)
+    config = encoder._config
+    binding = session.io_binding()
+    for name, array in batch.feeds().items():
+        binding.bind_cpu_input(name, array)
+    for layer in range(encoder.info.num_layers + 1):
+        binding.bind_output(output_name(layer), config.device_type, config.device_id)
+    session.run_with_iobinding(binding)
+    return binding.copy_outputs_to_cpu() if copy_back else binding.get_outputs()
+
+
+def _torch_contenders(source: str, batch: Any, contenders: dict[str, Any]) -> None:
+    """PyTorch fp32 and fp16 eager on CUDA, when torch can see a GPU."""
+    import torch
+    from transformers import AutoModel
+
+    if not torch.cuda.is_available():
+        return
+    feeds = {k: torch.from_numpy(v).cuda() for k, v in batch.feeds().items()}
+    for dtype, label in ((torch.float32, "fp32"), (torch.float16, "fp16")):
+        model = AutoModel.from_pretrained(source, torch_dtype=dtype).cuda().eval()
+
+        def step(model: Any = model) -> None:
+            with torch.inference_mode():
+                model(**feeds, output_hidden_states=True)
+            torch.cuda.synchronize()
+
+        contenders[f"pytorch {label} eager"] = step
+
+
+def run(bundle: str, provider: str = "cuda", source: str | None = None, repeats: int = 10) -> dict[str, Any]:
+    variant = "fp16" if provider == "cuda" else "fused"
+    encoder = layerwise.load(bundle, variant=variant, provider=provider)
+    batch = synthetic_batch(BATCH, SEQ, 30000)
+    needed = list(range(encoder.info.num_layers + 1))
+    contenders: dict[str, Any] = {
+        f"layerwise {variant} engine only": lambda: _engine(encoder, batch, copy_back=False),
+        f"layerwise {variant} + copy of all hidden states": lambda: _engine(encoder, batch, copy_back=True),
+        f"layerwise {variant} pooled on device": lambda: encoder._run(batch, needed, "mean"),
+    }
+    if source is not None and provider == "cuda":
+        _torch_contenders(source, batch, contenders)
+    timings = alternate(contenders, repeats, warmup=3)
+    return {"provider": encoder.info.provider, "variant": variant, "batch_size": BATCH, "seq_len": SEQ, "contenders": timings}

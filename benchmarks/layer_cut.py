@@ -1,0 +1,28 @@
+"""Job 4: the cost of asking for layer k of L (a graph cut after layer k) against the full graph."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import layerwise
+from layerwise.runtime.latency import synthetic_batch
+
+from .common import alternate
+
+BATCH, SEQ = 32, 128
+
+
+def run(bundle: str, threads: int, variants: tuple[str, ...] = ("fused", "int8"), repeats: int = 5) -> dict[str, Any]:
+    results = {}
+    for variant in variants:
+        encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
+        layers = encoder.info.num_layers
+        batch = synthetic_batch(BATCH, SEQ, 30000)
+        contenders = {k: (lambda k=k: encoder._run(batch, [k], "mean")) for k in range(layers + 1)}
+        timings = alternate(contenders, repeats)
+        full = timings[layers]["median_s"]
+        results[variant] = [
+            {"layer": k, "median_s": t["median_s"], "fraction_of_full": t["median_s"] / full, "target": k / layers + 0.1}
+            for k, t in timings.items()
+        ]
+    return {"batch_size": BATCH, "seq_len": SEQ, "threads": threads, "variants": results}

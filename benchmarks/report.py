@@ -1,0 +1,140 @@
+"""Turn a benchmark results dict into Markdown tables and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _all_layers(job: dict[str, Any]) -> list[str]:
+    t = job["texts"]
+    lines = [
+        f"### All hidden states, mean-pooled, real sentences (batch {job['batch_size']}, {job['threads']} threads)",
+        "",
+        f"{t['texts']} sentences, tokens mean {t['tokens_mean']:.1f}, p50 {t['tokens_p50']:.0f}, p90 {t['tokens_p90']:.0f}, "
+        f"max {t['tokens_max']}; padding share of the plain loop {t['padding_share_plain_loop']:.0%}.",
+        "",
+        "| contender | texts/s | vs plain PyTorch | vs sorted PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | median s (min-max) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in job["contenders"].items():
+        lines.append(
+            f"| {name} | {r['texts_per_s']:.0f} | {r['speedup_vs_plain']:.2f}x | {r['speedup_vs_sorted']:.2f}x | {r['cos_min']:.5f} | "
+            f"{r['cos_mean_worst_layer']:.5f} | {r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f}) |"
+        )
+    return lines
+
+
+def _peers(job: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Pooled last-layer sentence embeddings against peers (batch {job['batch_size']}, {job['threads']} threads)",
+        "",
+        "| contender | texts/s | vs sentence-transformers ONNX int8 | cos min | cos mean | notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    base = job["peers"].get("st-onnx-int8", {}).get("texts_per_s")
+    for name, r in sorted(job["peers"].items(), key=lambda kv: -kv[1]["texts_per_s"]):
+        ratio = f"{r['texts_per_s'] / base:.2f}x" if base else "-"
+        lines.append(f"| {name} | {r['texts_per_s']:.0f} | {ratio} | {r['cos_min']:.5f} | {r['cos_mean']:.5f} | {r.get('notes', '')} |")
+    lines += [f"| {name} | failed | | | | {error} |" for name, error in job.get("errors", {}).items()]
+    return lines
+
+
+def _grid(job: dict[str, Any]) -> list[str]:
+    lines = ["### Latency grid, synthetic tokens, all layers mean-pooled", "", "| variant | batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s |", "|---|---|---|---|---|---|---|---|"]
+    for variant, cells in job["variants"].items():
+        for c in cells:
+            lines.append(f"| {variant} | {c['batch_size']} | {c['seq_len']} | {c['p50_ms']:.1f} | {c['p90_ms']:.1f} | {c['p99_ms']:.1f} | {c['sequences_per_s']:.1f} | {c['tokens_per_s']:.0f} |")
+    return lines
+
+
+def _layer_cut(job: dict[str, Any]) -> list[str]:
+    lines = [f"### Cost of layer k of L (batch {job['batch_size']} x {job['seq_len']})", "", "| variant | k | fraction of full | target k/L + 0.1 |", "|---|---|---|---|"]
+    for variant, rows in job["variants"].items():
+        lines += [f"| {variant} | {r['layer']} | {r['fraction_of_full']:.2f} | {r['target']:.2f} |" for r in rows]
+    return lines
+
+
+def _roofline(job: dict[str, Any]) -> list[str]:
+    c = job["ceilings"]
+    lines = [
+        f"### Roofline at batch {job['batch_size']} x {job['seq_len']} ({job['threads']} threads)",
+        "",
+        f"ONNX Runtime matmul ceiling on the model's shapes: fp32 MatMul {c['fp32']['weighted_gflops']:.0f} GFLOP/s, "
+        f"int8 MatMulInteger {c['int8']['weighted_gflops']:.0f} GOP/s. Model: {job['flops_per_token'] / 1e6:.1f} MFLOP per token.",
+        "",
+        "| variant | p50 ms | achieved GFLOP/s | ceiling | fraction |",
+        "|---|---|---|---|---|",
+    ]
+    for variant, v in job["variants"].items():
+        lines.append(f"| {variant} | {v['p50_ms']:.0f} | {v['achieved_gflops']:.0f} | {v['ceiling_gflops']:.0f} | {v['fraction_of_ceiling']:.0%} |")
+    return lines
+
+
+def _gpu(job: dict[str, Any]) -> list[str]:
+    lines = [f"### Accelerator path ({job['provider']}, {job['variant']}, batch {job['batch_size']} x {job['seq_len']})", "", "| contender | median ms |", "|---|---|"]
+    return lines + [f"| {name} | {t['median_s'] * 1e3:.2f} |" for name, t in job["contenders"].items()]
+
+
+SECTIONS = {"all_layers": _all_layers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    m = results["machine"]
+    lines = [
+        f"## Benchmark {results['date']} on {results['host']}",
+        "",
+        f"CPU: {m.get('cpu', '?')}, {m.get('physical_cores')} physical cores, flags: {' '.join(m.get('cpu_flags', []))}. "
+        f"Versions: {', '.join(f'{k} {v}' for k, v in m.get('versions', {}).items())}. Medians over alternated repeats; "
+        "absolute figures are context only on a shared machine.",
+    ]
+    for key, render in SECTIONS.items():
+        job = results["jobs"].get(key)
+        if job is not None:
+            lines += [""] + ([f"### {key}: skipped ({job['skipped']})"] if "skipped" in job else render(job))
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict[str, Any], stem: Path) -> list[Path]:
+    """Latency percentiles against batch size and sequence length; throughput per contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    jobs = {name: job for name, job in results["jobs"].items() if "skipped" not in job}
+    if "grid" in jobs:
+        variants = jobs["grid"]["variants"]
+        seq_lens = sorted({c["seq_len"] for cells in variants.values() for c in cells})
+        fig, axes = plt.subplots(1, len(seq_lens), figsize=(4 * len(seq_lens), 3.5), squeeze=False)
+        for ax, seq in zip(axes[0], seq_lens):
+            for variant, cells in variants.items():
+                cells = [c for c in cells if c["seq_len"] == seq]
+                xs = [c["batch_size"] for c in cells]
+                ax.plot(xs, [c["p50_ms"] for c in cells], marker="o", label=f"{variant} p50")
+                ax.fill_between(xs, [c["p50_ms"] for c in cells], [c["p99_ms"] for c in cells], alpha=0.2)
+            ax.set(title=f"sequence {seq}", xlabel="batch size", ylabel="latency ms (p50, band to p99)", xscale="log", yscale="log")
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = stem.with_name(stem.name + "-latency.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    bars = {}
+    if "all_layers" in jobs:
+        bars.update({f"{k} (all layers)": v["texts_per_s"] for k, v in jobs["all_layers"]["contenders"].items()})
+    if "peers" in jobs:
+        bars.update({f"{k} (last layer)": v["texts_per_s"] for k, v in jobs["peers"]["peers"].items()})
+    if bars:
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(bars) + 1))
+        names = list(bars)
+        ax.barh(names, [bars[n] for n in names])
+        ax.set(xlabel="texts/s (real sentences, batch 32)", title="Throughput per contender")
+        ax.invert_yaxis()
+        fig.tight_layout()
+        path = stem.with_name(stem.name + "-throughput.png")
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

@@ -1,0 +1,78 @@
+"""``make bench``: every benchmark job in one run; results to benchmarks/results/<date>-<host>.*
+
+Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,peers,grid,layer_cut,roofline,gpu] [--quick]
+Writes <date>-<host>.json (everything measured, with machine facts), .md (tables) and
+-latency.png / -throughput.png plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from datetime import date
+from pathlib import Path
+
+import torch
+from transformers import AutoModel, AutoTokenizer
+
+from layerwise.runtime.session import cuda_usable, physical_cores
+
+from . import all_layers, grid, layer_cut, peers, report, roofline
+from .common import machine, minilm_dir, real_sentences
+
+RESULTS = Path(__file__).resolve().parent / "results"
+JOBS = ("all_layers", "peers", "grid", "layer_cut", "roofline", "gpu")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("bundle")
+    parser.add_argument("--jobs", default=",".join(JOBS))
+    parser.add_argument("--quick", action="store_true", help="fewer texts and repeats (a smoke run, not for publishing)")
+    parser.add_argument("--threads", type=int, default=physical_cores())
+    args = parser.parse_args(argv)
+    jobs = [j for j in args.jobs.split(",") if j]
+    unknown = set(jobs) - set(JOBS)
+    if unknown:
+        parser.error(f"unknown jobs {sorted(unknown)}; choose from {', '.join(JOBS)}")
+
+    torch.set_num_threads(args.threads)
+    texts = real_sentences(128 if args.quick else 512)
+    repeats = 2 if args.quick else 5
+    model = AutoModel.from_pretrained(minilm_dir()).eval()
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
+    results = {"date": date.today().isoformat(), "host": socket.gethostname(), "machine": machine(), "bundle": args.bundle, "jobs": {}}
+    runners = {
+        "all_layers": lambda: all_layers.run(args.bundle, model, tokenizer, texts, args.threads, repeats),
+        "peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats),
+        "grid": lambda: grid.run(args.bundle, args.threads, seconds=0.5 if args.quick else 2.0),
+        "layer_cut": lambda: layer_cut.run(args.bundle, args.threads, repeats=repeats),
+        "roofline": lambda: roofline.run(args.bundle, args.threads),
+        "gpu": lambda: run_gpu(args.bundle),
+    }
+    for job in jobs:
+        print(f"== {job}", file=sys.stderr, flush=True)
+        results["jobs"][job] = runners[job]()
+
+    RESULTS.mkdir(exist_ok=True)
+    stem = RESULTS / f"{results['date']}-{results['host']}"
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report.markdown(results)
+    stem.with_suffix(".md").write_text(text)
+    report.plots(results, stem)
+    print(text)
+    return 0
+
+
+def run_gpu(bundle: str) -> dict:
+    if not cuda_usable():
+        return {"skipped": "no CUDA execution provider on this machine (onnxruntime-gpu and a GPU are needed)"}
+    from . import gpu
+
+    return gpu.run(bundle, provider="cuda", source=str(minilm_dir()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""Dynamic batching: concurrent requests with equal options share one ``Encoder.embed`` run.
+
+Bounded by construction: ``admit`` refuses past ``max_concurrent_requests`` (429, at once),
+so the queue never holds more jobs than that. A run takes the oldest job and, in arrival
+order, every queued job with the same options while their tokens fit ``max_batch_tokens``
+and their count ``max_batch_requests`` (a job is never split, so a run holds at least one).
+It starts when full, when the oldest job has waited ``max_wait``, or at once when no
+admitted request is still on its way to the queue: a lone client never waits. One run at a
+time, in a worker thread, off the event loop. Not handled here: HTTP, parsing, limits on
+texts (callers check lengths and pass token counts in).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import numpy as np
+
+from ..runtime import Encoder, TruncationWarning
+from .errors import Overloaded, Unavailable
+from .metrics import Metrics
+
+RUN_BATCH_SIZE = 32  # rows per ONNX Runtime call inside a run (the runtime's default); texts are length-sorted
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What a run computes; requests with equal options can share a run."""
+
+    layers: tuple[int, ...]  # resolved, 0..num_layers
+    pool: str
+    combine: str | None
+    normalize: bool
+
+    def kwargs(self) -> dict[str, Any]:
+        return {"layers": list(self.layers), "pool": self.pool, "combine": self.combine, "normalize": self.normalize}
+
+
+@dataclass(frozen=True)
+class BatchLimits:
+    max_batch_tokens: int
+    max_batch_requests: int
+    max_wait_s: float
+    max_concurrent_requests: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One request's share of a run, with the figures of that run."""
+
+    output: np.ndarray | list[np.ndarray]
+    queue_s: float
+    inference_s: float
+    batch_requests: int
+
+
+@dataclass
+class _Job:
+    texts: list[str]
+    options: EmbedOptions
+    tokens: int
+    future: asyncio.Future[RunResult]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class Admission:
+    """An admitted request: it counts as on its way to the queue until ``embed`` is called."""
+
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher = batcher
+        self.submitted = False
+
+    async def embed(self, texts: list[str], options: EmbedOptions, tokens: int) -> RunResult:
+        """Queue the texts and wait for their share of a run."""
+        self.submitted = True
+        return await self._batcher._submit(texts, options, tokens)
+
+
+class Batcher:
+    """Merges admitted requests into runs of one shared Encoder."""
+
+    def __init__(self, encoder: Encoder, limits: BatchLimits, metrics: Metrics, executor: ThreadPoolExecutor) -> None:
+        self.encoder = encoder
+        self._limits = limits
+        self._metrics = metrics
+        self._executor = executor
+        self._queue: list[_Job] = []
+        self._running: list[_Job] = []
+        self._in_flight = 0
+        self._arriving = 0
+        self._wake = asyncio.Event()
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="layerwise-batcher")
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[Admission]:
+        """Admit one request for its whole life (body, parsing, run, response), or raise Overloaded."""
+        cap = self._limits.max_concurrent_requests
+        if self._in_flight >= cap:
+            raise Overloaded(f"the server is at its limit of {cap} concurrent requests (--max-concurrent-requests); retry shortly")
+        self._in_flight += 1
+        self._arriving += 1
+        self._metrics.set("layerwise_requests_in_flight", self._in_flight)
+        admission = Admission(self)
+        try:
+            yield admission
+        finally:
+            self._in_flight -= 1
+            self._metrics.set("layerwise_requests_in_flight", self._in_flight)
+            if not admission.submitted:
+                self._arriving -= 1
+                self._wake.set()  # one fewer request to wait for
+
+    async def _submit(self, texts: list[str], options: EmbedOptions, tokens: int) -> RunResult:
+        job = _Job(texts, options, tokens, asyncio.get_running_loop().create_future())
+        self._arriving -= 1
+        self._queue.append(job)
+        self._metrics.set("layerwise_queue_depth", len(self._queue))
+        self._wake.set()
+        return await job.future
+
+    async def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text, untruncated, counted in a thread (tokenizers releases the GIL)."""
+        return await asyncio.to_thread(self.encoder._tokenizer.count_tokens, texts)
+
+    # -- the worker ---------------------------------------------------------------------
+    async def _work(self) -> None:
+        while True:
+            jobs = self._take()
+            if jobs:
+                self._running = jobs
+                await self._run(jobs)
+                self._running = []
+                continue
+            self._wake.clear()
+            wait = self._limits.max_wait_s - (time.monotonic() - self._queue[0].arrived) if self._queue else None
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), None if wait is None else max(wait, 0.0))
+
+    def _take(self) -> list[_Job]:
+        """The next run's jobs, removed from the queue; [] to wait for more."""
+        self._queue = [job for job in self._queue if not job.future.done()]  # drop abandoned requests
+        if not self._queue:
+            return []
+        head, limits = self._queue[0], self._limits
+        jobs: list[_Job] = []
+        tokens, full = 0, False
+        for job in self._queue:
+            if job.options != head.options:
+                continue
+            if jobs and (tokens + job.tokens > limits.max_batch_tokens or len(jobs) >= limits.max_batch_requests):
+                full = True
+                break
+            jobs.append(job)
+            tokens += job.tokens
+        full = full or len(jobs) >= limits.max_batch_requests
+        waited = time.monotonic() - head.arrived
+        if not full and self._arriving > 0 and waited < limits.max_wait_s:
+            return []
+        taken = {id(job) for job in jobs}
+        self._queue = [job for job in self._queue if id(job) not in taken]
+        self._metrics.set("layerwise_queue_depth", len(self._queue))
+        return jobs
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        """Run the jobs' texts in one embed call; on failure, run each job alone so only the culprit fails."""
+        started = time.monotonic()
+        texts = [text for job in jobs for text in job.texts]
+        try:
+            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, texts, jobs[0].options)
+        except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
+            if len(jobs) > 1:
+                for job in jobs:
+                    await self._run([job])
+                return
+            if not jobs[0].future.done():
+                jobs[0].future.set_exception(e)
+            return
+        inference = time.monotonic() - started
+        self._record(jobs, len(texts), started, inference)
+        offset = 0
+        for job in jobs:
+            share = output[offset : offset + len(job.texts)]
+            offset += len(job.texts)
+            if not job.future.done():
+                job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
+
+    def _embed(self, texts: list[str], options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
+        with warnings.catch_warnings():  # truncation was asked for; lengths were checked before queuing
+            warnings.simplefilter("ignore", TruncationWarning)
+            return self.encoder.embed(texts, **options.kwargs(), batch_size=RUN_BATCH_SIZE, truncate=True)
+
+    def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
+        tokens = sum(job.tokens for job in jobs)
+        for job in jobs:
+            self._metrics.observe("layerwise_queue_duration_seconds", started - job.arrived)
+        self._metrics.observe("layerwise_inference_duration_seconds", inference)
+        self._metrics.observe("layerwise_batch_requests", len(jobs))
+        self._metrics.observe("layerwise_batch_texts", texts)
+        self._metrics.observe("layerwise_batch_tokens", tokens)
+        self._metrics.inc("layerwise_tokens_total", tokens)
+
+    async def close(self) -> None:
+        """Stop the worker; requests still queued or running get a 503."""
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+        for job in self._queue + self._running:
+            if not job.future.done():
+                job.future.set_exception(Unavailable("the server shut down before this request ran; retry on another instance"))
+        self._queue = []

@@ -1,0 +1,95 @@
+"""What the server refuses, and the one table mapping every exception to an HTTP status.
+
+Bodies follow text-embeddings-inference: ``{"error": message, "error_type": kind}``. The
+runtime's exceptions know nothing of HTTP; they are placed in ``ERRORS`` here, next to the
+server's own. Anything not in the table is a 500 whose details stay in the server log.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.responses import JSONResponse
+
+from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError
+
+log = logging.getLogger("layerwise.server")
+
+
+class RequestError(Exception):
+    """A request the server refuses; ``ERRORS`` gives its status. The message names the fix."""
+
+
+class InvalidRequest(RequestError):
+    """Malformed JSON, an unknown field or a field of the wrong type or value."""
+
+
+class EmptyInput(RequestError):
+    """No inputs, or an empty string among them."""
+
+
+class TooLarge(RequestError):
+    """Body, input count, input length or response size over its limit."""
+
+
+class NotAcceptable(RequestError):
+    """The Accept header asks for a format this output cannot take."""
+
+
+class Unauthorized(RequestError):
+    """No or wrong API key."""
+
+
+class Overloaded(RequestError):
+    """The concurrency cap is reached; answered at once, never queued."""
+
+
+class Unavailable(RequestError):
+    """The model is still loading, failed to load, or the server is shutting down."""
+
+
+class RouteNotFound(RequestError):
+    """No route at this path."""
+
+
+class MethodNotAllowed(RequestError):
+    """The route exists but not for this method."""
+
+
+class ServerConfigError(LayerwiseError, ValueError):
+    """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
+
+
+# Most specific first is not needed: lookup walks each exception's MRO.
+ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
+    InvalidRequest: (422, "validation", {}),
+    InputError: (422, "validation", {}),
+    EmptyInput: (400, "empty", {}),
+    TooLarge: (413, "validation", {}),
+    NotAcceptable: (406, "validation", {}),
+    Unauthorized: (401, "unauthorized", {"www-authenticate": "Bearer"}),
+    Overloaded: (429, "overloaded", {"retry-after": "1"}),
+    Unavailable: (503, "unhealthy", {"retry-after": "1"}),
+    RouteNotFound: (404, "not_found", {}),
+    MethodNotAllowed: (405, "method_not_allowed", {}),
+    NonFiniteOutputError: (500, "backend", {}),
+    LayerwiseError: (500, "backend", {}),
+}
+
+
+def status_of(exc: BaseException) -> tuple[int, str, dict[str, str]]:
+    """Status, TEI error_type and extra headers for an exception; (500, "backend") if unlisted."""
+    for cls in type(exc).__mro__:
+        if cls in ERRORS:
+            return ERRORS[cls]
+    return 500, "backend", {}
+
+
+def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error answer for ``exc``; unlisted exceptions are logged, not shown."""
+    status, kind, extra = status_of(exc)
+    listed = any(cls in ERRORS for cls in type(exc).__mro__)
+    if not listed:
+        log.error("unexpected error while serving a request", exc_info=exc)
+    message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
+    return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers={**extra, **(headers or {})})

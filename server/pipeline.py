@@ -1,0 +1,89 @@
+"""One parsed embedding request: count its tokens, enforce length and size limits, wait for its run.
+
+Not handled here: HTTP (bodies, headers, statuses) and output formats (see render.py).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..runtime import EncoderInfo
+from .batcher import Admission, Batcher
+from .errors import TooLarge
+from .schema import EmbedRequest
+
+JSON_FLOAT_LIMIT = 1 << 24  # floats in one JSON-of-floats response (~350 MB of text); binary bodies are not capped
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """A request's vectors and the figures behind its timing headers."""
+
+    output: np.ndarray | list[np.ndarray]
+    tokens: int
+    characters: int
+    tokenization_s: float
+    queue_s: float
+    inference_s: float
+    batch_requests: int
+
+    def headers(self, total_s: float, compute_type: str) -> dict[str, str]:
+        """Timing headers as text-embeddings-inference sends them (milliseconds), plus the run's size."""
+        total = _ms(total_s)
+        return {
+            "x-compute-type": compute_type,
+            "x-compute-time": total,
+            "x-compute-characters": str(self.characters),
+            "x-compute-tokens": str(self.tokens),
+            "x-total-time": total,
+            "x-tokenization-time": _ms(self.tokenization_s),
+            "x-queue-time": _ms(self.queue_s),
+            "x-inference-time": _ms(self.inference_s),
+            "x-batch-requests": str(self.batch_requests),
+        }
+
+
+def _ms(seconds: float) -> str:
+    return str(int(seconds * 1000))
+
+
+async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, json_floats: bool) -> Embedded:
+    """Check the request against the model's limits, then queue it; ``json_floats`` caps the output size."""
+    started = time.perf_counter()
+    counts = await batcher.count_tokens(request.texts)
+    tokenization = time.perf_counter() - started
+    info = batcher.encoder.info
+    tokens = check_lengths(request, counts, info.max_length)
+    if json_floats:
+        check_json_size(request, tokens, info)
+    result = await admission.embed(request.texts, request.options, sum(tokens))
+    characters = sum(len(text) for text in request.texts)
+    return Embedded(result.output, sum(tokens), characters, tokenization, result.queue_s, result.inference_s, result.batch_requests)
+
+
+def check_lengths(request: EmbedRequest, counts: list[int], max_length: int) -> list[int]:
+    """Tokens per input after truncation; a 413 naming the first too-long input unless truncate is on."""
+    too_long = [i for i, n in enumerate(counts) if n > max_length]
+    if too_long and not request.truncate:
+        first = too_long[0]
+        raise TooLarge(
+            f"`{request.field}[{first}]` has {counts[first]} tokens, more than the model's maximum input length "
+            f"{max_length} ({len(too_long)} input(s) too long): shorten it, or send \"truncate\": true to cut it to {max_length} tokens"
+        )
+    return [min(n, max_length) for n in counts]
+
+
+def check_json_size(request: EmbedRequest, tokens: list[int], info: EncoderInfo) -> None:
+    """Refuse, before running, an output too large to send as JSON numbers."""
+    options = request.options
+    per_vector = info.hidden_size * (1 if options.combine in ("sum", "mean") else len(options.layers))
+    floats = per_vector * (sum(tokens) if options.pool == "none" else len(tokens))
+    if floats > JSON_FLOAT_LIMIT:
+        raise TooLarge(
+            f"the response would hold {floats} floats, more than the JSON limit of {JSON_FLOAT_LIMIT}: ask for a binary "
+            'body (header Accept: application/x-npy or application/x-npz, or "encoding_format": "base64"), '
+            "fewer layers, or fewer inputs per request"
+        )

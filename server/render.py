@@ -1,0 +1,99 @@
+"""Embedding results to response bodies: TEI JSON, OpenAI JSON, base64 float32, ``.npy`` and ``.npz``.
+
+Shapes: TEI's default is one flat vector per input (``squeeze`` drops the layer axis);
+explicit ``layers`` give the runtime's shape as nested lists. ``"encoding_format": "base64"``
+turns each input's array into little-endian float32 bytes, C order. ``Accept:
+application/x-npy`` gives the whole array (pooled output only); ``application/x-npz``
+follows ``layerwise embed --output x.npz``: ``embeddings`` and ``layers``, or for per-token
+output ``lengths``, ``layers`` and one ``layer_K`` (or ``combined``) array of all tokens.
+NaN or Inf never leaves the server: ``check_finite`` raises first (a 500).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import numpy as np
+
+from ..runtime.errors import NonFiniteOutputError
+from .errors import NotAcceptable
+from .schema import EmbedRequest
+
+NPY, NPZ = "application/x-npy", "application/x-npz"
+Output = np.ndarray | list[np.ndarray]
+
+
+def binary_media(accept: str | None) -> str | None:
+    """The binary media type an Accept header names (``application/x-npy`` or ``-npz``), else None (JSON)."""
+    for part in (accept or "").split(","):
+        media = part.split(";")[0].strip().lower()
+        if media in (NPY, NPZ):
+            return media
+    return None
+
+
+def check_acceptable(request: EmbedRequest, media: str | None) -> None:
+    if media == NPY and request.options.pool == "none":
+        raise NotAcceptable(
+            "per-token output (pool 'none') holds one array per input, which one .npy cannot: "
+            f"ask for {NPZ}, or JSON with \"encoding_format\": \"base64\""
+        )
+
+
+def check_finite(request: EmbedRequest, output: Output) -> None:
+    """Raise, naming the first input, if any value is NaN or Inf."""
+    if isinstance(output, np.ndarray) and np.isfinite(output).all():
+        return
+    for index, row in enumerate(output):
+        if not np.isfinite(row).all():
+            raise NonFiniteOutputError(
+                f"the model produced NaN or Inf for `{request.field}[{index}]`; nothing was returned. "
+                "Serve the 'fused' or 'fp32' variant (--variant) for such inputs"
+            )
+
+
+def shaped(request: EmbedRequest, output: Output) -> Output:
+    """Drop the layer axis when the request asked for TEI's or OpenAI's flat vectors."""
+    if not request.squeeze:
+        return output
+    return [tokens[0] for tokens in output] if isinstance(output, list) else output[:, 0]
+
+
+def tei_body(request: EmbedRequest, output: Output) -> bytes:
+    return _json(_items(request, shaped(request, output)))
+
+
+def openai_body(request: EmbedRequest, output: Output, model: str, tokens: int) -> bytes:
+    items = _items(request, shaped(request, output))
+    data = [{"object": "embedding", "index": i, "embedding": item} for i, item in enumerate(items)]
+    return _json({"object": "list", "data": data, "model": model, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
+
+
+def binary_body(request: EmbedRequest, output: Output, media: str) -> bytes:
+    buffer = io.BytesIO()
+    layers = np.array(request.options.layers, dtype=np.int64)
+    if media == NPY:
+        np.save(buffer, shaped(request, output), allow_pickle=False)
+    elif isinstance(output, np.ndarray):
+        np.savez(buffer, embeddings=shaped(request, output), layers=layers)
+    else:
+        lengths = np.array([t.shape[-2] for t in output], dtype=np.int64)
+        if request.options.combine is None:  # each text [layers, tokens, hidden]
+            arrays = {f"layer_{k}": np.concatenate([t[j] for t in output]) for j, k in enumerate(request.options.layers)}
+        else:
+            arrays = {"combined": np.concatenate(output)}
+        np.savez(buffer, lengths=lengths, layers=layers, **arrays)
+    return buffer.getvalue()
+
+
+def _items(request: EmbedRequest, output: Output) -> list[Any]:
+    if request.encoding == "base64":
+        return [base64.b64encode(np.ascontiguousarray(row, dtype="<f4").tobytes()).decode("ascii") for row in output]
+    return output.tolist() if isinstance(output, np.ndarray) else [row.tolist() for row in output]
+
+
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()

@@ -1,0 +1,146 @@
+"""Request bodies of ``/embed`` (TEI) and ``/v1/embeddings`` (OpenAI) into one typed EmbedRequest.
+
+Every refusal names the field: bad JSON, unknown fields and wrong types are 422, no input
+or an empty string 400, more inputs than allowed 413. Defaults follow TEI: the last layer,
+pooled and normalised the model's own way (``EncoderInfo.default_pooling``, else mean),
+one flat vector per input. ``null`` counts as absent. Not handled here: token lengths
+(they need the tokenizer; see pipeline.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..runtime import EncoderInfo
+from ..runtime.errors import InputError
+from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
+from .batcher import EmbedOptions
+from .errors import EmptyInput, InvalidRequest, TooLarge
+
+OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding_format"}
+TEI_FIELDS = {"inputs"} | OPTION_FIELDS
+OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
+ENCODINGS = ("float", "base64")
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+
+
+@dataclass(frozen=True)
+class EmbedRequest:
+    """A validated embedding request, whichever route it came by."""
+
+    field: str  # "inputs" or "input", for error messages
+    texts: list[str]
+    options: EmbedOptions
+    truncate: bool
+    squeeze: bool  # drop the layer axis: TEI's [[float]] by default, OpenAI's one vector per input
+    encoding: str  # "float" or "base64"
+
+
+def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int) -> EmbedRequest:
+    """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format"}``."""
+    data = _object(body, TEI_FIELDS, "/embed", "inputs")
+    texts = _texts(data, "inputs", max_inputs)
+    options = _options(data, info)
+    squeeze = data.get("layers") is None and options.combine is None
+    return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, False), squeeze, _encoding(data))
+
+
+def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int) -> EmbedRequest:
+    """OpenAI's ``{"input", "model", "encoding_format", "dimensions", "user"}`` plus our option fields."""
+    data = _object(body, OPENAI_FIELDS, "/v1/embeddings", "input")
+    texts = _texts(data, "input", max_inputs)
+    _get(data, "model", str, None)
+    _get(data, "user", str, None)
+    options = _options(data, info)
+    if options.pool == "none":
+        raise InvalidRequest("`pool` 'none' (one vector per token) is served by /embed only; /v1/embeddings returns one vector per input")
+    if options.combine is None and len(options.layers) > 1:
+        raise InvalidRequest(
+            f"`layers` {data['layers']!r} gives {len(options.layers)} vectors per input, but /v1/embeddings returns one: "
+            "pass `combine` ('concat', 'sum' or 'mean'), or use /embed"
+        )
+    width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
+    dimensions = _get(data, "dimensions", int, width)
+    if dimensions != width:
+        raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
+    return EmbedRequest("input", texts, options, _get(data, "truncate", bool, False), options.combine is None, _encoding(data))
+
+
+def _object(body: bytes, allowed: set[str], route: str, field: str) -> dict[str, Any]:
+    if not body.strip():
+        raise InvalidRequest(f'request body is empty; {route} takes a JSON object such as {{"{field}": "some text"}}')
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InvalidRequest(f"request body is not valid JSON: {e}") from None
+    except RecursionError:
+        raise InvalidRequest("request body nests too deeply to be a request") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"request body must be a JSON object, got {_kind(data)}")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise InvalidRequest(f"unknown field `{unknown[0]}` for {route}; it takes {', '.join(sorted(allowed))}")
+    return data
+
+
+def _texts(data: dict[str, Any], field: str, max_inputs: int) -> list[str]:
+    value = data.get(field)
+    if value is None:
+        raise InvalidRequest(f"`{field}` is missing; send a string or a list of strings")
+    if isinstance(value, str):
+        if not value:
+            raise EmptyInput(f"`{field}` is an empty string; send some text")
+        return [value]
+    if not isinstance(value, list):
+        raise InvalidRequest(f"`{field}` must be a string or a list of strings, got {_kind(value)}")
+    if not value:
+        raise EmptyInput(f"`{field}` cannot be empty; send at least one string")
+    if len(value) > max_inputs:
+        raise TooLarge(
+            f"batch size {len(value)} > maximum allowed batch size {max_inputs}: split the request, "
+            "or start the server with a larger --max-client-batch-size"
+        )
+    for index, text in enumerate(value):
+        if not isinstance(text, str):
+            raise InvalidRequest(f"`{field}[{index}]` must be a string, got {_kind(text)}")
+        if not text:
+            raise EmptyInput(f"`{field}[{index}]` is an empty string; every input needs some text")
+    return value
+
+
+def _options(data: dict[str, Any], info: EncoderInfo) -> EmbedOptions:
+    default_pool = info.default_pooling.get("pool")
+    pool = _get(data, "pool", str, default_pool if default_pool in POOLS else "mean")
+    combine = _get(data, "combine", str, None)
+    layers = data.get("layers")
+    try:
+        chosen = resolve_layers(layers, info.num_layers) if layers is not None else [info.num_layers]
+        check_pool(pool)
+        check_combine(combine)
+    except InputError as e:
+        raise InvalidRequest(str(e)) from None
+    normalize = _get(data, "normalize", bool, bool(info.default_pooling.get("normalize", True)))
+    return EmbedOptions(tuple(chosen), pool, combine, normalize)
+
+
+def _encoding(data: dict[str, Any]) -> str:
+    encoding = _get(data, "encoding_format", str, "float")
+    if encoding not in ENCODINGS:
+        raise InvalidRequest(f"`encoding_format` must be 'float' or 'base64', got {encoding!r}")
+    return encoding
+
+
+def _get(data: dict[str, Any], field: str, kind: type, default: Any) -> Any:
+    """``data[field]`` checked to be ``kind`` (bool is not a number), or ``default`` when absent or null."""
+    value = data.get(field)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise InvalidRequest(f"`{field}` must be {JSON_TYPES[kind]}, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return JSON_TYPES.get(type(value), type(value).__name__)

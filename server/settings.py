@@ -1,0 +1,77 @@
+"""Server settings from the ``layerwise serve`` flags, checked before anything listens.
+
+Defaults follow text-embeddings-inference: 16384 batch tokens, 32 inputs per request,
+512 concurrent requests, 2 MB bodies. Not handled here: the model's own limits (see
+``check_budget``, called once its maximum input length is known).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import ServerConfigError
+
+API_KEY_ENV = "LAYERWISE_API_KEY"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server needs to know; ``repr`` never shows the API key."""
+
+    bundle: str
+    host: str = "127.0.0.1"
+    port: int = 8080
+    api_key: str | None = field(default=None, repr=False)
+    max_batch_tokens: int = 16384
+    max_batch_requests: int = 64
+    max_wait_ms: float = 5.0
+    max_client_batch_size: int = 32
+    max_concurrent_requests: int = 512
+    payload_limit: int = 2_000_000
+    graceful_timeout: float = 30.0
+    variant: str | None = None
+    provider: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        for flag in ("max_batch_tokens", "max_batch_requests", "max_client_batch_size", "max_concurrent_requests", "payload_limit"):
+            value = getattr(self, flag)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ServerConfigError(f"--{flag.replace('_', '-')} must be a positive integer, got {value!r}")
+        for flag in ("max_wait_ms", "graceful_timeout"):
+            value = getattr(self, flag)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
+                raise ServerConfigError(f"--{flag.replace('_', '-')} must be a number >= 0, got {value!r}")
+        if not 0 <= self.port <= 65535:
+            raise ServerConfigError(f"--port must be from 0 to 65535, got {self.port}")
+        if self.api_key is not None and not self.api_key.strip():
+            raise ServerConfigError("--api-key is empty; pass a non-empty key, or leave the flag out to serve without one")
+
+    @property
+    def model_id(self) -> str:
+        """The name clients see: the bundle folder's name."""
+        return Path(self.bundle).resolve().name
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """Settings from the parsed ``layerwise serve`` flags; the API key may come from $LAYERWISE_API_KEY."""
+    names = [f for f in Settings.__dataclass_fields__ if f != "api_key"]
+    values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    api_key = args.api_key if getattr(args, "api_key", None) is not None else (os.environ.get(API_KEY_ENV) or None)
+    return Settings(api_key=api_key, **values)
+
+
+def check_budget(settings: Settings, max_length: int) -> None:
+    """Refuse a batch-token budget smaller than one full-length input."""
+    if max_length > settings.max_batch_tokens:
+        raise ServerConfigError(
+            f"--max-batch-tokens {settings.max_batch_tokens} is less than the model's maximum input length "
+            f"{max_length} tokens, so a full-length input could never run; pass --max-batch-tokens {max_length} or more"
+        )

@@ -1,0 +1,152 @@
+"""Over a real socket, the server's vectors equal the Python API's, in every format and through both clients."""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+import layerwise
+
+from .test_server_harness import serving
+
+TEXTS = ["The cat sat on the mat.", "Layers of meaning", "a much longer sentence about encoders, tokens and their many layers"]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bundle):
+    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def url(tiny_bundle):
+    with serving(tiny_bundle, threads=1) as running:
+        yield running.url
+
+
+def _post(url: str, body: dict, **kwargs) -> httpx.Response:
+    response = httpx.post(f"{url}/embed", json=body, **kwargs)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def test_default_is_the_last_layer_pooled_the_models_way_one_flat_vector_per_input(url, encoder):
+    pooling = encoder.info.default_pooling
+    want = encoder.embed(TEXTS, layers=-1, pool=pooling["pool"], normalize=pooling["normalize"])[:, 0]
+    got = np.array(_post(url, {"inputs": TEXTS}).json(), dtype=np.float32)
+    assert got.shape == (3, 64)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_a_single_string_gives_a_list_with_one_vector(url, encoder):
+    got = _post(url, {"inputs": TEXTS[0], "normalize": True}).json()
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), encoder.embed(TEXTS[0], layers=-1, normalize=True)[:, 0])
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"layers": "all"},
+        {"layers": [0, -1], "pool": "cls", "combine": "concat"},
+        {"layers": 1, "pool": "max", "normalize": True},
+        {"layers": "all", "combine": "mean", "normalize": False},
+        {"pool": "cls", "combine": "sum"},
+    ],
+)
+def test_explicit_options_give_the_runtime_shape_and_values(url, encoder, options):
+    got = np.array(_post(url, {"inputs": TEXTS, **options}).json(), dtype=np.float32)
+    runtime = {"layers": -1, "normalize": encoder.info.default_pooling["normalize"], **options}
+    np.testing.assert_array_equal(got, encoder.embed(TEXTS, **runtime))
+
+
+def test_per_token_output_is_one_ragged_array_per_input(url, encoder):
+    got = _post(url, {"inputs": TEXTS, "layers": "all", "pool": "none", "normalize": False}).json()
+    want = encoder.embed(TEXTS, layers="all", pool="none")
+    assert [np.array(g).shape for g in got] == [w.shape for w in want] and want[0].shape[:1] == (2,)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.array(g, dtype=np.float32), w)
+    default = _post(url, {"inputs": TEXTS[:1], "pool": "none"}).json()
+    assert np.array(default[0]).shape == (want[0].shape[1], 64)  # TEI's embed_all shape: [tokens, hidden] per input
+
+
+def test_base64_npy_and_npz_bodies_carry_the_same_float32(url, encoder):
+    options = {"inputs": TEXTS, "layers": [0, 1], "normalize": True}
+    want = encoder.embed(TEXTS, layers=[0, 1], normalize=True)
+    encoded = _post(url, {**options, "encoding_format": "base64"}).json()
+    decoded = np.stack([np.frombuffer(base64.b64decode(e), dtype="<f4").reshape(2, 64) for e in encoded])
+    np.testing.assert_array_equal(decoded, want)
+    npy = _post(url, options, headers={"accept": "application/x-npy"})
+    assert npy.headers["content-type"] == "application/x-npy"
+    np.testing.assert_array_equal(np.load(io.BytesIO(npy.content), allow_pickle=False), want)
+    npz = np.load(io.BytesIO(_post(url, options, headers={"accept": "application/x-npz"}).content), allow_pickle=False)
+    np.testing.assert_array_equal(npz["embeddings"], want)
+    assert npz["layers"].tolist() == [0, 1]
+
+
+def test_per_token_npz_follows_the_cli_layout(url, encoder):
+    response = _post(url, {"inputs": TEXTS, "layers": [0, -1], "pool": "none"}, headers={"accept": "application/x-npz, application/json;q=0.5"})
+    saved = np.load(io.BytesIO(response.content), allow_pickle=False)
+    want = encoder.embed(TEXTS, layers=[0, -1], pool="none")
+    assert saved["lengths"].tolist() == [w.shape[1] for w in want] and saved["layers"].tolist() == [0, 1]
+    np.testing.assert_array_equal(saved["layer_1"], np.concatenate([w[1] for w in want]))
+
+
+def test_openai_client_gets_the_runtimes_vectors_as_base64_and_as_floats(url, encoder):
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    pooling = encoder.info.default_pooling
+    want = encoder.embed(TEXTS, layers=-1, pool=pooling["pool"], normalize=pooling["normalize"])[:, 0]
+    for encoding in ({}, {"encoding_format": "float"}):  # the client asks for base64 and decodes it unless told
+        result = client.embeddings.create(input=TEXTS, model="any name", **encoding)
+        assert [d.index for d in result.data] == [0, 1, 2] and result.object == "list"
+        np.testing.assert_array_equal(np.array([d.embedding for d in result.data], dtype=np.float32), want)
+    tokens = sum(encoder._tokenizer.count_tokens(TEXTS))
+    assert result.model == "tiny" and (result.usage.prompt_tokens, result.usage.total_tokens) == (tokens, tokens)
+
+
+def test_openai_client_can_ask_for_combined_layers(url, encoder):
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    result = client.embeddings.create(input="one text", model="tiny", extra_body={"layers": "all", "combine": "concat", "normalize": True})
+    want = encoder.embed("one text", layers="all", combine="concat", normalize=True)[0]
+    assert len(result.data[0].embedding) == 128
+    np.testing.assert_array_equal(np.array(result.data[0].embedding, dtype=np.float32), want)
+
+
+def test_plain_http_openai_request_has_the_documented_envelope(url):
+    body = httpx.post(f"{url}/v1/embeddings", json={"input": "hello", "model": "m", "encoding_format": "float"}).json()
+    assert set(body) == {"object", "data", "model", "usage"}
+    assert body["data"][0]["object"] == "embedding" and body["data"][0]["index"] == 0 and len(body["data"][0]["embedding"]) == 64
+
+
+def test_timing_headers_are_sent_as_tei_sends_them(url, encoder):
+    headers = _post(url, {"inputs": TEXTS}).headers
+    for name in ("x-compute-time", "x-total-time", "x-tokenization-time", "x-queue-time", "x-inference-time", "x-batch-requests"):
+        assert headers[name].isdigit(), name
+    assert headers["x-compute-tokens"] == str(sum(encoder._tokenizer.count_tokens(TEXTS)))
+    assert headers["x-compute-characters"] == str(sum(map(len, TEXTS))) and headers["x-compute-type"] == "cpu"
+
+
+def test_info_names_the_model_and_the_limits(url):
+    info = httpx.get(f"{url}/info").json()
+    assert {k: info[k] for k in ("model_id", "num_layers", "hidden_size", "max_input_length", "variant", "provider")} == {
+        "model_id": "tiny", "num_layers": 1, "hidden_size": 64, "max_input_length": 128, "variant": "fused", "provider": "cpu",
+    }
+    assert {k: info[k] for k in ("max_batch_tokens", "max_client_batch_size", "max_concurrent_requests", "payload_limit")} == {
+        "max_batch_tokens": 16384, "max_client_batch_size": 32, "max_concurrent_requests": 512, "payload_limit": 2_000_000,
+    }
+
+
+def test_metrics_are_prometheus_text_counting_requests_by_route_and_status(url):
+    httpx.post(f"{url}/embed", json={"inputs": []})
+    response = httpx.get(f"{url}/metrics")
+    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    sample = re.compile(r'^[a-z_]+(\{([a-z_]+="[^"]*",?)+\})? -?[0-9.e+-]+$|^[a-z_]+\{.*le="\+Inf".*\} [0-9]+$')
+    lines = response.text.splitlines()
+    assert all(line.startswith("# ") or sample.match(line) for line in lines), [line for line in lines if not sample.match(line)][:3]
+    assert 'layerwise_requests_total{route="/embed",status="400"} 1' in lines
+    for name in ("layerwise_batch_requests_count", "layerwise_tokens_total", "layerwise_queue_depth", "layerwise_inference_duration_seconds_bucket"):
+        assert any(line.startswith(name) for line in lines), name
