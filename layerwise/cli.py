@@ -130,13 +130,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (also read from LAYERWISE_API_KEY)")
-    p.add_argument("--max-batch-tokens", type=int, default=16384)
-    p.add_argument("--max-batch-requests", type=int, default=64)
-    p.add_argument("--max-wait-ms", type=float, default=5.0)
-    p.add_argument("--max-client-batch-size", type=int, default=32)
-    p.add_argument("--max-concurrent-requests", type=int, default=512)
-    p.add_argument("--payload-limit", type=int, default=2_000_000)
-    p.add_argument("--graceful-timeout", type=float, default=30.0)
+    p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens in one batched run (at least the model's max length)")
+    p.add_argument("--max-batch-requests", type=int, default=64, help="requests merged into one run at most")
+    p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest a request waits for others to join its run, only while more are arriving")
+    p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (more: 413)")
+    p.add_argument("--max-concurrent-requests", type=int, default=512, help="requests admitted at once (more: 429 at once)")
+    p.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (more: 413, before parsing)")
+    p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM/SIGINT")
     _add_runtime_flags(p)
     p.set_defaults(run=_serve)
     return parser
@@ -147,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `layerwise inspect B | head` ends quietly
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
-    for noisy in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils", "root"):
+    for noisy in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     run: Callable[[argparse.Namespace], int] = args.run
     try:

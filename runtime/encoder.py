@@ -221,6 +221,10 @@ class Encoder:
         result = combiner(pooled[:, positions])
         return l2_normalize(result) if normalize else np.ascontiguousarray(result)
 
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text, special tokens included, without truncation (for limits and usage)."""
+        return self._tokenizer.count_tokens(check_texts(texts))
+
     def _record_stats(self, encoded: Any, texts: list[str], batches: int, padded: int, started: float) -> None:
         self.last_stats = EmbedStats(
             texts=len(texts),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -26,7 +27,14 @@ from ..runtime import Encoder, TruncationWarning
 from .errors import Overloaded, Unavailable
 from .metrics import Metrics
 
-RUN_BATCH_SIZE = 32  # rows per ONNX Runtime call inside a run (the runtime's default); texts are length-sorted
+log = logging.getLogger("layerwise.server")
+# Rows per ONNX Runtime call inside a run (texts are length-sorted first). On CPU, 16 beat the runtime's
+# default 32 by 25-40% per text for MiniLM int8 and fused (less padding); elsewhere keep the default.
+RUN_BATCH_SIZE = {"cpu": 16}
+INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
+# Truncation was asked for by the request and lengths were checked before queuing: no warning per run.
+# (The runtime attributes the warning to its caller, so this matches the server's own calls only.)
+warnings.filterwarnings("ignore", category=TruncationWarning, module=r"layerwise\.server\.")
 
 
 @dataclass(frozen=True)
@@ -125,8 +133,11 @@ class Batcher:
         return await job.future
 
     async def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text, untruncated, counted in a thread (tokenizers releases the GIL)."""
-        return await asyncio.to_thread(self.encoder._tokenizer.count_tokens, texts)
+        """Tokens per text, untruncated; long requests are counted in a thread (tokenizers releases the GIL)."""
+        count = self.encoder.count_tokens
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            return count(texts)
+        return await asyncio.to_thread(count, texts)
 
     # -- the worker ---------------------------------------------------------------------
     async def _work(self) -> None:
@@ -134,7 +145,13 @@ class Batcher:
             jobs = self._take()
             if jobs:
                 self._running = jobs
-                await self._run(jobs)
+                try:
+                    await self._run(jobs)
+                except Exception as e:  # noqa: BLE001 - a bug here must fail these requests, not stop the worker
+                    log.exception("batch run failed")
+                    for job in jobs:
+                        if not job.future.done():
+                            job.future.set_exception(e)
                 self._running = []
                 continue
             self._wake.clear()
@@ -191,9 +208,8 @@ class Batcher:
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
 
     def _embed(self, texts: list[str], options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
-        with warnings.catch_warnings():  # truncation was asked for; lengths were checked before queuing
-            warnings.simplefilter("ignore", TruncationWarning)
-            return self.encoder.embed(texts, **options.kwargs(), batch_size=RUN_BATCH_SIZE, truncate=True)
+        batch_size = RUN_BATCH_SIZE.get(self.encoder.info.provider, 32)
+        return self.encoder.embed(texts, **options.kwargs(), batch_size=batch_size, truncate=True)
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)

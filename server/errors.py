@@ -7,13 +7,9 @@ server's own. Anything not in the table is a 500 whose details stay in the serve
 
 from __future__ import annotations
 
-import logging
-
 from starlette.responses import JSONResponse
 
 from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError
-
-log = logging.getLogger("layerwise.server")
 
 
 class RequestError(Exception):
@@ -86,10 +82,8 @@ def status_of(exc: BaseException) -> tuple[int, str, dict[str, str]]:
 
 
 def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error answer for ``exc``; unlisted exceptions are logged, not shown."""
+    """The JSON error answer for ``exc``; an unlisted exception's text stays in the server log (uvicorn logs it)."""
     status, kind, extra = status_of(exc)
     listed = any(cls in ERRORS for cls in type(exc).__mro__)
-    if not listed:
-        log.error("unexpected error while serving a request", exc_info=exc)
     message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
     return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers={**extra, **(headers or {})})

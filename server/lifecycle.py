@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from ..runtime import Encoder, TruncationWarning
+from ..runtime import Encoder
 from .batcher import Batcher, BatchLimits
 from .errors import Unavailable
 from .metrics import Metrics
@@ -30,12 +29,10 @@ NOT_READY = {
 
 
 def warm_up(encoder: Encoder) -> None:
-    """One short and one full-length input, so the first request pays no start-up cost."""
-    texts = ["warm up", " ".join(["warm"] * encoder.info.max_length)]
-    encoder._tokenizer.count_tokens(texts)  # builds the untruncated tokenizer that token counting uses
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", TruncationWarning)
-        encoder.embed(texts, layers=-1, pool=encoder.info.default_pooling.get("pool", "mean"))
+    """One short and one (about) full-length input, so the first request pays no start-up cost."""
+    texts = ["warm up", " ".join(["warm"] * (encoder.info.max_length - 2))]  # one token each, plus [CLS] and [SEP]
+    encoder.count_tokens(texts)  # builds the untruncated tokenizer that token counting uses
+    encoder.embed(texts, layers=-1, pool=encoder.info.default_pooling.get("pool", "mean"))
 
 
 class Lifecycle:

@@ -14,7 +14,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .errors import Unauthorized, error_response
 from .metrics import Metrics
 
-ROUTES = ("/embed", "/v1/embeddings", "/health", "/live", "/info", "/metrics")
 OPEN_ROUTES = ("/health", "/live", "/metrics")
 
 
@@ -30,9 +29,10 @@ def bearer_matches(scope: Scope, key: bytes) -> bool:
 class FrontDoor:
     """ASGI middleware: 401 without the key (when one is set), and request metrics for every answer."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, paths: tuple[str, ...]) -> None:
         self.app = app
         self._metrics = metrics
+        self._paths = paths
         self._key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -40,7 +40,7 @@ class FrontDoor:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        route = scope["path"] if scope["path"] in ROUTES else "other"
+        route = scope["path"] if scope["path"] in self._paths else "other"
         status = 500
 
         async def send_noting_status(message: Message) -> None:

@@ -3,8 +3,9 @@
 Every refusal names the field: bad JSON, unknown fields and wrong types are 422, no input
 or an empty string 400, more inputs than allowed 413. Defaults follow TEI: the last layer,
 pooled and normalised the model's own way (``EncoderInfo.default_pooling``, else mean),
-one flat vector per input. ``null`` counts as absent. Not handled here: token lengths
-(they need the tokenizer; see pipeline.py).
+one flat vector per input, no truncation unless the server runs with ``auto_truncate``.
+``null`` counts as absent. Not handled here: token lengths (they need the tokenizer; see
+pipeline.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding
 TEI_FIELDS = {"inputs"} | OPTION_FIELDS
 OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
 ENCODINGS = ("float", "base64")
-JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number", type(None): "null"}
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,16 @@ class EmbedRequest:
     encoding: str  # "float" or "base64"
 
 
-def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int) -> EmbedRequest:
+def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
     """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format"}``."""
     data = _object(body, TEI_FIELDS, "/embed", "inputs")
     texts = _texts(data, "inputs", max_inputs)
     options = _options(data, info)
     squeeze = data.get("layers") is None and options.combine is None
-    return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, False), squeeze, _encoding(data))
+    return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, auto_truncate), squeeze, _encoding(data))
 
 
-def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int) -> EmbedRequest:
+def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
     """OpenAI's ``{"input", "model", "encoding_format", "dimensions", "user"}`` plus our option fields."""
     data = _object(body, OPENAI_FIELDS, "/v1/embeddings", "input")
     texts = _texts(data, "input", max_inputs)
@@ -65,7 +66,7 @@ def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int) -> EmbedReques
     dimensions = _get(data, "dimensions", int, width)
     if dimensions != width:
         raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
-    return EmbedRequest("input", texts, options, _get(data, "truncate", bool, False), options.combine is None, _encoding(data))
+    return EmbedRequest("input", texts, options, _get(data, "truncate", bool, auto_truncate), options.combine is None, _encoding(data))
 
 
 def _object(body: bytes, allowed: set[str], route: str, field: str) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class Settings:
     max_concurrent_requests: int = 512
     payload_limit: int = 2_000_000
     graceful_timeout: float = 30.0
+    auto_truncate: bool = False  # TEI's --auto-truncate: cut too-long inputs when a request does not say
     variant: str | None = None
     provider: str = "auto"
     threads: int | None = None

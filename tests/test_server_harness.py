@@ -3,7 +3,7 @@
 ``serving(bundle, **settings)`` runs the app under uvicorn in a background thread on a
 free port, yields once /health answers 200 (or once it listens, with ``ready=False``)
 and stops it after. ``Rigged`` wraps an Encoder so a test can hold runs at a gate, slow
-them down, or make one text come out as NaN or raise.
+them down, or make one text come out as NaN, fail as the runtime does, or hit a bug.
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ from layerwise.server.settings import Settings
 
 NAN_TEXT = "please come out as NaN"
 FAIL_TEXT = "please fail like fp16 overflow"
+BUG_TEXT = "please hit a bug"
 
 
 class Rigged:
-    """An Encoder stand-in: runs wait for ``gate``, sleep ``delay`` s, and rig NAN_TEXT / FAIL_TEXT."""
+    """An Encoder stand-in: runs wait for ``gate``, sleep ``delay`` s, and rig NAN_TEXT, FAIL_TEXT and BUG_TEXT."""
 
     def __init__(self, encoder: Any, delay: float = 0.0) -> None:
         self._encoder = encoder
@@ -48,6 +49,8 @@ class Rigged:
         self.runs.append(list(texts))
         if FAIL_TEXT in texts:
             raise NonFiniteOutputError(f"variant 'fp32' produced NaN or Inf at layer 1 for text {texts.index(FAIL_TEXT)}")
+        if BUG_TEXT in texts:
+            raise RuntimeError("internal detail that must stay in the log")
         output = self._encoder.embed(texts, **options)
         for row, text in enumerate(texts):
             if text == NAN_TEXT:

@@ -1,0 +1,172 @@
+"""The routes: POST /embed (TEI), POST /v1/embeddings (OpenAI), GET /health, /live, /info, /metrics.
+
+Order per embedding request: readiness (503), concurrency cap (429 at once), body size (413,
+before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (500),
+body. /health is readiness (200 only when loaded, warmed and not draining); /live is
+liveness. Statuses come from errors.ERRORS only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from typing import Callable
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import __version__
+from ..runtime.combine import COMBINERS
+from ..runtime.errors import LayerwiseError
+from ..runtime.options import POOLS
+from . import pipeline
+from .errors import MethodNotAllowed, RequestError, RouteNotFound, TooLarge, error_response
+from .metrics import CONTENT_TYPE
+from .render import binary_body, binary_media, check_acceptable, check_finite, openai_body, tei_body
+from .schema import EmbedRequest, parse_openai, parse_tei
+from .settings import Settings
+
+INLINE_BYTES = 1 << 16  # larger bodies are parsed in a thread, off the event loop
+INLINE_FLOATS = 1 << 16  # larger outputs are checked and serialised in a thread
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes (before any parsing)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise TooLarge(_too_large(f"{declared} bytes", limit))
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge(_too_large(f"at least {size} bytes", limit))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(size: str, limit: int) -> str:
+    return f"request body is {size}, more than the limit of {limit} bytes (--payload-limit): send fewer or shorter inputs per request"
+
+
+async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool) -> Response:
+    started = time.perf_counter()
+    settings: Settings = request.app.state.settings
+    batcher = request.app.state.lifecycle.batcher()
+    with batcher.admit() as admission:
+        body = await read_body(request, settings.payload_limit)
+        parse_body = functools.partial(parse, body, batcher.encoder.info, settings.max_client_batch_size, settings.auto_truncate)
+        parsed = await asyncio.to_thread(parse_body) if len(body) > INLINE_BYTES else parse_body()
+        media = binary_media(request.headers.get("accept")) if tei else None
+        check_acceptable(parsed, media)
+        done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float")
+        floats = sum(a.size for a in done.output) if isinstance(done.output, list) else done.output.size
+        finish = _body_maker(parsed, done, media, tei, settings.model_id)
+        content = await asyncio.to_thread(finish) if floats > INLINE_FLOATS else finish()
+    headers = done.headers(time.perf_counter() - started, batcher.encoder.info.provider)
+    return Response(content, media_type=media or "application/json", headers=headers)
+
+
+def _body_maker(parsed: EmbedRequest, done: pipeline.Embedded, media: str | None, tei: bool, model: str) -> Callable[[], bytes]:
+    """The body in the asked format, made only after NaN and Inf are ruled out (else a 500)."""
+    if media is not None:
+        render = functools.partial(binary_body, parsed, done.output, media)
+    elif tei:
+        render = functools.partial(tei_body, parsed, done.output)
+    else:
+        render = functools.partial(openai_body, parsed, done.output, model, done.tokens)
+
+    def checked() -> bytes:
+        check_finite(parsed, done.output)
+        return render()
+
+    return checked
+
+
+async def embed_tei(request: Request) -> Response:
+    return await _embed(request, parse_tei, tei=True)
+
+
+async def embed_openai(request: Request) -> Response:
+    return await _embed(request, parse_openai, tei=False)
+
+
+async def health(request: Request) -> Response:
+    request.app.state.lifecycle.batcher()  # 503 unless ready
+    return JSONResponse({"status": "ready"})
+
+
+async def live(request: Request) -> Response:
+    phase = request.app.state.lifecycle.phase
+    return JSONResponse({"status": phase}, status_code=503 if phase == "failed" else 200)
+
+
+async def info(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    model = request.app.state.lifecycle.batcher().encoder.info
+    return JSONResponse(
+        {
+            "model_id": settings.model_id,
+            "model_type": model.model_type,
+            "variant": model.variant,
+            "provider": model.provider,
+            "threads": model.threads,
+            "num_layers": model.num_layers,
+            "hidden_size": model.hidden_size,
+            "max_input_length": model.max_length,
+            "default_pooling": model.default_pooling,
+            "pools": list(POOLS),
+            "combines": [name for name in COMBINERS if name],
+            "max_concurrent_requests": settings.max_concurrent_requests,
+            "max_batch_tokens": settings.max_batch_tokens,
+            "max_batch_requests": settings.max_batch_requests,
+            "max_wait_ms": settings.max_wait_ms,
+            "max_client_batch_size": settings.max_client_batch_size,
+            "payload_limit": settings.payload_limit,
+            "json_float_limit": pipeline.JSON_FLOAT_LIMIT,
+            "auto_truncate": settings.auto_truncate,
+            "api_key_required": settings.api_key is not None,
+            "version": __version__,
+        }
+    )
+
+
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
+
+ROUTES = [
+    Route("/embed", embed_tei, methods=["POST"]),
+    Route("/v1/embeddings", embed_openai, methods=["POST"]),
+    Route("/health", health, methods=["GET"]),
+    Route("/live", live, methods=["GET"]),
+    Route("/info", info, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    routes = ", ".join(f"{min(route.methods or ())} {route.path}" for route in ROUTES)
+    return error_response(RouteNotFound(f"no route {request.method} {request.url.path}; this server has {routes}"))
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+    allow = ", ".join(sorted(allow.split(", ")))
+    refusal = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}; use {allow}")
+    return error_response(refusal, headers={"allow": allow})
+
+
+EXCEPTION_HANDLERS = {
+    RequestError: _request_error,
+    LayerwiseError: _request_error,
+    Exception: _request_error,
+    404: _not_found,
+    405: _not_allowed,
+}

@@ -1,0 +1,174 @@
+"""Every bad request gets its status and a JSON error naming the field, limit and fix; the server keeps serving."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+import layerwise
+from layerwise.server import pipeline
+
+from .test_server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving
+
+LONG_TEXT = "token " * 200  # more than the tiny model's 128
+
+
+@pytest.fixture(scope="module")
+def url(tiny_bundle):
+    with serving(tiny_bundle, threads=1) as running:
+        yield running.url
+
+
+def _error(response: httpx.Response, status: int, kind: str) -> str:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "error_type"} and body["error_type"] == kind
+    return body["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "message"),
+    [
+        (b"{not json", 422, "validation", "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        (b"", 422, "validation", 'request body is empty; /embed takes a JSON object such as {"inputs": "some text"}'),
+        (b"[1, 2]", 422, "validation", "request body must be a JSON object, got an array"),
+        (b"[" * 100_000, 422, "validation", "request body nests too deeply to be a request"),
+        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, encoding_format, inputs, layers, normalize, pool, truncate"),
+        (b'{"normalize": true}', 422, "validation", "`inputs` is missing; send a string or a list of strings"),
+        (b'{"inputs": 7}', 422, "validation", "`inputs` must be a string or a list of strings, got an integer"),
+        (b'{"inputs": ["ok", {"t": 1}]}', 422, "validation", "`inputs[1]` must be a string, got an object"),
+        (b'{"inputs": "x", "normalize": "yes"}', 422, "validation", "`normalize` must be a boolean, got a string"),
+        (b'{"inputs": "x", "truncate": 1}', 422, "validation", "`truncate` must be a boolean, got an integer"),
+        (b'{"inputs": "x", "layers": [3]}', 422, "validation", "layer 3 does not exist: this model has hidden states 0..1 (0 is the embedding output), or -2..-1 counting from the end"),
+        (b'{"inputs": "x", "layers": [true]}', 422, "validation", "layers must hold ints, got True"),
+        (b'{"inputs": "x", "pool": "avg"}', 422, "validation", "pool must be one of mean, max, cls, none, got 'avg'"),
+        (b'{"inputs": "x", "combine": "max"}', 422, "validation", "combine must be one of None, 'concat', 'sum', 'mean', got 'max'"),
+        (b'{"inputs": "x", "combine": ["sum"]}', 422, "validation", "`combine` must be a string, got an array"),
+        (b'{"inputs": "x", "encoding_format": "hex"}', 422, "validation", "`encoding_format` must be 'float' or 'base64', got 'hex'"),
+        (b'{"inputs": []}', 400, "empty", "`inputs` cannot be empty; send at least one string"),
+        (b'{"inputs": ""}', 400, "empty", "`inputs` is an empty string; send some text"),
+        (b'{"inputs": ["a", ""]}', 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
+        (b'{"inputs": [' + b",".join([b'"x"'] * 33) + b"]}", 413, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
+    ],
+)
+def test_bad_embed_requests_are_refused_naming_the_field(url, body, status, kind, message):
+    assert _error(httpx.post(f"{url}/embed", content=body), status, kind) == message
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"model": "m"}, "`input` is missing; send a string or a list of strings"),
+        ({"input": "x", "pool": "none"}, "`pool` 'none' (one vector per token) is served by /embed only; /v1/embeddings returns one vector per input"),
+        ({"input": "x", "layers": [0, 1]}, "`layers` [0, 1] gives 2 vectors per input, but /v1/embeddings returns one: pass `combine` ('concat', 'sum' or 'mean'), or use /embed"),
+        ({"input": "x", "dimensions": 32}, "`dimensions` 32 is not available: this request gives 64-dimensional vectors and layerwise does not shorten them; leave `dimensions` out"),
+        ({"input": "x", "model": 3}, "`model` must be a string, got an integer"),
+        ({"input": "x", "dimensions": 64.0}, "`dimensions` must be an integer, got a number"),
+    ],
+)
+def test_bad_openai_requests_are_refused_naming_the_field(url, body, message):
+    assert _error(httpx.post(f"{url}/v1/embeddings", json=body), 422, "validation") == message
+
+
+@pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")  # pytest resets the server's own filter per test
+def test_too_long_text_is_413_naming_its_token_count_unless_truncate_is_on(url, tiny_bundle):
+    tokens = layerwise.load(tiny_bundle, provider="cpu")._tokenizer.count_tokens([LONG_TEXT])[0]
+    message = _error(httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT]}), 413, "validation")
+    assert message == (
+        f"`inputs[1]` has {tokens} tokens, more than the model's maximum input length 128 (1 input(s) too long): "
+        'shorten it, or send "truncate": true to cut it to 128 tokens'
+    )
+    cut = httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT], "truncate": True})
+    assert cut.status_code == 200 and cut.headers["x-compute-tokens"] == str(3 + 128)
+
+
+@pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")
+def test_auto_truncate_cuts_by_default_but_a_request_can_still_refuse_it(tiny_bundle):
+    with serving(tiny_bundle, threads=1, auto_truncate=True) as running:
+        cut = httpx.post(f"{running.url}/v1/embeddings", json={"input": LONG_TEXT, "model": "tiny"})
+        assert cut.status_code == 200 and cut.json()["usage"]["prompt_tokens"] == 128
+        assert httpx.get(f"{running.url}/info").json()["auto_truncate"] is True
+        _error(httpx.post(f"{running.url}/embed", json={"inputs": LONG_TEXT, "truncate": False}), 413, "validation")
+
+
+def test_body_over_the_payload_limit_is_413_before_any_parsing(tiny_bundle):
+    with serving(tiny_bundle, threads=1, payload_limit=1000) as running:
+        garbage = b"x" * 5000  # not JSON: a 422 would mean it was parsed
+        declared = _error(httpx.post(f"{running.url}/embed", content=garbage), 413, "validation")
+        assert declared == "request body is 5000 bytes, more than the limit of 1000 bytes (--payload-limit): send fewer or shorter inputs per request"
+        chunked = httpx.post(f"{running.url}/embed", content=iter([garbage[:800], garbage[800:]]))  # no content-length
+        assert re.match(r"request body is at least \d+ bytes, more than the limit of 1000 bytes", _error(chunked, 413, "validation"))
+        assert httpx.post(f"{running.url}/embed", json={"inputs": "still serving"}).status_code == 200
+
+
+def test_json_output_over_the_float_limit_is_413_but_binary_bodies_pass(url, monkeypatch):
+    monkeypatch.setattr(pipeline, "JSON_FLOAT_LIMIT", 1000)
+    body = {"inputs": ["several tokens in this text"], "layers": "all", "pool": "none"}
+    message = _error(httpx.post(f"{url}/embed", json=body), 413, "validation")
+    assert message.startswith("the response would hold 1024 floats, more than the JSON limit of 1000: ask for a binary body")
+    assert httpx.post(f"{url}/embed", json=body, headers={"accept": "application/x-npz"}).status_code == 200
+
+
+def test_npy_cannot_hold_per_token_output_406(url):
+    response = httpx.post(f"{url}/embed", json={"inputs": "x", "pool": "none"}, headers={"accept": "application/x-npy"})
+    assert "ask for application/x-npz" in _error(response, 406, "validation")
+
+
+def test_unknown_route_is_404_and_wrong_method_405_as_json_errors(url):
+    assert _error(httpx.get(f"{url}/embeddings"), 404, "not_found").startswith("no route GET /embeddings; this server has POST /embed")
+    wrong = httpx.get(f"{url}/embed")
+    assert _error(wrong, 405, "method_not_allowed") == "GET is not allowed on /embed; use POST" and wrong.headers["allow"] == "POST"
+    assert _error(httpx.post(f"{url}/health"), 405, "method_not_allowed") == "POST is not allowed on /health; use GET, HEAD"
+
+
+def test_nan_in_an_output_is_a_500_and_never_serialised(tiny_bundle):
+    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
+    with serving(tiny_bundle, loader=lambda: rigged) as running:
+        for accept in ("application/json", "application/x-npy"):
+            response = httpx.post(f"{running.url}/embed", json={"inputs": ["fine", NAN_TEXT]}, headers={"accept": accept})
+            message = _error(response, 500, "backend")
+            assert message.startswith(f"the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
+        assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
+
+
+def test_an_unexpected_failure_is_a_json_500_that_keeps_internals_in_the_log(tiny_bundle):
+    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
+    with serving(tiny_bundle, loader=lambda: rigged) as running:
+        response = httpx.post(f"{running.url}/embed", json={"inputs": [BUG_TEXT]})
+        assert _error(response, 500, "backend") == "internal error (RuntimeError); see the server log"
+        assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
+
+
+def test_overload_is_a_429_at_once_and_the_server_recovers(tiny_bundle):
+    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
+    with serving(tiny_bundle, loader=lambda: rigged, max_concurrent_requests=2) as running:
+        rigged.gate.clear()
+        results: list[int] = []
+        held = [threading.Thread(target=lambda: results.append(httpx.post(f"{running.url}/embed", json={"inputs": "held"}, timeout=30).status_code)) for _ in range(2)]
+        for thread in held:
+            thread.start()
+        running.wait_for("layerwise_requests_in_flight", 2)
+        started = time.monotonic()
+        refused = httpx.post(f"{running.url}/embed", json={"inputs": "one too many"})
+        assert time.monotonic() - started < 1.0 and refused.headers["retry-after"] == "1"
+        assert _error(refused, 429, "overloaded") == "the server is at its limit of 2 concurrent requests (--max-concurrent-requests); retry shortly"
+        assert httpx.get(f"{running.url}/health").status_code == 200  # health is never refused
+        rigged.gate.set()
+        for thread in held:
+            thread.join(timeout=30)
+        assert results == [200, 200]
+        assert httpx.post(f"{running.url}/embed", json={"inputs": "after the storm"}).status_code == 200
+
+
+def test_the_server_keeps_serving_correct_vectors_after_every_error(url, tiny_bundle):
+    for body in (b"{", b'{"inputs": []}', b'{"inputs": "x", "pool": "avg"}', ('{"inputs": "' + LONG_TEXT + '"}').encode()):
+        assert httpx.post(f"{url}/embed", content=body).status_code >= 400
+    got = httpx.post(f"{url}/embed", json={"inputs": ["after errors"], "layers": "all"}).json()
+    want = layerwise.load(tiny_bundle, provider="cpu").embed(["after errors"], layers="all")
+    np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
