@@ -37,7 +37,7 @@ from .fusion import fuse
 from .parity import Thresholds, check, compare, override_thresholds
 from .pooling_graphs import write_pooling_graphs
 from .quantize import quantize_int8
-from .reference import ParitySet, build_parity_set, run_onnx
+from .reference import ParitySet, build_parity_set, calibration_feeds, run_onnx
 from .texts import PARITY_TEXTS
 from .tokenizer_file import write_tokenizer
 
@@ -154,18 +154,19 @@ class _Exporter:
         export_fp32(self.ckpt.model, self.ckpt.num_layers, fp32)
         if "fp32" in variants:
             self._finish_variant("fp32", fp32, {"fused_operators": {}, "kept_float": []}, started)
-        if not set(variants) & {"fused", "int8", "fp16"}:
+        if "int8" in variants:
+            started = time.perf_counter()
+            int8 = self.scratch / "int8.onnx"
+            calibration = calibration_feeds(self.ckpt.tokenizer, self.ckpt.max_length)
+            details = quantize_int8(fp32, int8, self.scratch, calibration, self.thresholds["int8"], self.threads)
+            self._finish_variant("int8", int8, details, started)
+        if not set(variants) & {"fused", "fp16"}:
             return
         started = time.perf_counter()
         fused = self.scratch / "fused.onnx"
         fusion = fuse(fp32, fused, self.ckpt.config, self.scratch)
         if "fused" in variants:
             self._finish_variant("fused", fused, {**fusion, "kept_float": []}, started)
-        if "int8" in variants:
-            started = time.perf_counter()
-            int8 = self.scratch / "int8.onnx"
-            details = quantize_int8(fused, int8, self.scratch, self.ckpt)
-            self._finish_variant("int8", int8, {"fused_operators": fusion["fused_operators"], **details}, started)
         if "fp16" in variants:
             started = time.perf_counter()
             fp16 = self.scratch / "fp16.onnx"

@@ -1,15 +1,17 @@
 """The real-text parity set and PyTorch's hidden states for it, computed once per export.
 
 Batches: every parity text padded together (short to longer than the model maximum),
-three texts alone, and corpus sentences in natural-length batches of 32. Corpus sentences
-after CALIBRATION_SENTENCES are used here, so int8 calibration never sees its test text.
+three texts alone, corpus sentences in natural-length batches of 32, and two batches of
+one-to-four-word prefixes of them (query-like text). The first
+CALIBRATION_SENTENCES corpus sentences calibrate int8; parity uses the ones after them,
+so int8 is never checked on its calibration text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -17,7 +19,7 @@ from ..runtime.manifest import INPUT_NAMES
 from ..runtime.session import SessionConfig, ort
 from .texts import PARITY_TEXTS, corpus_sentences
 
-CALIBRATION_SENTENCES = 128
+CALIBRATION_SENTENCES = 192
 EVALUATION_SENTENCES = 256
 BATCH = 32
 
@@ -50,7 +52,8 @@ def text_batches(count: int = EVALUATION_SENTENCES) -> list[list[str]]:
     """The parity texts as batches (see module docstring)."""
     corpus = corpus_sentences(count, skip=CALIBRATION_SENTENCES)
     singles = [[PARITY_TEXTS[2]], [PARITY_TEXTS[8]], [PARITY_TEXTS[-1]]]
-    return [list(PARITY_TEXTS), *singles, *(corpus[i : i + BATCH] for i in range(0, len(corpus), BATCH))]
+    sentences = [corpus[i : i + BATCH] for i in range(0, len(corpus), BATCH)]
+    return [list(PARITY_TEXTS), *singles, *sentences, short_texts(corpus[:BATCH]), short_texts(corpus[BATCH : 2 * BATCH])]
 
 
 def hidden_states(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -67,8 +70,26 @@ def build_parity_set(model: Any, tokenizer: Any, max_length: int, corpus_count: 
     return ParitySet(feeds=feeds, reference=[hidden_states(model, f) for f in feeds])
 
 
-def run_onnx(path: Path, feeds: list[dict[str, np.ndarray]], threads: int) -> list[list[np.ndarray]]:
-    """Every hidden state of an ONNX graph on the CPU provider, batch by batch."""
+def short_texts(sentences: list[str]) -> list[str]:
+    """Queries-like texts: the first one to four words of each sentence."""
+    return [" ".join(s.split()[: 1 + i % 4]) for i, s in enumerate(sentences)]
+
+
+def calibration_feeds(tokenizer: Any, max_length: int) -> list[dict[str, np.ndarray]]:
+    """Natural-length batches of the corpus sentences before the parity ones, plus a batch of
+    their short prefixes (int8 scales must also serve one-to-four-word queries)."""
+    corpus = corpus_sentences(CALIBRATION_SENTENCES)
+    batches = [corpus[i : i + BATCH] for i in range(0, len(corpus), BATCH)] + [short_texts(corpus[:BATCH])]
+    return [tokenize(tokenizer, texts, max_length) for texts in batches]
+
+
+def session_for(model: Path | bytes, threads: int) -> "ort.InferenceSession":
+    """A CPU session for a graph file or serialized model."""
     options = SessionConfig(provider="cpu", threads=threads).session_options()
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(model) if isinstance(model, Path) else model, options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: int) -> list[list[np.ndarray]]:
+    """Every hidden state of an ONNX graph on the CPU provider, batch by batch."""
+    session = session_for(path, threads)
     return [session.run(None, f) for f in feeds]
