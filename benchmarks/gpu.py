@@ -21,8 +21,8 @@ BATCH, SEQ = 32, 128
 
 def _engine(encoder: Any, batch: Any, copy_back: bool) -> Any:
     """One run of the full graph with outputs bound on the device; optionally copy them all to the host."""
-    session = encoder._session_through(encoder.info.num_layers)
-    config = encoder._config
+    session = encoder._engine.session(encoder.info.num_layers)
+    config = encoder._engine.config
     binding = session.io_binding()
     for name, array in batch.feeds().items():
         binding.bind_cpu_input(name, array)
@@ -59,7 +59,7 @@ def run(bundle: str, provider: str = "cuda", source: str | None = None, repeats:
     contenders: dict[str, Any] = {
         f"layerwise {variant} engine only": lambda: _engine(encoder, batch, copy_back=False),
         f"layerwise {variant} + copy of all hidden states": lambda: _engine(encoder, batch, copy_back=True),
-        f"layerwise {variant} pooled on device": lambda: encoder._run(batch, needed, "mean"),
+        f"layerwise {variant} pooled on device": lambda: encoder._engine.run(batch, needed, "mean"),
     }
     if source is not None and provider == "cuda":
         _torch_contenders(source, batch, contenders)

@@ -18,7 +18,7 @@ def run(bundle: str, threads: int, variants: tuple[str, ...] = ("fused", "int8")
         encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
         layers = encoder.info.num_layers
         batch = synthetic_batch(BATCH, SEQ, 30000)
-        contenders = {k: (lambda k=k: encoder._run(batch, [k], "mean")) for k in range(layers + 1)}
+        contenders = {k: (lambda k=k: encoder._engine.run(batch, [k], "mean")) for k in range(layers + 1)}
         timings = alternate(contenders, repeats)
         full = timings[layers]["median_s"]
         results[variant] = [

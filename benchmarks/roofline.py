@@ -62,7 +62,7 @@ def matmul_ceiling(shapes: list[tuple[int, int, int]], weights: list[float], thr
 
 
 def run(bundle: str, threads: int) -> dict[str, Any]:
-    manifest = layerwise.load(bundle, variant="fp32", provider="cpu", threads=threads)._bundle.manifest
+    manifest = layerwise.load(bundle, variant="fp32", provider="cpu", threads=threads)._engine.manifest
     config = manifest.raw["source"]["config"]
     hidden, intermediate, layers = manifest.hidden_size, int(config["intermediate_size"]), manifest.num_layers
     m = BATCH * SEQ

@@ -1,28 +1,26 @@
 """The Encoder: per-layer embeddings from a bundle, on the CPU or CUDA provider.
 
-One code path for both providers: the encoder graph's outputs stay where ONNX Runtime
-put them (I/O binding), the bundle's pooling graphs reduce them there, and only the
-pooled vectors (or, for pool="none", the requested token states) come back to numpy.
-A request whose deepest layer is k < L runs a graph cut after layer k, built once.
+It validates a request, tokenizes once, cuts length-sorted batches, runs them through the
+Engine (side by side when there are several), and assembles, combines and checks the
+result in the caller's order.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from .bundle import Bundle, LoadedGraph
+from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
-from .errors import BundleError, NonFiniteOutputError
-from .manifest import INPUT_NAMES, POOLING_INPUTS, POOLING_OUTPUT, output_name
-from .onnx_graph import cut_model
+from .engine import Engine
+from .errors import NonFiniteOutputError
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
-from .session import SessionConfig, create_session, ort
+from .session import SessionConfig
 from .tokenize import Batch, TextTokenizer, length_sorted_batches
 
 
@@ -63,16 +61,9 @@ class Encoder:
 
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer) -> None:
         manifest = bundle.manifest
-        self._bundle = bundle
-        self._config = config
-        self._variant = manifest.variants[variant]
+        self._engine = Engine(bundle, variant, config)
         self._tokenizer = tokenizer
-        self._run_options = config.run_options()
-        full = bundle.variant_graph(self._variant)
-        self._sessions = {manifest.num_layers: self._session(full, f"variant {variant!r}")}
-        self._check_contract(self._sessions[manifest.num_layers])
-        self._pools = {kind: self._session(bundle.pooling_graph(kind), f"pooling graph {kind!r}") for kind in manifest.pooling}
-        self._cut_lock = threading.Lock()
+        self._workers = ThreadPoolExecutor(max_workers=self._engine.side_by_side, thread_name_prefix="layerwise")
         self.info = EncoderInfo(
             bundle=str(bundle.path),
             model_type=manifest.model_type,
@@ -86,70 +77,12 @@ class Encoder:
         )
         self.last_stats = EmbedStats()
 
-    # -- sessions -----------------------------------------------------------------------
-    def _session(self, graph: LoadedGraph, name: str) -> "ort.InferenceSession":
-        return create_session(graph.model_bytes, self._config, name, graph.folder)
-
-    def _check_contract(self, session: "ort.InferenceSession") -> None:
-        manifest = self._bundle.manifest
-        inputs = {i.name: i for i in session.get_inputs()}
-        outputs = [o.name for o in session.get_outputs()]
-        name = self._variant.graph.path
-        if set(inputs) != set(INPUT_NAMES):
-            raise BundleError(f"{name} has inputs {sorted(inputs)}, expected {list(INPUT_NAMES)}")
-        for arg in inputs.values():
-            if arg.type != "tensor(int64)" or len(arg.shape) != 2:
-                raise BundleError(f"{name} input {arg.name!r} is {arg.type} of rank {len(arg.shape)}, expected int64 of rank 2")
-        if outputs != manifest.output_names:
-            raise BundleError(
-                f"{name} has outputs {outputs}, but the manifest promises {manifest.num_layers + 1} hidden states "
-                f"{manifest.output_names[0]}..{manifest.output_names[-1]}"
-            )
-        for arg in session.get_outputs():
-            hidden = arg.shape[-1] if arg.shape else None
-            if arg.type != "tensor(float)" or len(arg.shape) != 3 or (isinstance(hidden, int) and hidden != manifest.hidden_size):
-                raise BundleError(
-                    f"{name} output {arg.name!r} is {arg.type} with shape {arg.shape}, expected float32 "
-                    f"[batch, sequence, {manifest.hidden_size}]"
-                )
-
-    def _session_through(self, deepest: int) -> "ort.InferenceSession":
-        """The full graph, or a graph cut after layer ``deepest`` (built on first use, then cached)."""
-        session = self._sessions.get(deepest)
-        if session is not None:
-            return session
-        with self._cut_lock:
-            if deepest not in self._sessions:
-                graph = self._bundle.variant_graph(self._variant)
-                keep = [output_name(i) for i in range(deepest + 1)]
-                cut = LoadedGraph(graph.name, cut_model(graph.model_bytes, keep), graph.folder)
-                self._sessions[deepest] = self._session(cut, f"variant {self.info.variant!r} cut after layer {deepest}")
-            return self._sessions[deepest]
-
-    # -- running ------------------------------------------------------------------------
-    def _run(self, batch: Batch, layers: list[int], pool: str) -> dict[int, np.ndarray]:
-        """Run one batch; return each needed layer pooled [rows, hidden] or as tokens [rows, seq, hidden]."""
-        device = self._config.device_type
-        session = self._session_through(max(layers))
-        binding = session.io_binding()
-        for name, array in batch.feeds().items():
-            binding.bind_cpu_input(name, array)
-        for layer in layers:
-            binding.bind_output(output_name(layer), device, self._config.device_id)
-        session.run_with_iobinding(binding, self._run_options)
-        states = binding.get_outputs()
-        if pool == "none":
-            return {layer: np.array(state.numpy(), copy=True) for layer, state in zip(layers, states)}
-        mask = ort.OrtValue.ortvalue_from_numpy(batch.attention_mask, device, self._config.device_id)
-        pooled = {}
-        for layer, state in zip(layers, states):
-            pool_binding = self._pools[pool].io_binding()
-            pool_binding.bind_ortvalue_input(POOLING_INPUTS[0], state)
-            pool_binding.bind_ortvalue_input(POOLING_INPUTS[1], mask)
-            pool_binding.bind_output(POOLING_OUTPUT, "cpu")
-            self._pools[pool].run_with_iobinding(pool_binding, self._run_options)
-            pooled[layer] = np.array(pool_binding.get_outputs()[0].numpy(), copy=True)
-        return pooled
+    def _run_all(self, batches: list[Batch], layers: list[int], pool: str) -> Iterator[tuple[Batch, dict[int, np.ndarray]]]:
+        """Results batch by batch: side by side on one thread each when there are enough batches."""
+        if len(batches) > 1 and self._engine.side_by_side > 1:
+            yield from zip(batches, self._workers.map(lambda b: self._engine.run(b, layers, pool, single_thread=True), batches))
+        else:
+            yield from ((b, self._engine.run(b, layers, pool)) for b in batches)
 
     def _check_finite(self, values: np.ndarray, index: int, layers: list[int], texts: list[str]) -> None:
         """Raise, naming the text and layer, if a text's output [layers, ...] holds NaN or Inf."""
@@ -195,8 +128,7 @@ class Encoder:
         pooled = np.empty((len(texts), len(needed), hidden), dtype=np.float32)
         tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
         batches = padded = 0
-        for batch in length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id):
-            results = self._run(batch, needed, pool)
+        for batch, results in self._run_all(list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id)), needed, pool):
             batches += 1
             padded += batch.input_ids.size
             if pool == "none":

@@ -1,7 +1,8 @@
 """Latency of an Encoder on synthetic token batches: p50/p90/p99, sequences/s and tokens/s.
 
-Measures the engine path of ``embed`` (graph, pooling, copy-out) on exact batch x
-sequence shapes; tokenization is left out so that shapes are what was asked. Warm-up
+Measures the engine path of ``embed`` for one batch (graph with intra-op threads, pooling,
+copy-out) on exact batch x sequence shapes; tokenization is left out so that shapes are
+what was asked. Warm-up
 runs are excluded; each cell repeats until its time budget is spent or its median
 is stable (first and second half of the runs within 2%).
 """
@@ -57,15 +58,16 @@ def measure(encoder: Encoder, batch_size: int, seq_len: int, layers: Any = "all"
         raise ValueError(f"seq_len {seq_len} exceeds the model maximum {encoder.info.max_length}")
     needed = unique_sorted(resolve_layers(layers, encoder.info.num_layers))
     pool = check_pool(pool)
-    vocab = int(encoder._bundle.manifest.raw["model"].get("vocab_size", 1000))
+    engine = encoder._engine
+    vocab = int(engine.manifest.raw["model"].get("vocab_size", 1000))
     batch = synthetic_batch(batch_size, seq_len, vocab)
     for _ in range(WARMUP):
-        encoder._run(batch, needed, pool)
+        engine.run(batch, needed, pool)
     times: list[float] = []
     deadline = time.perf_counter() + seconds
     while len(times) < MIN_REPEATS or (time.perf_counter() < deadline and not _stable(times)):
         started = time.perf_counter()
-        encoder._run(batch, needed, pool)
+        engine.run(batch, needed, pool)
         times.append(time.perf_counter() - started)
     p50, p90, p99 = (float(np.percentile(times, q)) for q in (50, 90, 99))
     return Cell(batch_size, seq_len, len(times), p50 * 1e3, p90 * 1e3, p99 * 1e3, batch_size / p50, batch_size * seq_len / p50)

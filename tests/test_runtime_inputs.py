@@ -113,16 +113,18 @@ def test_a_variant_missing_from_the_bundle_is_named(tmp_path, minilm_bundle):
 
 
 def test_nan_never_leaves_the_runtime(encoder, monkeypatch):
-    real_run = type(encoder)._run
+    from layerwise.runtime.engine import Engine
 
-    def poisoned(self, batch, layers, pool):
-        results = real_run(self, batch, layers, pool)
+    real_run = Engine.run
+
+    def poisoned(self, batch, layers, pool, single_thread=False):
+        results = real_run(self, batch, layers, pool, single_thread)
         rows = list(batch.indices)
         if 2 in rows:
             results[layers[-1]][rows.index(2)] = np.nan
         return results
 
-    monkeypatch.setattr(type(encoder), "_run", poisoned)
+    monkeypatch.setattr(Engine, "run", poisoned)
     with pytest.raises(NonFiniteOutputError, match=r"produced NaN or Inf at layer 6 for text 2 'third one'; nothing was returned"):
         encoder.embed(["first", "second", "third one"], layers=[0, -1])
     with pytest.raises(NonFiniteOutputError, match="for text 2"):
