@@ -27,7 +27,7 @@ def _engine(encoder: Any, batch: Any, copy_back: bool) -> Any:
     for name, array in batch.feeds().items():
         binding.bind_cpu_input(name, array)
     for layer in range(encoder.info.num_layers + 1):
-        binding.bind_output(output_name(layer), config.device_type, config.device_id)
+        binding.bind_output(output_name(layer), config.provider, config.device_id)
     session.run_with_iobinding(binding)
     return binding.copy_outputs_to_cpu() if copy_back else binding.get_outputs()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from layerwise.runtime.session import cuda_usable, physical_cores
+from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, grid, layer_cut, peers, report, roofline
 from .common import machine, minilm_dir, real_sentences
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_gpu(bundle: str) -> dict:
-    if not cuda_usable():
+    if not cuda_provider_installed():
         return {"skipped": "no CUDA execution provider on this machine (onnxruntime-gpu and a GPU are needed)"}
     from . import gpu
 

@@ -6,6 +6,7 @@ replaced only when asked to, and only once the new one is complete.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..runtime.manifest import FORMAT, MANIFEST_NAME
 from .errors import ExportError
 
 
@@ -25,12 +27,28 @@ def _missing_parents(path: Path) -> list[Path]:
     return missing
 
 
+def _is_bundle_or_empty(folder: Path) -> bool:
+    manifest = folder / MANIFEST_NAME
+    if manifest.is_file():
+        try:
+            return json.loads(manifest.read_text(encoding="utf-8")).get("format") == FORMAT
+        except (OSError, ValueError, AttributeError):
+            return False
+    return not any(folder.iterdir())
+
+
 def check_target(out_dir: Path, force: bool) -> None:
-    """Refuse early what would fail late: an existing bundle without force, an unusable parent."""
-    if out_dir.exists() and not force:
-        raise ExportError(f"{str(out_dir)!r} already exists; pass --force (force=True) to replace it")
+    """Refuse early what would fail late: an existing bundle without force, a folder that is not
+    a bundle (never replaced, even with force), an unusable parent."""
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"{str(out_dir)!r} exists and is not a folder; choose another --out")
+    if out_dir.exists() and not force:
+        raise ExportError(f"{str(out_dir)!r} already exists; pass --force (force=True) to replace it")
+    if out_dir.exists() and not _is_bundle_or_empty(out_dir):
+        raise ExportError(
+            f"{str(out_dir)!r} is not a layerwise bundle (no layerwise manifest.json) and not empty; "
+            "--force only replaces bundles: choose another --out"
+        )
     for parent in out_dir.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -60,7 +78,12 @@ def atomic_bundle(out_dir: Path, force: bool) -> Iterator[Path]:
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
             os.replace(out_dir, old / "bundle")
-            os.replace(work, out_dir)
+            try:
+                os.replace(work, out_dir)
+            except OSError:
+                os.replace(old / "bundle", out_dir)  # put the previous bundle back
+                shutil.rmtree(old, ignore_errors=True)
+                raise
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(work, out_dir)

@@ -24,16 +24,28 @@ def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
     return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name))
 
 
-def _mean() -> list[onnx.NodeProto]:
-    """sum(h * m) / max(sum(m), 1) over the sequence, as sentence-transformers does."""
+def _real_tokens() -> list[onnx.NodeProto]:
+    """mask3 (bool [batch, seq, 1]) and real (hidden states with padding set to 0).
+
+    Where, not a multiplication by the mask: Inf in a padding row times 0 would be NaN.
+    """
     return [
-        _const("axis2", np.array([2], dtype=np.int64)),
         _const("axis1", np.array([1], dtype=np.int64)),
+        _const("axis2", np.array([2], dtype=np.int64)),
+        _const("zero", np.array(0.0, dtype=np.float32)),
+        helper.make_node("Cast", ["attention_mask"], ["mask_b"], to=TensorProto.BOOL),
+        helper.make_node("Unsqueeze", ["mask_b", "axis2"], ["mask3"]),
+        helper.make_node("Where", ["mask3", "hidden_state", "zero"], ["real"]),
+    ]
+
+
+def _mean() -> list[onnx.NodeProto]:
+    """sum over real tokens / max(count, 1), as sentence-transformers does."""
+    return [
+        *_real_tokens(),
         _const("one", np.array(1.0, dtype=np.float32)),
+        helper.make_node("ReduceSum", ["real", "axis1"], ["total"], keepdims=0),
         helper.make_node("Cast", ["attention_mask"], ["mask_f"], to=TensorProto.FLOAT),
-        helper.make_node("Unsqueeze", ["mask_f", "axis2"], ["mask3"]),
-        helper.make_node("Mul", ["hidden_state", "mask3"], ["masked"]),
-        helper.make_node("ReduceSum", ["masked", "axis1"], ["total"], keepdims=0),
         helper.make_node("ReduceSum", ["mask_f", "axis1"], ["count"], keepdims=1),
         helper.make_node("Max", ["count", "one"], ["count_safe"]),
         helper.make_node("Div", ["total", "count_safe"], [POOLING_OUTPUT]),
@@ -41,14 +53,16 @@ def _mean() -> list[onnx.NodeProto]:
 
 
 def _max() -> list[onnx.NodeProto]:
-    """max over real tokens: padding is replaced by the lowest float before the reduction."""
+    """max over real tokens; padding becomes the lowest float. ReduceMax may skip a NaN, so
+    0 * sum(real tokens) is added: NaN or Inf in any real token makes the result NaN."""
     return [
-        _const("axis2", np.array([2], dtype=np.int64)),
+        *_real_tokens(),
         _const("lowest", np.array(np.finfo(np.float32).min, dtype=np.float32)),
-        helper.make_node("Cast", ["attention_mask"], ["mask_b"], to=TensorProto.BOOL),
-        helper.make_node("Unsqueeze", ["mask_b", "axis2"], ["mask3"]),
         helper.make_node("Where", ["mask3", "hidden_state", "lowest"], ["masked"]),
-        helper.make_node("ReduceMax", ["masked"], [POOLING_OUTPUT], axes=[1], keepdims=0),
+        helper.make_node("ReduceMax", ["masked"], ["maximum"], axes=[1], keepdims=0),
+        helper.make_node("ReduceSum", ["real", "axis1"], ["total"], keepdims=0),
+        helper.make_node("Mul", ["total", "zero"], ["poison"]),
+        helper.make_node("Add", ["maximum", "poison"], [POOLING_OUTPUT]),
     ]
 
 

@@ -1,7 +1,7 @@
 """The ``layerwise`` command: export, inspect, embed, bench and serve.
 
 Each verb parses its flags here and calls the library; errors are printed as one line
-naming the fix, with exit status 2 (bad input) or 1 (anything else unexpected).
+naming the fix, with exit status 2 (bad input) or 1 (a file that cannot be read or written).
 """
 
 from __future__ import annotations
@@ -102,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("embed", help="embed texts with a bundle")
     p.add_argument("bundle")
     p.add_argument("texts", nargs="*", help="texts to embed (or use --input, or pipe them on stdin)")
-    p.add_argument("--input", help="text file (one text per line), .jsonl with a 'text' field, or - for stdin")
+    p.add_argument("--input", help="text file, or - for stdin")
+    p.add_argument("--input-format", choices=["auto", "lines", "jsonl"], default="auto", help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files")
     p.add_argument("--layers", type=_layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
     p.add_argument("--pool", choices=["mean", "max", "cls", "none"], default="mean")
     p.add_argument("--combine", choices=["concat", "sum", "mean"])
@@ -143,10 +144,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _attach_layer_values(argv: Sequence[str]) -> list[str]:
+    """``--layers -4,-1`` -> ``--layers=-4,-1``: argparse would take "-4,-1" for an option."""
+    args = list(argv)
+    for i in range(len(args) - 1):
+        if args[i] == "--layers" and args[i + 1].startswith("-"):
+            args[i : i + 2] = [f"--layers={args[i + 1]}", ""]
+    return [a for a in args if a != ""] if "" in args else args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if hasattr(signal, "SIGPIPE"):
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `layerwise inspect B | head` ends quietly
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_attach_layer_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
     for noisy in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -156,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerwiseError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

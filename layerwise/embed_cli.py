@@ -1,8 +1,7 @@
 """``layerwise embed``: texts in (arguments, text file, JSONL or stdin), embeddings out.
 
-Output by suffix: ``.npy`` (pooled array), ``.npz`` (pooled: ``embeddings``; tokens: one
-``layer_K`` array of all texts' tokens per layer plus ``lengths``), ``.jsonl`` (one object
-per text); JSON on stdout without ``--output``.
+Output by suffix: ``.npy`` (pooled array), ``.npz`` (layout in ``formats.py``), ``.jsonl``
+(one object per text); JSON on stdout without ``--output``.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .formats import npz_arrays
 from .runtime import load
 from .runtime.errors import InputError
 from .runtime.options import resolve_layers
@@ -23,7 +23,7 @@ CHUNK = 1024  # texts per embed call when showing progress
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
-    """Texts from the arguments, --input FILE (.jsonl: 'text' field; else one per line) or stdin."""
+    """Texts from the arguments, --input FILE or stdin: one per line, or JSONL with a 'text' field."""
     if args.texts and args.input:
         raise InputError("give texts as arguments or with --input, not both")
     if args.texts:
@@ -31,11 +31,12 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     if args.input in (None, "-"):
         if args.input is None and sys.stdin.isatty():
             raise InputError("no texts: pass them as arguments, with --input FILE, or on stdin")
-        return _parse_lines(sys.stdin.read().splitlines(), jsonl=False, name="stdin")
+        return _parse_lines(sys.stdin.read().splitlines(), jsonl=args.input_format == "jsonl", name="stdin")
     path = Path(args.input)
     if not path.is_file():
         raise InputError(f"--input {args.input!r} does not exist")
-    return _parse_lines(path.read_text(encoding="utf-8").splitlines(), jsonl=path.suffix == ".jsonl", name=args.input)
+    jsonl = args.input_format == "jsonl" or (args.input_format == "auto" and path.suffix == ".jsonl")
+    return _parse_lines(path.read_text(encoding="utf-8").splitlines(), jsonl=jsonl, name=args.input)
 
 
 def _parse_lines(lines: Iterable[str], jsonl: bool, name: str) -> list[str]:
@@ -77,7 +78,7 @@ def _embed_all(encoder: Any, texts: list[str], options: dict[str, Any]) -> Any:
     return np.concatenate(parts)
 
 
-def write_output(result: Any, path: str | None, layers: list[int]) -> None:
+def write_output(result: Any, path: str | None, layers: list[int], combined: bool) -> None:
     """Write embeddings by the file's suffix, or JSON to stdout."""
     tokens = isinstance(result, list)
     if path is None:
@@ -91,17 +92,7 @@ def write_output(result: Any, path: str | None, layers: list[int]) -> None:
             raise InputError("per-token output (--pool none) has one array per text: write .npz or .jsonl")
         np.save(path, result)
     elif suffix == ".npz":
-        if tokens:
-            lengths = np.array([r.shape[-2] for r in result], dtype=np.int64)
-            stacked = result[0].ndim == 3  # [layers, tokens, hidden] when not combined
-            arrays = (
-                {f"layer_{layer}": np.concatenate([r[j] for r in result]) for j, layer in enumerate(layers)}
-                if stacked
-                else {"combined": np.concatenate(result)}
-            )
-            np.savez(path, lengths=lengths, layers=np.array(layers), **arrays)
-        else:
-            np.savez(path, embeddings=result, layers=np.array(layers))
+        np.savez(path, **npz_arrays(result, layers, combined))
     elif suffix == ".jsonl":
         with open(path, "w", encoding="utf-8") as f:
             for index, row in enumerate(result):
@@ -123,5 +114,5 @@ def run_embed(args: argparse.Namespace) -> int:
         "truncate": not args.no_truncate,
     }
     result = _embed_all(encoder, texts, options)
-    write_output(result, args.output, resolve_layers(args.layers, encoder.info.num_layers))
+    write_output(result, args.output, resolve_layers(args.layers, encoder.info.num_layers), combined=args.combine is not None)
     return 0

@@ -60,7 +60,8 @@ def _inside(bundle: Path, relative: str, what: str) -> Path:
     return target
 
 
-def _verify_file(bundle: Path, entry: FileEntry, what: str) -> Path:
+def _sized(bundle: Path, entry: FileEntry, what: str) -> Path:
+    """The file's path, once it is inside the bundle, present, and of the recorded size."""
     path = _inside(bundle, entry.path, what)
     if not path.is_file():
         raise BundleError(f"{what} {entry.path!r} is missing from the bundle {str(bundle)!r}; re-export the bundle")
@@ -70,40 +71,52 @@ def _verify_file(bundle: Path, entry: FileEntry, what: str) -> Path:
             f"{what} {entry.path!r} has {size} bytes but the manifest records {entry.bytes}: "
             "the file is truncated or was changed; re-export the bundle"
         )
-    if sha256_of(path) != entry.sha256:
+    return path
+
+
+def _check_digest(digest: str, entry: FileEntry, what: str) -> None:
+    if digest != entry.sha256:
         raise BundleError(
             f"{what} {entry.path!r} does not match the sha256 in the manifest: the file was changed "
             "after export; re-export the bundle"
         )
-    return path
 
 
-def load_graph(bundle: Path, graph: FileEntry, external_data: tuple[FileEntry, ...] = (), what: str = "graph") -> LoadedGraph:
-    """Read a graph, check its external-data references, then verify every file's digest."""
-    path = _inside(bundle, graph.path, what)
-    if not path.is_file():
-        raise BundleError(f"{what} {graph.path!r} is missing from the bundle {str(bundle)!r}; re-export the bundle")
-    model_bytes = path.read_bytes()
+def _verify_file(bundle: Path, entry: FileEntry, what: str) -> None:
+    """Check a (possibly large) file's size and sha256 without holding it in memory."""
+    _check_digest(sha256_of(_sized(bundle, entry, what)), entry, what)
+
+
+def _read_verified(bundle: Path, entry: FileEntry, what: str) -> bytes:
+    """A file's bytes, after checking its size (before reading) and its sha256."""
+    data = _sized(bundle, entry, what).read_bytes()
+    _check_digest(hashlib.sha256(data).hexdigest(), entry, what)
+    return data
+
+
+def load_graph(
+    bundle: Path, graph: FileEntry, external_data: tuple[FileEntry, ...] = (), what: str = "graph", verify_external: bool = True
+) -> LoadedGraph:
+    """Read and verify a graph, refuse external-data references that leave the bundle or are
+    not in the manifest, then verify those files (``verify_external=False`` when already done)."""
+    model_bytes = _read_verified(bundle, graph, what)
+    folder = _inside(bundle, graph.path, what).parent  # external data is relative to the graph file
     try:
         locations = external_data_locations(model_bytes)
-    except (WireFormatError, ValueError) as e:
+    except (WireFormatError, ValueError, RecursionError) as e:
         raise BundleError(f"{what} {graph.path!r} is not a readable ONNX file ({e}); re-export the bundle") from e
     listed = {e.path for e in external_data}
     for location in sorted(locations):
-        _inside(path.parent, location, f"{what} {graph.path!r} external data")
+        _inside(folder, location, f"{what} {graph.path!r} external data")
         if location not in listed:
             raise BundleError(
                 f"{what} {graph.path!r} refers to external data {location!r} that the manifest does not list; "
                 "refusing to load unverified weights"
             )
-    if len(model_bytes) != graph.bytes or hashlib.sha256(model_bytes).hexdigest() != graph.sha256:
-        raise BundleError(
-            f"{what} {graph.path!r} does not match the size and sha256 in the manifest: the file is truncated "
-            "or was changed after export; re-export the bundle"
-        )
-    for entry in external_data:
-        _verify_file(bundle, entry, f"{what} external data")
-    return LoadedGraph(name=graph.path, model_bytes=model_bytes, folder=path.parent)
+    if verify_external:
+        for entry in external_data:
+            _verify_file(bundle, entry, f"{what} external data")
+    return LoadedGraph(name=graph.path, model_bytes=model_bytes, folder=folder)
 
 
 @dataclass(frozen=True)
@@ -113,11 +126,12 @@ class Bundle:
     path: Path
     manifest: Manifest
 
-    def tokenizer_path(self) -> Path:
-        return _verify_file(self.path, self.manifest.tokenizer, "tokenizer")
+    def tokenizer_json(self) -> str:
+        """The verified tokenizer.json text (read once, so what was hashed is what is used)."""
+        return _read_verified(self.path, self.manifest.tokenizer, "tokenizer").decode("utf-8")
 
-    def variant_graph(self, variant: Variant) -> LoadedGraph:
-        return load_graph(self.path, variant.graph, variant.external_data, f"variant {variant.name!r} graph")
+    def variant_graph(self, variant: Variant, verify_external: bool = True) -> LoadedGraph:
+        return load_graph(self.path, variant.graph, variant.external_data, f"variant {variant.name!r} graph", verify_external)
 
     def pooling_graph(self, kind: str) -> LoadedGraph:
         return load_graph(self.path, self.manifest.pooling[kind], (), f"pooling graph {kind!r}")

@@ -7,6 +7,7 @@ result in the caller's order.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -75,7 +76,7 @@ class Encoder:
             threads=config.threads,
             default_pooling=manifest.default_pooling,
         )
-        self.last_stats = EmbedStats()
+        self._stats = threading.local()
 
     def _run_all(self, batches: list[Batch], layers: list[int], pool: str) -> Iterator[tuple[Batch, dict[int, np.ndarray]]]:
         """Results batch by batch: side by side on one thread each when there are enough batches."""
@@ -122,48 +123,67 @@ class Encoder:
         pool, combine, batch_size = check_pool(pool), check_combine(combine), check_batch_size(batch_size)
         encoded = self._tokenizer.encode(texts, max_length, truncate)
         needed = unique_sorted(chosen)
-        positions = [needed.index(layer) for layer in chosen]
-        hidden = self.info.hidden_size
+        batches = list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id))
+        results = self._run_all(batches, needed, pool)
+        collect = self._collect_tokens if pool == "none" else self._collect_pooled
+        per_text = collect(results, len(texts), needed)
+        for row, values in enumerate(per_text):
+            self._check_finite(values, row, needed, texts)
+        self._record_stats(encoded, texts, batches, started)
 
-        pooled = np.empty((len(texts), len(needed), hidden), dtype=np.float32)
-        tokens: list[np.ndarray] = [np.empty(0)] * len(texts)
-        batches = padded = 0
-        for batch, results in self._run_all(list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id)), needed, pool):
-            batches += 1
-            padded += batch.input_ids.size
-            if pool == "none":
-                lengths = batch.attention_mask.sum(axis=1)
-                for r, row in enumerate(batch.indices):
-                    tokens[row] = np.stack([results[layer][r, : lengths[r]] for layer in needed])
-                    self._check_finite(tokens[row], int(row), needed, texts)
-            else:
-                for j, layer in enumerate(needed):
-                    pooled[batch.indices, j] = results[layer]
-        if pool != "none":
-            for row in range(len(texts)):
-                self._check_finite(pooled[row], row, needed, texts)
-
-        self._record_stats(encoded, texts, batches, padded, started)
+        positions = [needed.index(layer) for layer in chosen]  # the caller's order, repeats included
         combiner = COMBINERS[combine]
-        if pool == "none":
-            out = [combiner(np.ascontiguousarray(t[positions].transpose(1, 0, 2))) for t in tokens]
+        if pool == "none":  # per text [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
+            out = [combiner(np.ascontiguousarray(t[positions].transpose(1, 0, 2))) for t in per_text]
             if combine is None:
                 out = [t.transpose(1, 0, 2) for t in out]
             return [l2_normalize(t) if normalize else np.ascontiguousarray(t) for t in out]
-        result = combiner(pooled[:, positions])
+        result = combiner(per_text[:, positions])
         return l2_normalize(result) if normalize else np.ascontiguousarray(result)
+
+    def _collect_pooled(self, results: Iterator[tuple[Batch, dict[int, np.ndarray]]], count: int, layers: list[int]) -> np.ndarray:
+        """Pooled batch results -> [texts, layers, hidden] in the caller's order."""
+        pooled = np.empty((count, len(layers), self.info.hidden_size), dtype=np.float32)
+        for batch, values in results:
+            for j, layer in enumerate(layers):
+                pooled[batch.indices, j] = values[layer]
+        return pooled
+
+    def _collect_tokens(self, results: Iterator[tuple[Batch, dict[int, np.ndarray]]], count: int, layers: list[int]) -> list[np.ndarray]:
+        """Token batch results -> per text [layers, its tokens, hidden], padding rows dropped."""
+        tokens: list[np.ndarray] = [np.empty(0)] * count
+        for batch, values in results:
+            lengths = batch.attention_mask.sum(axis=1)
+            for r, row in enumerate(batch.indices):
+                tokens[row] = np.stack([values[layer][r, : lengths[r]] for layer in layers])
+        return tokens
 
     def count_tokens(self, texts: list[str]) -> list[int]:
         """Tokens per text, special tokens included, without truncation (for limits and usage)."""
         return self._tokenizer.count_tokens(check_texts(texts))
 
-    def _record_stats(self, encoded: Any, texts: list[str], batches: int, padded: int, started: float) -> None:
-        self.last_stats = EmbedStats(
+    @property
+    def last_stats(self) -> EmbedStats:
+        """Figures of this thread's last ``embed`` call (each thread sees its own)."""
+        return getattr(self._stats, "last", EmbedStats())
+
+    def close(self) -> None:
+        """Release the worker threads now (sessions go with the Encoder object)."""
+        self._workers.shutdown(wait=True)
+
+    def __enter__(self) -> "Encoder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _record_stats(self, encoded: Any, texts: list[str], batches: list[Batch], started: float) -> None:
+        self._stats.last = EmbedStats(
             texts=len(texts),
             tokens=int(encoded.lengths.sum()),
-            padded_tokens=padded,
+            padded_tokens=sum(b.input_ids.size for b in batches),
             truncated=len(encoded.truncated),
-            batches=batches,
+            batches=len(batches),
             seconds=time.perf_counter() - started,
             truncated_indices=tuple(encoded.truncated),
         )

@@ -86,7 +86,7 @@ class Engine:
             return session
         with self._lock:
             if key not in self._sessions:
-                graph = self._bundle.variant_graph(self._variant)
+                graph = self._bundle.variant_graph(self._variant, verify_external=False)  # verified at load
                 if deepest < self._bundle.manifest.num_layers:
                     keep = [output_name(i) for i in range(deepest + 1)]
                     graph = LoadedGraph(graph.name, cut_model(graph.model_bytes, keep), graph.folder)
@@ -95,7 +95,7 @@ class Engine:
 
     def run(self, batch: Batch, layers: list[int], pool: str, single_thread: bool = False) -> dict[int, np.ndarray]:
         """Run one batch; each needed layer pooled [rows, hidden], or as tokens [rows, seq, hidden] for pool="none"."""
-        device, device_id = self.config.device_type, self.config.device_id
+        device, device_id = self.config.provider, self.config.device_id
         session = self.session(max(layers), single_thread)
         binding = session.io_binding()
         for name, array in batch.feeds().items():

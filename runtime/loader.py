@@ -29,7 +29,7 @@ def choose_variant(available: list[str], provider: str, requested: str | None) -
     for variant in PREFERENCE[provider]:
         if variant in available:
             return variant
-    raise BundleError(
+    raise ProviderError(
         f"this bundle has no variant that runs on {provider} (it has {', '.join(available)}); "
         "export fp16, fused or fp32 for CUDA"
     )
@@ -60,13 +60,13 @@ def load(
         raise InputError(f"threads must be a positive int or None, got {threads!r}")
     bundle = open_bundle(bundle_dir)
     resolved = resolve_provider(provider)
-    try:
-        return _build(bundle, resolved, variant, threads)
-    except ProviderError as e:
-        if provider != "auto" or resolved == "cpu":
-            raise
-        log.warning("provider='auto': CUDA is installed but unusable (%s); using the CPU provider", e)
-        return _build(bundle, "cpu", variant, threads)
+    if provider == "auto" and resolved == "cuda":
+        try:
+            return _build(bundle, "cuda", variant, threads)
+        except ProviderError as e:
+            log.warning("provider='auto': the CUDA provider cannot run this bundle here (%s); using the CPU provider", e)
+            resolved = "cpu"
+    return _build(bundle, resolved, variant, threads)
 
 
 def _build(bundle: Bundle, provider: str, variant: str | None, threads: int | None) -> Encoder:
@@ -74,5 +74,5 @@ def _build(bundle: Bundle, provider: str, variant: str | None, threads: int | No
     chosen = choose_variant(list(manifest.variants), provider, variant)
     config = SessionConfig(provider=provider, threads=threads or physical_cores())
     pad_id = int(manifest.raw["model"].get("pad_token_id") or 0)
-    tokenizer = TextTokenizer(bundle.tokenizer_path(), manifest.max_length, pad_id)
+    tokenizer = TextTokenizer(bundle.tokenizer_json(), manifest.max_length, pad_id)
     return Encoder(bundle, chosen, config, tokenizer)

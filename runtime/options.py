@@ -56,7 +56,7 @@ def check_pool(pool: Any) -> str:
 
 
 def check_combine(combine: Any) -> str | None:
-    if combine not in COMBINERS:
+    if not (combine is None or isinstance(combine, str)) or combine not in COMBINERS:
         names = ", ".join(repr(k) for k in COMBINERS)
         raise InputError(f"combine must be one of {names}, got {combine!r}")
     return combine

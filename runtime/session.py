@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ProviderError
+from .errors import BundleError, ProviderError
 
 try:
     import onnxruntime as ort
@@ -43,8 +43,8 @@ def physical_cores() -> int:
     return max(1, len(cores))
 
 
-def cuda_usable() -> bool:
-    """True when the installed ONNX Runtime has a CUDA provider (a GPU is checked at session creation)."""
+def cuda_provider_installed() -> bool:
+    """True when the installed ONNX Runtime has a CUDA provider; whether a GPU works shows at session creation."""
     return PROVIDERS["cuda"] in ort.get_available_providers()
 
 
@@ -53,8 +53,8 @@ def resolve_provider(provider: str) -> str:
     if provider not in ("auto", *PROVIDERS):
         raise ProviderError(f"provider must be 'auto', 'cpu' or 'cuda', got {provider!r}")
     if provider == "auto":
-        return "cuda" if cuda_usable() else "cpu"
-    if provider == "cuda" and not cuda_usable():
+        return "cuda" if cuda_provider_installed() else "cpu"
+    if provider == "cuda" and not cuda_provider_installed():
         raise ProviderError(
             f"provider='cuda' was requested, but the installed onnxruntime {ort.__version__} has no CUDA execution "
             f"provider (available: {', '.join(ort.get_available_providers())}). Install the GPU build instead of the "
@@ -70,10 +70,6 @@ class SessionConfig:
     provider: str  # "cpu" or "cuda"
     threads: int
     device_id: int = 0
-
-    @property
-    def device_type(self) -> str:
-        return self.provider
 
     def session_options(self, external_data_folder: Path | None = None) -> "ort.SessionOptions":
         options = ort.SessionOptions()
@@ -108,6 +104,8 @@ def create_session(model_bytes: bytes, config: SessionConfig, name: str, externa
             model_bytes, config.session_options(external_data_folder), providers=config.providers()
         )
     except Exception as e:  # onnxruntime raises its own exception types from C++
+        if config.provider == "cpu":
+            raise BundleError(f"ONNX Runtime could not load {name}: {e}; re-export the bundle with this onnxruntime") from e
         raise ProviderError(f"ONNX Runtime could not create a {config.provider} session for {name}: {e}") from e
     in_use = session.get_providers()[0]
     if in_use != PROVIDERS[config.provider]:

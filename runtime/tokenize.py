@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Sequence
 
 import numpy as np
 from tokenizers import Tokenizer
 
 from .errors import InputError
+
+CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,8 @@ class Batch:
 class TextTokenizer:
     """The bundle's fast tokenizer, with truncation set per max_length and no padding."""
 
-    def __init__(self, path: Path, model_max_length: int, pad_id: int) -> None:
-        self._json = path.read_text(encoding="utf-8")
+    def __init__(self, tokenizer_json: str, model_max_length: int, pad_id: int) -> None:
+        self._json = tokenizer_json
         self.model_max_length = model_max_length
         self.pad_id = pad_id
         self._by_length: dict[int | None, Tokenizer] = {}
@@ -57,6 +58,9 @@ class TextTokenizer:
     def _tokenizer(self, max_length: int | None) -> Tokenizer:
         with self._lock:
             if max_length not in self._by_length:
+                if len(self._by_length) >= CACHED_LIMITS:  # keep the model maximum and "none"; drop the oldest other
+                    oldest = next(k for k in self._by_length if k not in (None, self.model_max_length))
+                    del self._by_length[oldest]
                 tokenizer = Tokenizer.from_str(self._json)
                 tokenizer.no_padding()
                 if max_length is None:

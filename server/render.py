@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..formats import npz_arrays
 from ..runtime.errors import NonFiniteOutputError
 from .errors import NotAcceptable
 from .schema import EmbedRequest
@@ -74,18 +75,11 @@ def openai_body(request: EmbedRequest, output: Output, model: str, tokens: int) 
 
 def binary_body(request: EmbedRequest, output: Output, media: str) -> bytes:
     buffer = io.BytesIO()
-    layers = np.array(request.options.layers, dtype=np.int64)
     if media == NPY:
         np.save(buffer, shaped(request, output), allow_pickle=False)
-    elif isinstance(output, np.ndarray):
-        np.savez(buffer, embeddings=shaped(request, output), layers=layers)
     else:
-        lengths = np.array([t.shape[-2] for t in output], dtype=np.int64)
-        if request.options.combine is None:  # each text [layers, tokens, hidden]
-            arrays = {f"layer_{k}": np.concatenate([t[j] for t in output]) for j, k in enumerate(request.options.layers)}
-        else:
-            arrays = {"combined": np.concatenate(output)}
-        np.savez(buffer, lengths=lengths, layers=layers, **arrays)
+        result = shaped(request, output) if isinstance(output, np.ndarray) else output
+        np.savez(buffer, **npz_arrays(result, request.options.layers, combined=request.options.combine is not None))
     return buffer.getvalue()
 
 

@@ -2,8 +2,8 @@
 
 Every refusal names the field: bad JSON, unknown fields and wrong types are 422, no input
 or an empty string 400, more inputs than allowed 413. Defaults follow TEI: the last layer,
-pooled and normalised the model's own way (``EncoderInfo.default_pooling``, else mean),
-one flat vector per input, no truncation unless the server runs with ``auto_truncate``.
+pooled the model's own way (``EncoderInfo.default_pooling``, else mean), normalised
+(per-token output is not, as TEI's /embed_all), one flat vector per input, no truncation unless the server runs with ``auto_truncate``.
 ``null`` counts as absent. Not handled here: token lengths (they need the tokenizer; see
 pipeline.py).
 """
@@ -21,7 +21,7 @@ from .batcher import EmbedOptions
 from .errors import EmptyInput, InvalidRequest, TooLarge
 
 OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding_format"}
-TEI_FIELDS = {"inputs"} | OPTION_FIELDS
+TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name"} | OPTION_FIELDS
 OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
 ENCODINGS = ("float", "base64")
 JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
@@ -43,6 +43,10 @@ def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bo
     """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format"}``."""
     data = _object(body, TEI_FIELDS, "/embed", "inputs")
     texts = _texts(data, "inputs", max_inputs)
+    if _get(data, "truncation_direction", str, "Right").lower() != "right":
+        raise InvalidRequest("`truncation_direction` 'Left' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
+    if _get(data, "prompt_name", str, None) is not None:
+        raise InvalidRequest("`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text")
     options = _options(data, info)
     squeeze = data.get("layers") is None and options.combine is None
     return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, auto_truncate), squeeze, _encoding(data))
@@ -122,7 +126,8 @@ def _options(data: dict[str, Any], info: EncoderInfo) -> EmbedOptions:
         check_combine(combine)
     except InputError as e:
         raise InvalidRequest(str(e)) from None
-    normalize = _get(data, "normalize", bool, bool(info.default_pooling.get("normalize", True)))
+    # TEI and OpenAI return unit vectors unless told otherwise; token states (TEI's /embed_all) stay raw
+    normalize = _get(data, "normalize", bool, pool != "none")
     return EmbedOptions(tuple(chosen), pool, combine, normalize)
 
 

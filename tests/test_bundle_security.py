@@ -38,12 +38,22 @@ def _rewrite_graph(bundle: Path, variant: str, model: onnx.ModelProto) -> None:
     _save_manifest(bundle, data)
 
 
+def _point_a_weight_at(bundle: Path, location: str) -> None:
+    """Make the fp32 graph read its first weight from external data at ``location``."""
+    model = onnx.load(str(bundle / "model.fp32.onnx"))
+    tensor = model.graph.initializer[0]
+    tensor.ClearField("raw_data")
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=location)
+    _rewrite_graph(bundle, "fp32", model)
+
+
 def test_a_changed_byte_is_refused_naming_the_file(bundle):
     path = bundle / "model.fp32.onnx"
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=r"variant 'fp32' graph 'model.fp32.onnx' does not match the size and sha256 in the manifest"):
+    with pytest.raises(BundleError, match=r"variant 'fp32' graph 'model.fp32.onnx' does not match the sha256 in the manifest: the file was changed"):
         layerwise.load(bundle, variant="fp32")
 
 
@@ -72,12 +82,7 @@ def test_an_unknown_format_version_is_refused(bundle):
 
 @pytest.mark.parametrize("location", ["../secret.bin", "a/../../secret.bin", "/etc/passwd", "..\\secret.bin"])
 def test_external_data_leaving_the_bundle_is_refused_before_reading(bundle, location):
-    model = onnx.load(str(bundle / "model.fp32.onnx"))
-    tensor = model.graph.initializer[0]
-    tensor.ClearField("raw_data")
-    tensor.data_location = onnx.TensorProto.EXTERNAL
-    tensor.external_data.add(key="location", value=location)
-    _rewrite_graph(bundle, "fp32", model)
+    _point_a_weight_at(bundle, location)
     with pytest.raises(BundleError, match="outside the bundle folder; refusing to load it"):
         layerwise.load(bundle, variant="fp32")
 
@@ -86,24 +91,14 @@ def test_external_data_through_a_symlink_out_of_the_bundle_is_refused(tmp_path, 
     outside = tmp_path / "outside.bin"
     outside.write_bytes(b"\0" * 64)
     (bundle / "weights.bin").symlink_to(outside)
-    model = onnx.load(str(bundle / "model.fp32.onnx"))
-    tensor = model.graph.initializer[0]
-    tensor.ClearField("raw_data")
-    tensor.data_location = onnx.TensorProto.EXTERNAL
-    tensor.external_data.add(key="location", value="weights.bin")
-    _rewrite_graph(bundle, "fp32", model)
+    _point_a_weight_at(bundle, "weights.bin")
     with pytest.raises(BundleError, match=r"resolves to .*outside.bin outside the bundle folder \(a symbolic link\?\)"):
         layerwise.load(bundle, variant="fp32")
 
 
 def test_external_data_the_manifest_does_not_list_is_refused(bundle):
     (bundle / "extra.bin").write_bytes(b"\0" * 64)
-    model = onnx.load(str(bundle / "model.fp32.onnx"))
-    tensor = model.graph.initializer[0]
-    tensor.ClearField("raw_data")
-    tensor.data_location = onnx.TensorProto.EXTERNAL
-    tensor.external_data.add(key="location", value="extra.bin")
-    _rewrite_graph(bundle, "fp32", model)
+    _point_a_weight_at(bundle, "extra.bin")
     with pytest.raises(BundleError, match="refers to external data 'extra.bin' that the manifest does not list"):
         layerwise.load(bundle, variant="fp32")
 

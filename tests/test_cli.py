@@ -74,3 +74,19 @@ def test_bad_jsonl_names_the_line(tiny_bundle, tmp_path, capsys):
     source.write_text('{"text": "ok"}\n{"txt": "no"}\n')
     assert main(["embed", str(tiny_bundle), "--input", str(source)]) == 2
     assert "line 2 needs a string field 'text'" in capsys.readouterr().err
+
+
+def test_negative_layer_lists_and_jsonl_on_stdin_work_as_the_readme_shows(tiny_bundle, tmp_path):
+    out = tmp_path / "feats.npy"
+    result = _cli("embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--layers", "-2,-1", "--combine", "concat",
+                  "--output", str(out), stdin='{"text": "a"}\n{"text": "b c"}\n')  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert np.load(out).shape == (2, 128)
+    tokens = _cli("embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--pool", "none", "--layers", "-1", stdin='{"text": "a"}\n')
+    assert np.array(json.loads(tokens.stdout)["embeddings"][0]).shape == (1, 3, 64)  # [CLS] a [SEP], not the JSON text
+
+
+def test_an_unwritable_output_file_is_one_line_with_exit_status_1(tiny_bundle, capsys):
+    assert main(["embed", str(tiny_bundle), "x", "--output", "/proc/nope/out.npy"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1

@@ -128,3 +128,30 @@ def test_bad_options_are_refused_up_front(tmp_path, tiny_bert, options, message)
     with pytest.raises(ExportError, match=message):
         layerwise.export(str(tiny_bert), tmp_path / "out", **options)
     _no_leftovers(tmp_path / "out")
+
+
+def test_force_never_replaces_a_folder_that_is_not_a_bundle(tmp_path, tiny_bert):
+    precious = tmp_path / "documents"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    with pytest.raises(ExportError, match="is not a layerwise bundle .* --force only replaces bundles"):
+        layerwise.export(str(tiny_bert), precious, variants=["fp32"], force=True)
+    assert (precious / "thesis.txt").read_text() == "years of work"
+
+
+def test_a_failed_swap_puts_the_previous_bundle_back(tmp_path, tiny_bert, monkeypatch):
+    out = tmp_path / "bundle"
+    layerwise.export(str(tiny_bert), out, variants=["fp32"])
+    before = (out / "manifest.json").read_text()
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if Path(src).name.startswith(".bundle.partial-"):
+            raise OSError(28, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError, match="No space left"):
+        layerwise.export(str(tiny_bert), out, variants=["fused"], force=True)
+    assert (out / "manifest.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle"]

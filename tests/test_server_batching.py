@@ -53,7 +53,7 @@ def test_many_clients_at_once_get_their_own_vectors_in_order(tiny_bundle, encode
         responses = _post_all(running.url, bodies)
     for body, response in zip(bodies, responses):
         assert response.status_code == 200, response.text
-        want = encoder.embed(body["inputs"], layers="all", pool=body["pool"], normalize=False)
+        want = encoder.embed(body["inputs"], layers="all", pool=body["pool"], normalize=True)
         np.testing.assert_allclose(np.array(response.json(), dtype=np.float32), want, rtol=0, atol=2e-5)
 
 
@@ -70,7 +70,7 @@ def test_queued_requests_with_equal_options_share_one_run_visible_in_metrics(tin
     assert "layerwise_batch_requests_count 2" in metrics and 'layerwise_batch_requests_bucket{le="8"} 2' in metrics
     assert 'layerwise_batch_requests_bucket{le="4"} 1' in metrics  # the run of seven is the one above 4
     for i, response in enumerate(responses[1:]):
-        np.testing.assert_allclose(np.array(response.json()), encoder.embed(_texts(i), layers=-1)[:, 0], rtol=0, atol=2e-5)
+        np.testing.assert_allclose(np.array(response.json()), encoder.embed(_texts(i), layers=-1, normalize=True)[:, 0], rtol=0, atol=2e-5)
 
 
 def test_requests_with_different_options_never_share_a_run(tiny_bundle, rigged):

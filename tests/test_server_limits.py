@@ -39,7 +39,7 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b"", 422, "validation", 'request body is empty; /embed takes a JSON object such as {"inputs": "some text"}'),
         (b"[1, 2]", 422, "validation", "request body must be a JSON object, got an array"),
         (b"[" * 100_000, 422, "validation", "request body nests too deeply to be a request"),
-        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, encoding_format, inputs, layers, normalize, pool, truncate"),
+        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, encoding_format, inputs, layers, normalize, pool, prompt_name, truncate, truncation_direction"),
         (b'{"normalize": true}', 422, "validation", "`inputs` is missing; send a string or a list of strings"),
         (b'{"inputs": 7}', 422, "validation", "`inputs` must be a string or a list of strings, got an integer"),
         (b'{"inputs": ["ok", {"t": 1}]}', 422, "validation", "`inputs[1]` must be a string, got an object"),
@@ -170,5 +170,5 @@ def test_the_server_keeps_serving_correct_vectors_after_every_error(url, tiny_bu
     for body in (b"{", b'{"inputs": []}', b'{"inputs": "x", "pool": "avg"}', ('{"inputs": "' + LONG_TEXT + '"}').encode()):
         assert httpx.post(f"{url}/embed", content=body).status_code >= 400
     got = httpx.post(f"{url}/embed", json={"inputs": ["after errors"], "layers": "all"}).json()
-    want = layerwise.load(tiny_bundle, provider="cpu").embed(["after errors"], layers="all")
+    want = layerwise.load(tiny_bundle, provider="cpu").embed(["after errors"], layers="all", normalize=True)
     np.testing.assert_array_equal(np.array(got, dtype=np.float32), want)
