@@ -15,9 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from layerwise.exporter.reference import CALIBRATION_SENTENCES, EVALUATION_SENTENCES
 from layerwise.exporter.texts import corpus_sentences
 
-BENCH_SKIP = 400  # corpus sentences before this are used by the exporter's own checks
+BENCH_SKIP = CALIBRATION_SENTENCES + EVALUATION_SENTENCES  # the exporter calibrates and checks on these
 
 
 def real_sentences(count: int = 512) -> list[str]:

@@ -58,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"{results['date']}-{results['host']}"
-    stem.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+    stem.with_name(stem.name + ".json").write_text(json.dumps(results, indent=2) + "\n")
     text = report.markdown(results)
-    stem.with_suffix(".md").write_text(text)
+    stem.with_name(stem.name + ".md").write_text(text)
     report.plots(results, stem)
     print(text)
     return 0

@@ -8,6 +8,7 @@ missing weight would otherwise be randomly initialised without an error).
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 from .errors import ExportError
 
+log = logging.getLogger("layerwise.export")
 SUPPORTED = {"bert": "BertModel", "albert": "AlbertModel"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 IGNORED_MISSING = ("pooler.",)  # the pooler does not touch hidden states
@@ -158,9 +160,18 @@ def default_pooling(source: str, local_path: str | None) -> dict[str, Any]:
         return {"pool": "mean", "normalize": False, "source": "default (no sentence-transformers pooling config)"}
     config_name = f"{pooling.get('path', '')}/config.json".lstrip("/")
     config = _read_json(source, local_path, config_name) or {}
-    pool = next((name for key, name in POOLING_MODES if config.get(key)), "mean")
+    pool = next((name for key, name in POOLING_MODES if config.get(key)), None)
     normalize = any(str(m.get("type", "")).endswith("models.Normalize") for m in modules)
-    return {"pool": pool, "normalize": normalize, "source": f"sentence-transformers {config_name}"}
+    record = {"pool": pool or "mean", "normalize": normalize, "source": f"sentence-transformers {config_name}"}
+    others = sorted(k for k, v in config.items() if k.startswith("pooling_mode") and v and k not in dict(POOLING_MODES))
+    extra = [str(m.get("type")) for m in modules if not str(m.get("type", "")).endswith(("models.Transformer", "models.Pooling", "models.Normalize"))]
+    if pool is None or others or extra:
+        record["note"] = (
+            f"the checkpoint's pipeline also uses {', '.join(others + extra)}, which layerwise does not reproduce; "
+            "pooled vectors will differ from sentence-transformers'"
+        )
+        log.warning("%s: %s", source, record["note"])
+    return record
 
 
 def load_checkpoint(source: str, allow_pickle: bool = False) -> Checkpoint:

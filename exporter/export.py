@@ -7,7 +7,6 @@ pooling graphs and manifest -> rename the finished folder into place.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import platform
 import shutil
@@ -27,6 +26,7 @@ from ..runtime.manifest import (
     variant_file,
     write_manifest,
 )
+from ..runtime.bundle import sha256_of
 from ..runtime.session import physical_cores
 from . import graph_tools
 from .bundle_writer import atomic_bundle, check_target
@@ -54,11 +54,7 @@ def _check_variants(variants: Sequence[str]) -> list[str]:
 
 
 def _file_entry(path: Path, bundle: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return {"path": path.relative_to(bundle).as_posix(), "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    return {"path": path.relative_to(bundle).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
 
 
 def _versions() -> dict[str, str]:

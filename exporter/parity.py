@@ -130,14 +130,3 @@ def check(variant: str, rows: Sequence[LayerParity], thresholds: Thresholds) -> 
             + f". Override with --threshold {variant}.METRIC=VALUE if this is acceptable for your use"
         )
     return {"thresholds": {k: v for k, v in asdict(thresholds).items() if v is not None}, "layers": [asdict(r) for r in rows], "passed": True}
-
-
-def format_table(variant: str, rows: Sequence[dict[str, Any]]) -> str:
-    """A plain-text parity table for one variant."""
-    lines = [f"{variant:>6} layer  max|diff|  token cos min/mean   pooled cos min/mean"]
-    for r in rows:
-        lines.append(
-            f"{'':>6} {r['layer']:>5}  {r['max_abs']:9.2e}  {r['token_cos_min']:.6f}/{r['token_cos_mean']:.6f}  "
-            f"{r['pooled_cos_min']:.6f}/{r['pooled_cos_mean']:.6f}"
-        )
-    return "\n".join(lines)

@@ -147,7 +147,9 @@ def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequ
 
     model = graph_tools.load(fp32_path)
     targets = matmul_targets(model)
-    smoothed = [n for n in targets if not reads_attention_context(n, model)]
+    producers = {o: n for n in model.graph.node for o in n.output}
+    inits = {t.name for t in model.graph.initializer}
+    smoothed = [n for n in targets if not reads_attention_context(n, producers, inits)]
     absmax = activation_absmax(model, calibration, sorted({n.input[0] for n in smoothed}), threads)
     reference = run_onnx(fp32_path, calibration, threads)
     masks = [f["attention_mask"] for f in calibration]

@@ -27,10 +27,8 @@ def matmul_targets(model: onnx.ModelProto) -> list[onnx.NodeProto]:
     ]  # fmt: skip
 
 
-def reads_attention_context(node: onnx.NodeProto, model: onnx.ModelProto) -> bool:
+def reads_attention_context(node: onnx.NodeProto, producers: dict[str, onnx.NodeProto], inits: set[str]) -> bool:
     """True for the attention output projection: it reads probs @ V, which has no outlier channels."""
-    producers = {o: n for n in model.graph.node for o in n.output}
-    inits = {t.name for t in model.graph.initializer}
     parent = producers.get(node.input[0])
     while parent is not None and parent.op_type in ("Reshape", "Transpose", "Identity"):
         parent = producers.get(parent.input[0])

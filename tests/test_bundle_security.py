@@ -117,3 +117,20 @@ def test_a_graph_that_breaks_the_contract_is_refused(bundle):
     _rewrite_graph(bundle, "fp32", model)
     with pytest.raises(BundleError, match=r"has outputs \['hidden_state_0'\], but the manifest promises 2 hidden states"):
         layerwise.load(bundle, variant="fp32")
+
+
+@pytest.mark.parametrize("path", ["../model.fp32.onnx", "/etc/hostname", "sub/../../x.onnx"])
+def test_graph_paths_leaving_the_bundle_are_refused(bundle, path):
+    data = _manifest(bundle)
+    data["variants"]["fp32"]["graph"]["path"] = path
+    _save_manifest(bundle, data)
+    with pytest.raises(BundleError, match="outside the bundle folder; refusing to load it"):
+        layerwise.load(bundle, variant="fp32")
+
+
+def test_a_graph_file_that_is_a_symlink_out_of_the_bundle_is_refused(tmp_path, bundle):
+    outside = tmp_path / "elsewhere.onnx"
+    (bundle / "model.fp32.onnx").rename(outside)
+    (bundle / "model.fp32.onnx").symlink_to(outside)
+    with pytest.raises(BundleError, match=r"resolves to .*elsewhere.onnx outside the bundle folder \(a symbolic link\?\)"):
+        layerwise.load(bundle, variant="fp32")

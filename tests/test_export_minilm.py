@@ -101,5 +101,10 @@ def test_manifest_records_sources_sizes_digests_and_versions(minilm_bundle):
         assert path.stat().st_size == entry["graph"]["bytes"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["graph"]["sha256"]
         assert entry["parity"]["passed"] and len(entry["parity"]["layers"]) == 7
-    assert data["variants"]["int8"]["kept_float"] is not None
+    int8 = data["variants"]["int8"]
+    reasons = {entry["reason"]: entry["op_types"] for entry in int8["kept_float"]}
+    assert reasons["embedding lookups: no int8 speed-up, and they would perturb hidden_state_0"]["Gather"] >= 3
+    assert reasons["produces hidden states and the residual stream"] == {"LayerNormalization": 13}
+    assert reasons["added: SmoothQuant 1/s before the smoothed projections"] == {"Mul": 18}  # QKV, FFN in, FFN out x 6
+    assert int8["quantized_matmuls"] == 36 and 0.4 <= int8["alpha"] <= 0.7
     assert not list(minilm_bundle.parent.glob(".minilm.*")), "temporary folders left beside the bundle"

@@ -89,6 +89,26 @@ def test_auto_provider_on_this_machine_is_the_cpu(minilm_bundle):
     assert layerwise.load(minilm_bundle, variant="int8").info.provider == "cpu"
 
 
+def test_auto_falls_back_to_the_cpu_and_says_why_when_cuda_cannot_run(minilm_bundle, monkeypatch, caplog):
+    from layerwise.runtime import loader, session
+
+    monkeypatch.setattr(session, "cuda_provider_installed", lambda: True)
+    real_create = loader.Encoder
+
+    def fake_encoder(bundle, variant, config, tokenizer):
+        if config.provider == "cuda":
+            raise ProviderError("CUDAExecutionProvider was requested but ONNX Runtime is running it with CPUExecutionProvider")
+        return real_create(bundle, variant, config, tokenizer)
+
+    monkeypatch.setattr(loader, "Encoder", fake_encoder)
+    with caplog.at_level("WARNING", logger="layerwise"):
+        encoder = layerwise.load(minilm_bundle)
+    assert (encoder.info.provider, encoder.info.variant) == ("cpu", "int8")
+    assert "provider='auto': the CUDA provider cannot run this bundle here" in caplog.text
+    with pytest.raises(ProviderError, match="running it with CPUExecutionProvider"):
+        layerwise.load(minilm_bundle, provider="cuda")
+
+
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"provider": "tpu"}, ProviderError, "provider must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
     ({"threads": 0}, InputError, "threads must be a positive int or None, got 0"),

@@ -77,6 +77,7 @@ def test_cut_graph_gives_the_full_graphs_values(minilm_bundle, variant):
     full = encoder.embed(TEXTS, layers="all")
     for k in range(6):
         np.testing.assert_allclose(encoder.embed(TEXTS, layers=k)[:, 0], full[:, k], atol=1e-5, rtol=0)
+        assert len(encoder._engine.session(k).get_outputs()) == k + 1  # a cut graph, not the full one
     np.testing.assert_allclose(encoder.embed(TEXTS, layers=[2, 0, 2])[:, 0], full[:, 2], atol=1e-5, rtol=0)
 
 
