@@ -85,14 +85,20 @@ def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
     return {"cos_min": float(cos.min()), "cos_mean_worst_layer": float(cos.mean(axis=0).min()), "max_abs": float(np.abs(got - want).max())}
 
 
-def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1) -> dict[str, dict[str, float]]:
-    """Time each contender ``repeats`` times, interleaved round by round; medians and spread in seconds."""
+def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, settle: int = 0) -> dict[str, dict[str, float]]:
+    """Time each contender ``repeats`` times, interleaved round by round; medians and spread in seconds.
+
+    ``settle`` untimed runs precede each timed one: for runs of a few milliseconds, the
+    previous contender's spinning worker threads would otherwise still hold the cores.
+    """
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():
+            for _ in range(settle):
+                fn()
             started = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - started)

@@ -117,19 +117,14 @@ class _Exporter:
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
         self.external_threshold = external_threshold
-        self.parity: ParitySet | None = None
+        self.parity: ParitySet = build_parity_set(ckpt.model, ckpt.tokenizer, ckpt.max_length)
         self.variants: dict[str, dict[str, Any]] = {}
-
-    def parity_set(self) -> ParitySet:
-        if self.parity is None:
-            self.parity = build_parity_set(self.ckpt.model, self.ckpt.tokenizer, self.ckpt.max_length)
-        return self.parity
 
     def _finish_variant(self, name: str, path: Path, details: dict[str, Any], started: float) -> None:
         """Move a built graph into the bundle, check its parity, record it."""
         target = self.work / variant_file(name)
         files = graph_tools.save(graph_tools.load(path), target, self.external_threshold)
-        parity = self.parity_set()
+        parity = self.parity
         outputs = run_onnx(target, parity.feeds, self.threads)
         report = check(name, compare(outputs, parity.reference, parity.masks), self.thresholds[name])
         self.variants[name] = {
@@ -187,7 +182,7 @@ class _Exporter:
             "tokenizer": tokenizer_entry,
             "pooling_graphs": pooling,
             "variants": self.variants,
-            "parity_set": self.parity_set().describe(),
+            "parity_set": self.parity.describe(),
             "versions": _versions(),
         }
 
