@@ -31,7 +31,6 @@ import httpx
 import numpy as np
 
 import layerwise
-from layerwise.server.batcher import RUN_BATCH_SIZE
 
 from .common import machine, real_sentences
 
@@ -153,7 +152,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {c['p50_ms']} | {c['p99_ms']} | {c['requests_per_run']} |"
         )
     ceiling = ", ".join(f"{kind} {value} texts/s" for kind, value in report["ceiling_texts_per_s"].items())
-    lines += ["", f"Ceiling, in-process, all texts in one `embed` call (the server's rows per ONNX Runtime call): {ceiling}."]
+    lines += ["", f"Ceiling, in-process, all texts in one `embed` call : {ceiling}."]
     return "\n".join(lines)
 
 
@@ -183,7 +182,7 @@ def main(argv: list[str] | None = None) -> None:
                 local = inprocess_cell(lambda t: encoder.embed([t], **options), texts, concurrency, args.seconds, args.max_requests)
                 report["cells"] += [{**cell, "contender": "server /embed", **served}, {**cell, "contender": "in-process embed", **local}]
             started = time.perf_counter()
-            encoder.embed(texts, **options, batch_size=RUN_BATCH_SIZE.get(encoder.info.provider, 32))
+            encoder.embed(texts, **options)
             report["ceiling_texts_per_s"][kind] = round(len(texts) / (time.perf_counter() - started), 1)
     finally:
         server.terminate()

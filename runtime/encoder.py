@@ -123,7 +123,7 @@ class Encoder:
         pool, combine, batch_size = check_pool(pool), check_combine(combine), check_batch_size(batch_size)
         encoded = self._tokenizer.encode(texts, max_length, truncate)
         needed = unique_sorted(chosen)
-        batches = list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id))
+        batches = list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
         per_text = collect(results, len(texts), needed)

@@ -91,16 +91,21 @@ class TextTokenizer:
         return [len(e.ids) for e in self._tokenizer(None).encode_batch(list(texts))]
 
 
-def length_sorted_batches(encoded: Encoded, batch_size: int, pad_id: int) -> Iterator[Batch]:
-    """Yield batches longest-first, each padded to its own longest text.
+def length_sorted_batches(encoded: Encoded, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:
+    """Yield batches longest-first, each padded to its own longest text and holding at most
+    ``batch_size`` texts and (when given) ``max_tokens`` padded tokens, one text at least.
 
-    Example: lengths [3, 9, 4], batch_size 2 -> rows [1, 2] padded to 9, then row [0] at 3.
+    Example: lengths [3, 9, 4], batch_size 2 -> rows [1, 2] padded to 9, then row [0] at 3;
+    with max_tokens 10 -> [1] at 9, then [2, 0] at 4.
     """
     lengths = encoded.lengths
     order = np.argsort(-lengths, kind="stable")
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        width = int(lengths[rows].max())
+    start = 0
+    while start < len(order):
+        width = int(lengths[order[start]])  # the longest of this batch: order is longest-first
+        count = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // max(width, 1)))
+        rows = order[start : start + count]
+        start += len(rows)
         ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         types = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)

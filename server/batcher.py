@@ -28,9 +28,6 @@ from .errors import Overloaded, Unavailable
 from .metrics import Metrics
 
 log = logging.getLogger("layerwise.server")
-# Rows per ONNX Runtime call inside a run (texts are length-sorted first). On CPU, 16 beat the runtime's
-# default 32 by 25-40% per text for MiniLM int8 and fused (less padding); elsewhere keep the default.
-RUN_BATCH_SIZE = {"cpu": 16}
 INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
 # Truncation was asked for by the request and lengths were checked before queuing: no warning per run.
 # (The runtime attributes the warning to its caller, so this matches the server's own calls only.)
@@ -208,8 +205,7 @@ class Batcher:
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
 
     def _embed(self, texts: list[str], options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
-        batch_size = RUN_BATCH_SIZE.get(self.encoder.info.provider, 32)
-        return self.encoder.embed(texts, **options.kwargs(), batch_size=batch_size, truncate=True)
+        return self.encoder.embed(texts, **options.kwargs(), truncate=True)
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)
