@@ -152,7 +152,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {c['p50_ms']} | {c['p99_ms']} | {c['requests_per_run']} |"
         )
     ceiling = ", ".join(f"{kind} {value} texts/s" for kind, value in report["ceiling_texts_per_s"].items())
-    lines += ["", f"Ceiling, in-process, all texts in one `embed` call : {ceiling}."]
+    lines += ["", f"Ceiling, in-process, all texts in one `embed` call: {ceiling}."]
     return "\n".join(lines)
 
 
