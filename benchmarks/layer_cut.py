@@ -1,4 +1,10 @@
-"""Job 4: the cost of asking for layer k of L (a graph cut after layer k) against the full graph."""
+"""Job 4: the cost of asking for layer k of L (a graph cut after layer k) against the full graph.
+
+Each timed run follows one untimed run of the same graph: the steady cost of asking for
+layer k. Without it, a graph timed right after another one pays for the other's worker
+threads still spinning and its evicted caches (measured: int8 layer 1 at 0.32 of the full
+graph instead of 0.18, a fixed ~50 ms at batch 32 x 128 on 2 cores).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ def run(bundle: str, threads: int, variants: tuple[str, ...] = ("fused", "int8")
         layers = encoder.info.num_layers
         batch = synthetic_batch(BATCH, SEQ, 30000)
         contenders = {k: (lambda k=k: encoder._engine.run(batch, [k], "mean")) for k in range(layers + 1)}
-        timings = alternate(contenders, repeats)
+        timings = alternate(contenders, repeats, settle=1)
         full = timings[layers]["median_s"]
         results[variant] = [
             {"layer": k, "median_s": t["median_s"], "fraction_of_full": t["median_s"] / full, "target": k / layers + 0.1}
