@@ -30,7 +30,7 @@ bench: $(VENV)/.installed
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
 
-## The HTTP load test: the server against in-process calls, loopback only.
+## The HTTP load test: the server against in-process calls, loopback only; writes benchmarks/results/<date>-<host>-server.{json,md}.
 bench-server: $(VENV)/.installed
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	$(PY) -m benchmarks.load_test $(BUNDLE)

@@ -18,6 +18,7 @@ import numpy as np
 from layerwise.exporter.reference import CALIBRATION_SENTENCES, EVALUATION_SENTENCES
 from layerwise.exporter.texts import corpus_sentences
 
+RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_SKIP = CALIBRATION_SENTENCES + EVALUATION_SENTENCES  # the exporter calibrates and checks on these
 
 

@@ -1,6 +1,7 @@
 """Load test of ``layerwise serve`` on loopback, next to calling the runtime in-process.
 
 Usage: python -m benchmarks.load_test BUNDLE [--seconds 4] [--concurrency 1,8,32] [--format markdown|json]
+Writes benchmarks/results/<date>-<host>-server.{json,md} and prints the table (or the JSON).
 
 Starts ``layerwise -q serve BUNDLE`` on 127.0.0.1 (a free port, default batching flags),
 then for short (one sentence) and long (cut to the model maximum) texts and each
@@ -25,6 +26,7 @@ import sys
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from typing import Any, Callable
 
 import httpx
@@ -32,7 +34,7 @@ import numpy as np
 
 import layerwise
 
-from .common import machine, real_sentences
+from .common import RESULTS, machine, real_sentences
 
 WARMUP = 3  # untimed requests per contender and text kind
 
@@ -187,6 +189,10 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
+    stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-server"
+    RESULTS.mkdir(exist_ok=True)
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+    stem.with_suffix(".md").write_text(markdown(report) + "\n")
     print(json.dumps(report, indent=2) if args.format == "json" else markdown(report))
 
 

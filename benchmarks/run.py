@@ -12,7 +12,6 @@ import json
 import socket
 import sys
 from datetime import date
-from pathlib import Path
 
 import torch
 from transformers import AutoModel, AutoTokenizer
@@ -20,9 +19,8 @@ from transformers import AutoModel, AutoTokenizer
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, grid, layer_cut, peers, report, roofline
-from .common import machine, minilm_dir, real_sentences
+from .common import RESULTS, machine, minilm_dir, real_sentences
 
-RESULTS = Path(__file__).resolve().parent / "results"
 JOBS = ("all_layers", "peers", "grid", "layer_cut", "roofline", "gpu")
 
 
