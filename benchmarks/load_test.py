@@ -191,8 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         server.wait(timeout=60)
     stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-server"
     RESULTS.mkdir(exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
-    stem.with_suffix(".md").write_text(markdown(report) + "\n")
+    stem.with_name(stem.name + ".json").write_text(json.dumps(report, indent=2) + "\n")  # a host name may hold dots
+    stem.with_name(stem.name + ".md").write_text(markdown(report) + "\n")
     print(json.dumps(report, indent=2) if args.format == "json" else markdown(report))
 
 
