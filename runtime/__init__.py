@@ -3,11 +3,13 @@
 from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
 from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
 from .loader import load
+from .tokenize import Encoded
 
 __all__ = [
     "BundleError",
     "EmbedStats",
     "Encoder",
+    "Encoded",
     "EncoderInfo",
     "InputError",
     "LayerwiseError",

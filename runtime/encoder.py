@@ -19,10 +19,10 @@ import numpy as np
 from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
 from .engine import Engine
-from .errors import NonFiniteOutputError
+from .errors import InputError, NonFiniteOutputError
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
-from .tokenize import Batch, TextTokenizer, length_sorted_batches
+from .tokenize import Batch, Encoded, TextTokenizer, length_sorted_batches
 
 
 class TruncationWarning(UserWarning):
@@ -98,7 +98,7 @@ class Encoder:
 
     def embed(
         self,
-        texts: str | list[str],
+        texts: str | list[str] | Encoded,
         layers: Any = "all",
         pool: str = "mean",
         combine: str | None = None,
@@ -112,16 +112,23 @@ class Encoder:
         Returns float32 [texts, layers, hidden] when pooled; [texts, layers*hidden] with
         combine="concat"; [texts, hidden] with "sum"/"mean". pool="none" returns a list with
         one [layers, tokens, hidden] array per text (combined the same way, no padding rows).
+        ``texts`` may also be what ``tokenize`` returned (already cut: leave max_length and
+        truncate at their defaults).
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
             (2, 1536)
         """
         started = time.perf_counter()
-        texts = check_texts(texts)
         chosen = resolve_layers(layers, self.info.num_layers)
         pool, combine, batch_size = check_pool(pool), check_combine(combine), check_batch_size(batch_size)
-        encoded = self._tokenizer.encode(texts, max_length, truncate)
+        if isinstance(texts, Encoded):
+            if max_length is not None or not truncate:
+                raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
+            encoded = texts
+        else:
+            encoded = self.tokenize(texts, max_length, truncate)
+        texts = encoded.texts
         needed = unique_sorted(chosen)
         batches = list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
@@ -129,7 +136,7 @@ class Encoder:
         per_text = collect(results, len(texts), needed)
         for row, values in enumerate(per_text):
             self._check_finite(values, row, needed, texts)
-        self._record_stats(encoded, texts, batches, started)
+        self._record_stats(encoded, batches, started)
 
         positions = [needed.index(layer) for layer in chosen]  # the caller's order, repeats included
         combiner = COMBINERS[combine]
@@ -158,9 +165,9 @@ class Encoder:
                 tokens[row] = np.stack([values[layer][r, : lengths[r]] for layer in layers])
         return tokens
 
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text, special tokens included, without truncation (for limits and usage)."""
-        return self._tokenizer.count_tokens(check_texts(texts))
+    def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool = True) -> Encoded:
+        """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage."""
+        return self._tokenizer.encode(check_texts(texts), max_length, truncate)
 
     @property
     def last_stats(self) -> EmbedStats:
@@ -177,20 +184,21 @@ class Encoder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _record_stats(self, encoded: Any, texts: list[str], batches: list[Batch], started: float) -> None:
+    def _record_stats(self, encoded: Encoded, batches: list[Batch], started: float) -> None:
+        truncated = encoded.truncated
         self._stats.last = EmbedStats(
-            texts=len(texts),
+            texts=len(encoded.texts),
             tokens=int(encoded.lengths.sum()),
             padded_tokens=sum(b.input_ids.size for b in batches),
-            truncated=len(encoded.truncated),
+            truncated=len(truncated),
             batches=len(batches),
             seconds=time.perf_counter() - started,
-            truncated_indices=tuple(encoded.truncated),
+            truncated_indices=tuple(truncated),
         )
-        if encoded.truncated:
+        if truncated:
             warnings.warn(
-                f"{len(encoded.truncated)} of {len(texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {encoded.truncated[0]}); pass truncate=False to get an error instead",
+                f"{len(truncated)} of {len(encoded.texts)} text(s) were longer than the maximum length and were "
+                f"truncated (first: text {truncated[0]}); pass truncate=False to get an error instead",
                 TruncationWarning,
                 stacklevel=3,
             )

@@ -20,15 +20,40 @@ CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
 
 @dataclass(frozen=True)
 class Encoded:
-    """Token ids of every text, in the caller's order."""
+    """Token ids of every text, in the caller's order, cut to ``limit`` tokens.
 
+    ``TextTokenizer.encode`` makes one; ``Encoder.embed`` accepts it in place of texts, so a
+    caller that must check lengths first (the HTTP server) tokenizes only once.
+    """
+
+    texts: list[str]
     ids: list[list[int]]
     type_ids: list[list[int]]
-    truncated: list[int]  # indices of texts cut to max_length
+    full_lengths: list[int]  # tokens before truncation, special tokens included
+    limit: int
 
     @property
     def lengths(self) -> np.ndarray:
         return np.fromiter((len(i) for i in self.ids), dtype=np.int64, count=len(self.ids))
+
+    @property
+    def truncated(self) -> list[int]:
+        """Indices of the texts that were cut to ``limit``."""
+        return [i for i, n in enumerate(self.full_lengths) if n > self.limit]
+
+    @staticmethod
+    def concat(parts: Sequence[Encoded]) -> Encoded:
+        """One Encoded holding ``parts`` in order (all cut to the same limit)."""
+        limits = {part.limit for part in parts}
+        if len(limits) != 1:
+            raise InputError(f"cannot join tokenized texts cut to different limits {sorted(limits)}")
+        return Encoded(
+            texts=[t for part in parts for t in part.texts],
+            ids=[i for part in parts for i in part.ids],
+            type_ids=[t for part in parts for t in part.type_ids],
+            full_lengths=[n for part in parts for n in part.full_lengths],
+            limit=limits.pop(),
+        )
 
 
 @dataclass(frozen=True)
@@ -45,28 +70,34 @@ class Batch:
 
 
 class TextTokenizer:
-    """The bundle's fast tokenizer, with truncation set per max_length and no padding."""
+    """The bundle's fast tokenizer, no padding: one untruncated pass, then cut per max_length.
+
+    Tokenizing without special tokens and then post-processing with truncation gives exactly
+    what tokenizers' own truncating ``encode`` gives, plus every text's full length for free
+    (length checks and usage counts need it).
+    """
 
     def __init__(self, tokenizer_json: str, model_max_length: int, pad_id: int) -> None:
         self._json = tokenizer_json
         self.model_max_length = model_max_length
         self.pad_id = pad_id
-        self._by_length: dict[int | None, Tokenizer] = {}
+        self._raw = Tokenizer.from_str(tokenizer_json)
+        self._raw.no_padding()
+        self._raw.no_truncation()
+        self._specials = self._raw.num_special_tokens_to_add(False)
+        self._by_length: dict[int, Tokenizer] = {}
         self._lock = threading.Lock()
-        self._tokenizer(model_max_length)  # fail at load, not at first request
+        self._truncating(model_max_length)  # fail at load, not at first request
 
-    def _tokenizer(self, max_length: int | None) -> Tokenizer:
+    def _truncating(self, max_length: int) -> Tokenizer:
         with self._lock:
             if max_length not in self._by_length:
-                if len(self._by_length) >= CACHED_LIMITS:  # keep the model maximum and "none"; drop the oldest other
-                    oldest = next(k for k in self._by_length if k not in (None, self.model_max_length))
+                if len(self._by_length) >= CACHED_LIMITS:  # keep the model maximum; drop the oldest other
+                    oldest = next(k for k in self._by_length if k != self.model_max_length)
                     del self._by_length[oldest]
                 tokenizer = Tokenizer.from_str(self._json)
                 tokenizer.no_padding()
-                if max_length is None:
-                    tokenizer.no_truncation()
-                else:
-                    tokenizer.enable_truncation(max_length)
+                tokenizer.enable_truncation(max_length)
                 self._by_length[max_length] = tokenizer
             return self._by_length[max_length]
 
@@ -75,20 +106,19 @@ class TextTokenizer:
         limit = self.model_max_length if max_length is None else max_length
         if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
             raise InputError(f"max_length must be an int from 2 to the model maximum {self.model_max_length}, got {max_length!r}")
-        encodings = self._tokenizer(limit).encode_batch(list(texts))
-        truncated = [i for i, e in enumerate(encodings) if e.overflowing]
-        if truncated and not truncate:
-            first = truncated[0]
-            full = len(self._tokenizer(None).encode(texts[first]).ids)
+        texts = list(texts)
+        raw = self._raw.encode_batch(texts, add_special_tokens=False)
+        full = [len(e.ids) + self._specials for e in raw]
+        too_long = [i for i, n in enumerate(full) if n > limit]
+        if too_long and not truncate:
+            first = too_long[0]
             raise InputError(
-                f"text {first} has {full} tokens, more than max_length {limit} "
-                f"({len(truncated)} text(s) too long); pass truncate=True to cut them, or shorten the text"
+                f"text {first} has {full[first]} tokens, more than max_length {limit} "
+                f"({len(too_long)} text(s) too long); pass truncate=True to cut them, or shorten the text"
             )
-        return Encoded(ids=[e.ids for e in encodings], type_ids=[e.type_ids for e in encodings], truncated=truncated)
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Token counts without truncation (for limits and usage reports)."""
-        return [len(e.ids) for e in self._tokenizer(None).encode_batch(list(texts))]
+        cut = self._truncating(limit)
+        encodings = [cut.post_process(e) for e in raw]
+        return Encoded(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit)
 
 
 def length_sorted_batches(encoded: Encoded, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:

@@ -23,7 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from ..runtime import Encoder, TruncationWarning
+from ..runtime import Encoded, Encoder, TruncationWarning
 from .errors import Overloaded, Unavailable
 from .metrics import Metrics
 
@@ -67,7 +67,7 @@ class RunResult:
 
 @dataclass
 class _Job:
-    texts: list[str]
+    encoded: Encoded
     options: EmbedOptions
     tokens: int
     future: asyncio.Future[RunResult]
@@ -81,10 +81,10 @@ class Admission:
         self._batcher = batcher
         self.submitted = False
 
-    async def embed(self, texts: list[str], options: EmbedOptions, tokens: int) -> RunResult:
-        """Queue the texts and wait for their share of a run."""
+    async def embed(self, encoded: Encoded, options: EmbedOptions, tokens: int) -> RunResult:
+        """Queue the tokenized texts and wait for their share of a run."""
         self.submitted = True
-        return await self._batcher._submit(texts, options, tokens)
+        return await self._batcher._submit(encoded, options, tokens)
 
 
 class Batcher:
@@ -121,20 +121,20 @@ class Batcher:
                 self._arriving -= 1
                 self._wake.set()  # one fewer request to wait for
 
-    async def _submit(self, texts: list[str], options: EmbedOptions, tokens: int) -> RunResult:
-        job = _Job(texts, options, tokens, asyncio.get_running_loop().create_future())
+    async def _submit(self, encoded: Encoded, options: EmbedOptions, tokens: int) -> RunResult:
+        job = _Job(encoded, options, tokens, asyncio.get_running_loop().create_future())
         self._arriving -= 1
         self._queue.append(job)
         self._metrics.set("layerwise_queue_depth", len(self._queue))
         self._wake.set()
         return await job.future
 
-    async def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text, untruncated; long requests are counted in a thread (tokenizers releases the GIL)."""
-        count = self.encoder.count_tokens
+    async def tokenize(self, texts: list[str]) -> Encoded:
+        """Tokenize once, cut to the model maximum, with full lengths for the limits; long requests in a thread."""
+        tokenize = self.encoder.tokenize
         if sum(map(len, texts)) <= INLINE_CHARS:
-            return count(texts)
-        return await asyncio.to_thread(count, texts)
+            return tokenize(texts)
+        return await asyncio.to_thread(tokenize, texts)
 
     # -- the worker ---------------------------------------------------------------------
     async def _work(self) -> None:
@@ -184,9 +184,9 @@ class Batcher:
     async def _run(self, jobs: list[_Job]) -> None:
         """Run the jobs' texts in one embed call; on failure, run each job alone so only the culprit fails."""
         started = time.monotonic()
-        texts = [text for job in jobs for text in job.texts]
+        encoded = Encoded.concat([job.encoded for job in jobs])
         try:
-            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, texts, jobs[0].options)
+            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, encoded, jobs[0].options)
         except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
             if len(jobs) > 1:
                 for job in jobs:
@@ -196,16 +196,16 @@ class Batcher:
                 jobs[0].future.set_exception(e)
             return
         inference = time.monotonic() - started
-        self._record(jobs, len(texts), started, inference)
+        self._record(jobs, len(encoded.texts), started, inference)
         offset = 0
         for job in jobs:
-            share = output[offset : offset + len(job.texts)]
-            offset += len(job.texts)
+            share = output[offset : offset + len(job.encoded.texts)]
+            offset += len(job.encoded.texts)
             if not job.future.done():
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
 
-    def _embed(self, texts: list[str], options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
-        return self.encoder.embed(texts, **options.kwargs(), truncate=True)
+    def _embed(self, encoded: Encoded, options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
+        return self.encoder.embed(encoded, **options.kwargs())
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)

@@ -31,7 +31,6 @@ NOT_READY = {
 def warm_up(encoder: Encoder) -> None:
     """One short and one (about) full-length input, so the first request pays no start-up cost."""
     texts = ["warm up", " ".join(["warm"] * (encoder.info.max_length - 2))]  # one token each, plus [CLS] and [SEP]
-    encoder.count_tokens(texts)  # builds the untruncated tokenizer that token counting uses
     encoder.embed(texts, layers=-1, pool=encoder.info.default_pooling.get("pool", "mean"))
 
 

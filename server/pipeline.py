@@ -1,4 +1,4 @@
-"""One parsed embedding request: count its tokens, enforce length and size limits, wait for its run.
+"""One parsed embedding request: tokenize it once, enforce length and size limits, wait for its run.
 
 Not handled here: HTTP (bodies, headers, statuses) and output formats (see render.py).
 """
@@ -53,13 +53,13 @@ def _ms(seconds: float) -> str:
 async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, json_floats: bool) -> Embedded:
     """Check the request against the model's limits, then queue it; ``json_floats`` caps the output size."""
     started = time.perf_counter()
-    counts = await batcher.count_tokens(request.texts)
+    encoded = await batcher.tokenize(request.texts)
     tokenization = time.perf_counter() - started
     info = batcher.encoder.info
-    tokens = check_lengths(request, counts, info.max_length)
+    tokens = check_lengths(request, encoded.full_lengths, info.max_length)
     if json_floats:
         check_json_size(request, tokens, info)
-    result = await admission.embed(request.texts, request.options, sum(tokens))
+    result = await admission.embed(encoded, request.options, sum(tokens))
     characters = sum(len(text) for text in request.texts)
     return Embedded(result.output, sum(tokens), characters, tokenization, result.queue_s, result.inference_s, result.batch_requests)
 

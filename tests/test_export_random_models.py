@@ -77,6 +77,11 @@ def test_albert_bundle_tokenizer_is_the_converted_sentencepiece_one(albert_bundl
     ours = Tokenizer.from_file(str(albert_bundle / "tokenizer.json"))
     assert [e.ids for e in ours.encode_batch(TEXTS)] == hf(TEXTS)["input_ids"]
     assert read_manifest(albert_bundle).model_type == "albert"
+    texts = TEXTS + ["", "word " * 300]
+    for limit in (None, 8):  # the runtime's own tokenization, cut or not, is transformers'
+        cut = layerwise.load(albert_bundle, provider="cpu").tokenize(texts, max_length=limit)
+        assert cut.ids == hf(texts, truncation=True, max_length=limit or 128)["input_ids"]
+        assert cut.full_lengths == [len(ids) for ids in hf(texts)["input_ids"]]
 
 
 def test_albert_int8_exports_under_explicit_loose_thresholds(albert_bundle):

@@ -55,6 +55,31 @@ def test_truncate_false_names_the_first_offending_text_and_its_tokens(encoder):
         encoder.embed(["a b c"], max_length=4, truncate=False)
 
 
+def test_tokenize_cuts_as_tokenizers_does_and_keeps_full_lengths(encoder, minilm_bundle):
+    from tokenizers import Tokenizer
+
+    texts = ["", "short", LONG, "A sentence, with punctuation; and more words."]
+    reference = Tokenizer.from_file(str(minilm_bundle / "tokenizer.json"))
+    full = [len(e.ids) for e in reference.encode_batch(texts)]
+    for limit in (512, 16, 3):
+        reference.enable_truncation(limit)
+        want = reference.encode_batch(texts)
+        got = encoder.tokenize(texts, max_length=limit)
+        assert (got.ids, got.type_ids) == ([e.ids for e in want], [e.type_ids for e in want])
+        assert got.full_lengths == full and got.truncated == [i for i, n in enumerate(full) if n > limit]
+
+
+def test_embed_takes_its_own_tokenization_and_gives_the_same_vectors(encoder):
+    texts = ["short", "a second, longer text about layers", LONG]
+    with pytest.warns(TruncationWarning):
+        direct = encoder.embed(texts, layers=[0, -1])
+    with pytest.warns(TruncationWarning):
+        via_tokens = encoder.embed(encoder.tokenize(texts), layers=[0, -1])
+    np.testing.assert_array_equal(via_tokens, direct)
+    with pytest.raises(InputError, match="pass them to tokenize"):
+        encoder.embed(encoder.tokenize(texts), max_length=16)
+
+
 def test_max_length_cuts_tokens(encoder):
     tokens = encoder.embed([LONG], layers=-1, pool="none", max_length=16)
     assert tokens[0].shape == (1, 16, 384)

@@ -13,7 +13,7 @@ import pytest
 
 import layerwise
 
-from .test_server_harness import serving
+from .test_server_harness import serving, untruncated_tokens
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "a much longer sentence about encoders, tokens and their many layers"]
 
@@ -96,7 +96,7 @@ def test_per_token_npz_follows_the_cli_layout(url, encoder):
     np.testing.assert_array_equal(saved["layer_1"], np.concatenate([w[1] for w in want]))
 
 
-def test_openai_client_gets_the_runtimes_vectors_as_base64_and_as_floats(url, encoder):
+def test_openai_client_gets_the_runtimes_vectors_as_base64_and_as_floats(url, encoder, tiny_bundle):
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     pooling = encoder.info.default_pooling
     want = encoder.embed(TEXTS, layers=-1, pool=pooling["pool"], normalize=True)[:, 0]
@@ -104,7 +104,7 @@ def test_openai_client_gets_the_runtimes_vectors_as_base64_and_as_floats(url, en
         result = client.embeddings.create(input=TEXTS, model="any name", **encoding)
         assert [d.index for d in result.data] == [0, 1, 2] and result.object == "list"
         np.testing.assert_array_equal(np.array([d.embedding for d in result.data], dtype=np.float32), want)
-    tokens = sum(encoder._tokenizer.count_tokens(TEXTS))
+    tokens = sum(untruncated_tokens(tiny_bundle, TEXTS))
     assert result.model == "tiny" and (result.usage.prompt_tokens, result.usage.total_tokens) == (tokens, tokens)
 
 
@@ -122,12 +122,23 @@ def test_plain_http_openai_request_has_the_documented_envelope(url):
     assert body["data"][0]["object"] == "embedding" and body["data"][0]["index"] == 0 and len(body["data"][0]["embedding"]) == 64
 
 
-def test_timing_headers_are_sent_as_tei_sends_them(url, encoder):
+def test_timing_headers_are_sent_as_tei_sends_them(url, tiny_bundle):
     headers = _post(url, {"inputs": TEXTS}).headers
     for name in ("x-compute-time", "x-total-time", "x-tokenization-time", "x-queue-time", "x-inference-time", "x-batch-requests"):
         assert headers[name].isdigit(), name
-    assert headers["x-compute-tokens"] == str(sum(encoder._tokenizer.count_tokens(TEXTS)))
+    assert headers["x-compute-tokens"] == str(sum(untruncated_tokens(tiny_bundle, TEXTS)))
     assert headers["x-compute-characters"] == str(sum(map(len, TEXTS))) and headers["x-compute-type"] == "cpu"
+
+
+def test_each_request_is_tokenized_once(url, monkeypatch):
+    from layerwise.runtime.tokenize import TextTokenizer
+
+    calls = []
+    encode = TextTokenizer.encode  # the runtime's only way to tokenize
+    monkeypatch.setattr(TextTokenizer, "encode", lambda self, texts, *a, **k: calls.append(list(texts)) or encode(self, texts, *a, **k))
+    _post(url, {"inputs": TEXTS})
+    httpx.post(f"{url}/v1/embeddings", json={"input": TEXTS[0], "model": "m"}).raise_for_status()
+    assert calls == [TEXTS, TEXTS[:1]]
 
 
 def test_info_names_the_model_and_the_limits(url):

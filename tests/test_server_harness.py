@@ -14,12 +14,15 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
 import numpy as np
+from tokenizers import Tokenizer
 
 import layerwise
+from layerwise.runtime import Encoded
 from layerwise.runtime.errors import NonFiniteOutputError
 from layerwise.server.app import Server, server_for
 from layerwise.server.settings import Settings
@@ -42,16 +45,17 @@ class Rigged:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._encoder, name)
 
-    def embed(self, texts: Any, **options: Any) -> Any:
+    def embed(self, inputs: Any, **options: Any) -> Any:
         if not self.gate.wait(timeout=60):
             raise TimeoutError("the test never opened the gate")
         time.sleep(self.delay)
-        self.runs.append(list(texts))
+        texts = inputs.texts if isinstance(inputs, Encoded) else list(inputs)
+        self.runs.append(texts)
         if FAIL_TEXT in texts:
             raise NonFiniteOutputError(f"variant 'fp32' produced NaN or Inf at layer 1 for text {texts.index(FAIL_TEXT)}")
         if BUG_TEXT in texts:
             raise RuntimeError("internal detail that must stay in the log")
-        output = self._encoder.embed(texts, **options)
+        output = self._encoder.embed(inputs, **options)
         for row, text in enumerate(texts):
             if text == NAN_TEXT:
                 output[row] = np.nan
@@ -74,6 +78,12 @@ class Running:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{metric} stayed at {self.metrics.value(metric)}, expected {value}")
             time.sleep(0.005)
+
+
+def untruncated_tokens(bundle: Any, texts: list[str]) -> list[int]:
+    """Token counts from the bundle's tokenizer.json by tokenizers itself: the reference for limits and usage."""
+    tokenizer = Tokenizer.from_file(str(Path(bundle) / "tokenizer.json"))
+    return [len(e.ids) for e in tokenizer.encode_batch(texts)]
 
 
 def cpu_loader(bundle: Any) -> Any:

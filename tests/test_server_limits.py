@@ -13,7 +13,7 @@ import pytest
 import layerwise
 from layerwise.server import pipeline
 
-from .test_server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving
+from .test_server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
 
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
 
@@ -78,7 +78,7 @@ def test_bad_openai_requests_are_refused_naming_the_field(url, body, message):
 
 @pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")  # pytest resets the server's own filter per test
 def test_too_long_text_is_413_naming_its_token_count_unless_truncate_is_on(url, tiny_bundle):
-    tokens = layerwise.load(tiny_bundle, provider="cpu")._tokenizer.count_tokens([LONG_TEXT])[0]
+    tokens = untruncated_tokens(tiny_bundle, [LONG_TEXT])[0]
     message = _error(httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT]}), 413, "validation")
     assert message == (
         f"`inputs[1]` has {tokens} tokens, more than the model's maximum input length 128 (1 input(s) too long): "
