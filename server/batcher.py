@@ -7,7 +7,7 @@ and their count ``max_batch_requests`` (a job is never split, so a run holds at 
 It starts when full, when the oldest job has waited ``max_wait``, or at once when no
 admitted request is still on its way to the queue: a lone client never waits. One run at a
 time, in a worker thread, off the event loop. Not handled here: HTTP, parsing, limits on
-texts (callers check lengths and pass token counts in).
+texts (callers check lengths and pass tokenized texts in).
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class RunResult:
 class _Job:
     encoded: Encoded
     options: EmbedOptions
-    tokens: int
+    tokens: int  # after truncation: what the run pays for
     future: asyncio.Future[RunResult]
     arrived: float = field(default_factory=time.monotonic)
 
@@ -81,10 +81,10 @@ class Admission:
         self._batcher = batcher
         self.submitted = False
 
-    async def embed(self, encoded: Encoded, options: EmbedOptions, tokens: int) -> RunResult:
+    async def embed(self, encoded: Encoded, options: EmbedOptions) -> RunResult:
         """Queue the tokenized texts and wait for their share of a run."""
         self.submitted = True
-        return await self._batcher._submit(encoded, options, tokens)
+        return await self._batcher._submit(encoded, options)
 
 
 class Batcher:
@@ -121,8 +121,8 @@ class Batcher:
                 self._arriving -= 1
                 self._wake.set()  # one fewer request to wait for
 
-    async def _submit(self, encoded: Encoded, options: EmbedOptions, tokens: int) -> RunResult:
-        job = _Job(encoded, options, tokens, asyncio.get_running_loop().create_future())
+    async def _submit(self, encoded: Encoded, options: EmbedOptions) -> RunResult:
+        job = _Job(encoded, options, int(encoded.lengths.sum()), asyncio.get_running_loop().create_future())
         self._arriving -= 1
         self._queue.append(job)
         self._metrics.set("layerwise_queue_depth", len(self._queue))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..runtime import EncoderInfo
+from ..runtime import Encoded, EncoderInfo
 from .batcher import Admission, Batcher
 from .errors import TooLarge
 from .schema import EmbedRequest
@@ -55,25 +55,24 @@ async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, j
     started = time.perf_counter()
     encoded = await batcher.tokenize(request.texts)
     tokenization = time.perf_counter() - started
-    info = batcher.encoder.info
-    tokens = check_lengths(request, encoded.full_lengths, info.max_length)
+    check_lengths(request, encoded)
+    tokens = encoded.lengths.tolist()  # after truncation
     if json_floats:
-        check_json_size(request, tokens, info)
-    result = await admission.embed(encoded, request.options, sum(tokens))
+        check_json_size(request, tokens, batcher.encoder.info)
+    result = await admission.embed(encoded, request.options)
     characters = sum(len(text) for text in request.texts)
     return Embedded(result.output, sum(tokens), characters, tokenization, result.queue_s, result.inference_s, result.batch_requests)
 
 
-def check_lengths(request: EmbedRequest, counts: list[int], max_length: int) -> list[int]:
-    """Tokens per input after truncation; a 413 naming the first too-long input unless truncate is on."""
-    too_long = [i for i, n in enumerate(counts) if n > max_length]
+def check_lengths(request: EmbedRequest, encoded: Encoded) -> None:
+    """A 413 naming the first input longer than the model maximum, unless truncate is on."""
+    too_long, limit = encoded.truncated, encoded.limit
     if too_long and not request.truncate:
         first = too_long[0]
         raise TooLarge(
-            f"`{request.field}[{first}]` has {counts[first]} tokens, more than the model's maximum input length "
-            f"{max_length} ({len(too_long)} input(s) too long): shorten it, or send \"truncate\": true to cut it to {max_length} tokens"
+            f"`{request.field}[{first}]` has {encoded.full_lengths[first]} tokens, more than the model's maximum input length "
+            f"{limit} ({len(too_long)} input(s) too long): shorten it, or send \"truncate\": true to cut it to {limit} tokens"
         )
-    return [min(n, max_length) for n in counts]
 
 
 def check_json_size(request: EmbedRequest, tokens: list[int], info: EncoderInfo) -> None:
