@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
+from layerwise.runtime.manifest import read_manifest
 
 from .common import agreement, alternate, length_stats, torch_all_layers_mean
 
@@ -17,7 +18,7 @@ BATCH = 32
 
 def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5) -> dict[str, Any]:
     reference = torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)
-    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in ("fp32", "fused", "int8")}
+    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")}
     contenders = {
         "pytorch plain loop": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False),
         "pytorch sorted loop": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=True),

@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 import layerwise
+from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.session import physical_cores
 from layerwise.summary import describe
 
@@ -30,7 +31,7 @@ def main(bundle: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     texts = real_sentences(TEXTS)
     reference = torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)
-    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in ("fp32", "fused", "int8")}
+    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")}
     contenders = {"pytorch (plain loop)": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)}
     contenders.update({f"layerwise {v}": (lambda e=e: e.embed(texts, batch_size=BATCH)) for v, e in encoders.items()})
     timings = alternate(contenders, repeats=3)

@@ -11,25 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
-from layerwise.runtime.latency import synthetic_batch
-from layerwise.runtime.manifest import output_name
+from layerwise.runtime.bench_hooks import hidden_states, run_batch, synthetic_batch
 
 from .common import alternate
 
 BATCH, SEQ = 32, 128
-
-
-def _engine(encoder: Any, batch: Any, copy_back: bool) -> Any:
-    """One run of the full graph with outputs bound on the device; optionally copy them all to the host."""
-    session = encoder._engine.session(encoder.info.num_layers)
-    config = encoder._engine.config
-    binding = session.io_binding()
-    for name, array in batch.feeds().items():
-        binding.bind_cpu_input(name, array)
-    for layer in range(encoder.info.num_layers + 1):
-        binding.bind_output(output_name(layer), config.provider, config.device_id)
-    session.run_with_iobinding(binding)
-    return binding.copy_outputs_to_cpu() if copy_back else binding.get_outputs()
 
 
 def _torch_contenders(source: str, batch: Any, contenders: dict[str, Any]) -> None:
@@ -57,9 +43,9 @@ def run(bundle: str, provider: str = "cuda", source: str | None = None, repeats:
     batch = synthetic_batch(BATCH, SEQ, 30000)
     needed = list(range(encoder.info.num_layers + 1))
     contenders: dict[str, Any] = {
-        f"layerwise {variant} engine only": lambda: _engine(encoder, batch, copy_back=False),
-        f"layerwise {variant} + copy of all hidden states": lambda: _engine(encoder, batch, copy_back=True),
-        f"layerwise {variant} pooled on device": lambda: encoder._engine.run(batch, needed, "mean"),
+        f"layerwise {variant} engine only": lambda: hidden_states(encoder, batch, copy_back=False),
+        f"layerwise {variant} + copy of all hidden states": lambda: hidden_states(encoder, batch, copy_back=True),
+        f"layerwise {variant} pooled on device": lambda: run_batch(encoder, batch, needed, "mean"),
     }
     if source is not None and provider == "cuda":
         _torch_contenders(source, batch, contenders)

@@ -6,14 +6,16 @@ from typing import Any
 
 import layerwise
 from layerwise.runtime.latency import measure_grid
+from layerwise.runtime.manifest import read_manifest
 
 BATCH_SIZES = [1, 8, 32]
 SEQ_LENS = [16, 128, 512]
 
 
-def run(bundle: str, threads: int, variants: tuple[str, ...] = ("fp32", "fused", "int8"), seconds: float = 2.0) -> dict[str, Any]:
+def run(bundle: str, threads: int, seconds: float = 2.0) -> dict[str, Any]:
+    """Every variant of the bundle built for the CPU."""
     results = {}
-    for variant in variants:
+    for variant in read_manifest(bundle).variants_built_for("cpu"):
         encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
         results[variant] = measure_grid(encoder, BATCH_SIZES, SEQ_LENS, layers="all", pool="mean", seconds=seconds)
     return {"threads": threads, "layers": "all", "pool": "mean", "variants": results}

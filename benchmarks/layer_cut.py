@@ -11,20 +11,22 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
-from layerwise.runtime.latency import synthetic_batch
+from layerwise.runtime.bench_hooks import run_batch, synthetic_batch
+from layerwise.runtime.manifest import read_manifest
 
 from .common import alternate
 
 BATCH, SEQ = 32, 128
 
 
-def run(bundle: str, threads: int, variants: tuple[str, ...] = ("fused", "int8"), repeats: int = 5) -> dict[str, Any]:
+def run(bundle: str, threads: int, repeats: int = 5) -> dict[str, Any]:
+    """Every variant built for the CPU except the plain fp32 graph (fused is the same arithmetic, faster)."""
     results = {}
-    for variant in variants:
+    for variant in [v for v in read_manifest(bundle).variants_built_for("cpu") if v != "fp32"]:
         encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
         layers = encoder.info.num_layers
         batch = synthetic_batch(BATCH, SEQ, 30000)
-        contenders = {k: (lambda k=k: encoder._engine.run(batch, [k], "mean")) for k in range(layers + 1)}
+        contenders = {k: (lambda k=k: run_batch(encoder, batch, [k], "mean")) for k in range(layers + 1)}
         timings = alternate(contenders, repeats, settle=1)
         full = timings[layers]["median_s"]
         results[variant] = [

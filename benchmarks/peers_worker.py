@@ -43,7 +43,6 @@ import numpy as np
 DIM = 384
 INT8_CONFIG = "avx512_vnni"  # the sentence-transformers preset that matches this CPU
 FASTEMBED_NAME = "layerwise-peers/all-MiniLM-L6-v2-local"  # any name not in fastembed's registry
-LAYERWISE_CPU_VARIANTS = ("fp32", "fused", "int8")  # fp16 is a CUDA variant
 Embed = Callable[[list[str]], np.ndarray]
 
 
@@ -299,11 +298,12 @@ def build_layerwise(ctx: Context, bundle: Path, variant: str) -> Peer:
 
 
 def layerwise_builders(bundle: Path) -> dict[str, Callable[[Context], Peer]]:
-    """One contender per CPU variant present in the bundle's manifest."""
-    manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-    present = [v for v in LAYERWISE_CPU_VARIANTS if v in manifest.get("variants", {})]
+    """One contender per variant of the bundle built for the CPU."""
+    from layerwise.runtime.manifest import read_manifest
+
+    present = read_manifest(bundle).variants_built_for("cpu")
     if not present:
-        raise ValueError(f"{bundle} has none of the CPU variants {LAYERWISE_CPU_VARIANTS}")
+        raise ValueError(f"{bundle} has no variant built for the CPU")
     return {f"layerwise-{v}": partial(build_layerwise, bundle=bundle, variant=v) for v in present}
 
 

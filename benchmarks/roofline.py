@@ -18,7 +18,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import layerwise
-from layerwise.runtime.latency import synthetic_batch
+from layerwise.runtime.bench_hooks import run_batch, synthetic_batch
+from layerwise.runtime.manifest import read_manifest
 
 from .common import alternate
 
@@ -64,21 +65,21 @@ def run(bundle: str, threads: int, repeats: int = 9) -> dict[str, Any]:
     """Two ceilings per kind: ``peak``, each shape run back to back on its own (the most this
     machine gives; fractions are reported against it), and ``in_rounds``, timed in the same
     alternating rounds as the model variants (what a matmul gets among other work)."""
-    manifest = layerwise.load(bundle, variant="fp32", provider="cpu", threads=threads)._engine.manifest
-    config = manifest.raw["source"]["config"]
-    hidden, intermediate, layers = manifest.hidden_size, int(config["intermediate_size"]), manifest.num_layers
+    manifest = read_manifest(bundle)
+    model, variant_names = manifest.model, manifest.variants_built_for("cpu")
+    hidden, intermediate, layers = model.hidden_size, int(manifest.source.config["intermediate_size"]), model.num_layers
     m = BATCH * SEQ
     shapes = [(m, hidden, 3 * hidden), (m, hidden, hidden), (m, hidden, intermediate), (m, intermediate, hidden)]
     sessions = {(kind, shape): _matmul_session(*shape, kind == "int8", threads) for kind in ("fp32", "int8") for shape in shapes}
     runs = {key: (lambda s=s, f=f: s.run(None, f)) for key, (s, f) in sessions.items()}
     peak = {key: alternate({"matmul": fn}, repeats, warmup=2)["matmul"]["median_s"] for key, fn in runs.items()}
 
-    batch = synthetic_batch(BATCH, SEQ, int(manifest.raw["model"].get("vocab_size", 30000)))
+    batch = synthetic_batch(BATCH, SEQ, model.vocab_size)
     layer_ids = list(range(layers + 1))
     contenders: dict[Any, Any] = dict(runs)
-    for variant in ("fp32", "fused", "int8"):
-        engine = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)._engine
-        contenders[variant] = lambda e=engine: e.run(batch, layer_ids, "mean")
+    for variant in variant_names:
+        encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
+        contenders[variant] = lambda e=encoder: run_batch(e, batch, layer_ids, "mean")
     rounds = alternate(contenders, repeats, warmup=2, settle=2)
 
     ceilings = {
@@ -87,7 +88,7 @@ def run(bundle: str, threads: int, repeats: int = 9) -> dict[str, Any]:
     }
     per_token = flops_per_token(hidden, intermediate, layers, SEQ)
     variants = {}
-    for variant in ("fp32", "fused", "int8"):
+    for variant in variant_names:
         median = rounds[variant]["median_s"]
         achieved = per_token * BATCH * SEQ / median / 1e9
         kind = "int8" if variant == "int8" else "fp32"

@@ -24,25 +24,16 @@ def _rss_mb() -> float:
 
 def soak(bundle: str, variant: str, requests: int, arena: bool) -> dict:
     """Run the soak in this process; ``arena`` restores ONNX Runtime's default CPU arena."""
-    import layerwise
-    from layerwise.runtime import session
+    from layerwise.runtime.bench_hooks import open_encoder
 
-    if arena:
-        original = session.SessionConfig.session_options
-
-        def with_arena(self, folder=None):  # type: ignore[no-untyped-def]
-            options = original(self, folder)
-            options.enable_cpu_mem_arena = True
-            return options
-
-        session.SessionConfig.session_options = with_arena  # type: ignore[method-assign]
-    encoder = layerwise.load(bundle, variant=variant, provider="cpu")
+    encoder = open_encoder(bundle, variant=variant, provider="cpu", cpu_arena=arena)
     rng = random.Random(0)
     marks, after_load, started = [], _rss_mb(), time.perf_counter()
     for i in range(requests):
         longest = rng.choice([1, 4, 16, 64, 200, 400])
         texts = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, longest))) for _ in range(rng.choice([1, 8, 32]))]
-        encoder.embed(texts, layers=rng.choice(["all", -1, 2]), pool=rng.choice(["mean", "none"]))
+        layers, per_token = rng.choice(["all", -1, 2]), rng.choice([False, True])  # the draws of the published runs
+        (encoder.embed_tokens if per_token else encoder.embed)(texts, layers=layers)
         if i % 50 == 49:
             marks.append(round(_rss_mb()))
     return {"arena": arena, "rss_after_load_mb": round(after_load), "rss_every_50_mb": marks, "seconds": round(time.perf_counter() - started, 1)}

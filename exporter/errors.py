@@ -1,15 +1,5 @@
-"""Exceptions of the exporter: each names what went wrong and how to fix it."""
+"""Exceptions of the exporter: each names what went wrong and how to fix it (defined in runtime/errors.py)."""
 
-from ..runtime.errors import LayerwiseError
+from ..runtime.errors import ExportError, FusionError, ParityError
 
-
-class ExportError(LayerwiseError):
-    """The checkpoint cannot be exported as asked (bad source, unsupported model, unwritable output)."""
-
-
-class FusionError(ExportError):
-    """ONNX Runtime's transformer fusions did not produce the expected fused operators."""
-
-
-class ParityError(ExportError):
-    """A variant's hidden states are further from PyTorch's than its threshold allows."""
+__all__ = ["ExportError", "FusionError", "ParityError"]

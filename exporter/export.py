@@ -13,36 +13,35 @@ import shutil
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from ..runtime.bundle import sha256_of
 from ..runtime.manifest import (
-    FORMAT,
-    FORMAT_VERSION,
-    INPUT_NAMES,
     TOKENIZER_NAME,
+    VARIANT_PROVIDERS,
     VARIANTS,
-    output_name,
-    pooling_file,
+    BuildReport,
+    FileEntry,
+    Manifest,
+    ModelInfo,
+    Source,
+    Variant,
     variant_file,
     write_manifest,
 )
-from ..runtime.bundle import sha256_of
 from ..runtime.session import physical_cores
 from . import graph_tools
+from .builders import BUILDERS, BuildContext, build_order
 from .bundle_writer import atomic_bundle, check_target
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ExportError
-from .fp16 import convert_fp16
-from .fusion import fuse
-from .parity import Thresholds, check, compare, override_thresholds
+from .parity import ParityBars, bars_with_overrides, check, compare
 from .pooling_graphs import write_pooling_graphs
-from .quantize import quantize_int8
-from .reference import ParitySet, build_parity_set, calibration_feeds, run_onnx
+from .reference import ParitySet, build_parity_set, run_onnx
 from .texts import PARITY_TEXTS
 from .tokenizer_file import write_tokenizer
 
 log = logging.getLogger("layerwise.export")
-PROVIDERS = {"fp32": ["cpu", "cuda"], "fused": ["cpu", "cuda"], "int8": ["cpu"], "fp16": ["cuda"]}
 
 
 def _check_variants(variants: Sequence[str]) -> list[str]:
@@ -53,8 +52,8 @@ def _check_variants(variants: Sequence[str]) -> list[str]:
     return [v for v in VARIANTS if v in chosen]
 
 
-def _file_entry(path: Path, bundle: Path) -> dict[str, Any]:
-    return {"path": path.relative_to(bundle).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_of(path)}
+def _file_entry(path: Path, bundle: Path) -> FileEntry:
+    return FileEntry(path=path.relative_to(bundle).as_posix(), bytes=path.stat().st_size, sha256=sha256_of(path))
 
 
 def _versions() -> dict[str, str]:
@@ -77,114 +76,76 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _model_section(ckpt: Checkpoint) -> dict[str, Any]:
+def _model_info(ckpt: Checkpoint) -> ModelInfo:
     config = ckpt.config
-    return {
-        "model_type": ckpt.model_type,
-        "architecture": type(ckpt.model).__name__,
-        "num_layers": ckpt.num_layers,
-        "hidden_size": int(config.hidden_size),
-        "num_attention_heads": int(config.num_attention_heads),
-        "max_length": ckpt.max_length,
-        "max_position_embeddings": int(config.max_position_embeddings),
-        "vocab_size": int(config.vocab_size),
-        "pad_token_id": int(ckpt.tokenizer.pad_token_id if ckpt.tokenizer.pad_token_id is not None else 0),
-    }
-
-
-def _graph_contract(num_layers: int, hidden: int) -> dict[str, Any]:
-    outputs = [
-        {
-            "name": output_name(i),
-            "dtype": "float32",
-            "shape": ["batch", "sequence", hidden],
-            "meaning": "embedding output" if i == 0 else f"output of encoder layer {i}",
-        }
-        for i in range(num_layers + 1)
-    ]
-    return {
-        "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in INPUT_NAMES],
-        "outputs": outputs,
-        "padding": "right: attention_mask is 1 for real tokens, then 0 for padding",
-    }
+    return ModelInfo(
+        model_type=ckpt.model_type,
+        architecture=type(ckpt.model).__name__,
+        num_layers=ckpt.num_layers,
+        hidden_size=int(config.hidden_size),
+        num_attention_heads=int(config.num_attention_heads),
+        max_length=ckpt.max_length,
+        max_position_embeddings=int(config.max_position_embeddings),
+        vocab_size=int(config.vocab_size),
+        pad_token_id=int(ckpt.tokenizer.pad_token_id if ckpt.tokenizer.pad_token_id is not None else 0),
+    )
 
 
 class _Exporter:
-    """One export run: holds the checkpoint, the parity set and the growing manifest."""
+    """One export run: builds the requested variants into ``work``, each checked against PyTorch."""
 
-    def __init__(self, ckpt: Checkpoint, work: Path, thresholds: dict[str, Thresholds], threads: int, external_threshold: int) -> None:
-        self.ckpt, self.work, self.thresholds, self.threads = ckpt, work, thresholds, threads
+    def __init__(self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int) -> None:
+        self.ckpt, self.work, self.bars, self.threads = ckpt, work, bars, threads
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
-        self.external_threshold = external_threshold
+        self.external_data_threshold = external_data_threshold
         self.parity: ParitySet = build_parity_set(ckpt.model, ckpt.tokenizer, ckpt.max_length)
-        self.variants: dict[str, dict[str, Any]] = {}
+        self.variants: dict[str, Variant] = {}
 
-    def _finish_variant(self, name: str, path: Path, details: dict[str, Any], started: float) -> None:
-        """Move a built graph into the bundle, check its parity, record it."""
+    def build(self, requested: list[str]) -> None:
+        """Build each requested variant and the graphs it starts from (those stay in scratch)."""
+        context = BuildContext(self.ckpt, self.scratch, self.bars, self.threads)
+        built: dict[str, Path] = {}
+        for name in build_order(requested):
+            started = time.perf_counter()
+            builder = BUILDERS[name]
+            built[name] = self.scratch / f"{name}.onnx"
+            report = builder.build(context, built[builder.source] if builder.source else None, built[name])
+            if name in requested:
+                self.variants[name] = self._finish_variant(name, built[name], report, started)
+
+    def _finish_variant(self, name: str, path: Path, report: BuildReport, started: float) -> Variant:
+        """Move a built graph into the bundle, check its parity, and describe it for the manifest."""
         target = self.work / variant_file(name)
-        files = graph_tools.save(graph_tools.load(path), target, self.external_threshold)
+        files = graph_tools.save(graph_tools.load(path), target, self.external_data_threshold)
         parity = self.parity
         outputs = run_onnx(target, parity.feeds, self.threads)
-        report = check(name, compare(outputs, parity.reference, parity.masks), self.thresholds[name])
-        self.variants[name] = {
-            "graph": _file_entry(files[0], self.work),
-            "external_data": [_file_entry(f, self.work) for f in files[1:]],
-            "providers": PROVIDERS[name],
-            **details,
-            "parity": report,
-            "export_seconds": round(time.perf_counter() - started, 2),
-        }
-        log.info("%s: %.1f MB, parity passed, %.1f s", name, sum(f.stat().st_size for f in files) / 1e6, time.perf_counter() - started)
+        parity_report = check(name, compare(outputs, parity.reference, parity.masks), self.bars[name])
+        seconds = time.perf_counter() - started
+        log.info("%s: %.1f MB, parity passed, %.1f s", name, sum(f.stat().st_size for f in files) / 1e6, seconds)
+        return Variant(
+            name=name,
+            graph=_file_entry(files[0], self.work),
+            external_data=tuple(_file_entry(f, self.work) for f in files[1:]),
+            providers=VARIANT_PROVIDERS[name],
+            build=report,
+            parity=parity_report,
+            export_seconds=round(seconds, 2),
+        )
 
-    def build(self, variants: list[str]) -> None:
-        started = time.perf_counter()
-        fp32 = self.scratch / "fp32.onnx"
-        from .torch_export import export_fp32
-
-        export_fp32(self.ckpt.model, self.ckpt.num_layers, fp32)
-        if "fp32" in variants:
-            self._finish_variant("fp32", fp32, {"fused_operators": {}, "kept_float": []}, started)
-        if "int8" in variants:
-            started = time.perf_counter()
-            int8 = self.scratch / "int8.onnx"
-            calibration = calibration_feeds(self.ckpt.tokenizer, self.ckpt.max_length)
-            details = quantize_int8(fp32, int8, self.scratch, calibration, self.thresholds["int8"], self.threads)
-            self._finish_variant("int8", int8, details, started)
-        if not set(variants) & {"fused", "fp16"}:
-            return
-        started = time.perf_counter()
-        fused = self.scratch / "fused.onnx"
-        fusion = fuse(fp32, fused, self.ckpt.config, self.scratch)
-        if "fused" in variants:
-            self._finish_variant("fused", fused, {**fusion, "kept_float": []}, started)
-        if "fp16" in variants:
-            started = time.perf_counter()
-            fp16 = self.scratch / "fp16.onnx"
-            details = convert_fp16(fused, fp16)
-            self._finish_variant("fp16", fp16, {"fused_operators": fusion["fused_operators"], **details}, started)
-
-    def manifest(self, tokenizer_entry: dict[str, Any], pooling: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def manifest(self, tokenizer: FileEntry, pooling: dict[str, FileEntry]) -> Manifest:
         ckpt = self.ckpt
-        return {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "source": {
-                "id_or_path": ckpt.source,
-                "local_path": ckpt.local_path,
-                "revision": ckpt.revision,
-                "config": ckpt.config.to_dict(),
-            },
-            "model": _model_section(ckpt),
-            "default_pooling": ckpt.default_pooling,
-            "graph_contract": _graph_contract(ckpt.num_layers, int(ckpt.config.hidden_size)),
-            "tokenizer": tokenizer_entry,
-            "pooling_graphs": pooling,
-            "variants": self.variants,
-            "parity_set": self.parity.describe(),
-            "versions": _versions(),
-        }
+        return Manifest(
+            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            source=Source(id_or_path=ckpt.source, local_path=ckpt.local_path, revision=ckpt.revision, config=ckpt.config.to_dict()),
+            model=_model_info(ckpt),
+            default_pooling=ckpt.default_pooling,
+            tokenizer=tokenizer,
+            pooling=pooling,
+            variants=self.variants,
+            parity_set=self.parity.describe(),
+            versions=_versions(),
+        )
 
 
 def export(
@@ -195,7 +156,7 @@ def export(
     allow_pickle: bool = False,
     thresholds: Sequence[str] = (),
     threads: int | None = None,
-    external_data_threshold: int = graph_tools.EXTERNAL_DATA_THRESHOLD,
+    external_data_threshold: int | None = None,
 ) -> Path:
     """Export a BERT or ALBERT checkpoint to a verified bundle folder.
 
@@ -204,9 +165,10 @@ def export(
         out_dir: bundle folder to create; replaced only with ``force``.
         variants: any of "fp32", "fused", "int8", "fp16".
         allow_pickle: accept pickle (``.bin``) weights; safetensors only otherwise.
-        thresholds: parity overrides such as "int8.pooled_cos_min=0.98".
+        thresholds: overrides of the parity bars, such as "int8.pooled_cos_min=0.98".
         threads: ONNX Runtime threads for the parity runs (default: physical cores).
-        external_data_threshold: weights above this many bytes go to one external-data file.
+        external_data_threshold: weights above this many bytes go to one external-data file
+            (default: graph_tools.EXTERNAL_DATA_THRESHOLD, 1 GiB).
 
     Returns the bundle folder. Raises ExportError (or FusionError/ParityError) naming the fix.
 
@@ -214,17 +176,18 @@ def export(
         >>> layerwise.export("sentence-transformers/all-MiniLM-L6-v2", "bundles/minilm")
     """
     chosen = _check_variants(variants)
-    limits = override_thresholds(thresholds)
+    bars = bars_with_overrides(thresholds)
+    if external_data_threshold is None:
+        external_data_threshold = graph_tools.EXTERNAL_DATA_THRESHOLD
     out = Path(out_dir).expanduser().absolute()
     check_target(out, force)
     log.info("loading %s", source)
     ckpt = load_checkpoint(source, allow_pickle=allow_pickle)
     with atomic_bundle(out, force) as work:
-        exporter = _Exporter(ckpt, work, limits, threads or physical_cores(), external_data_threshold)
+        exporter = _Exporter(ckpt, work, bars, threads or physical_cores(), external_data_threshold)
         tokenizer_path = write_tokenizer(ckpt.tokenizer, work / TOKENIZER_NAME, list(PARITY_TEXTS), ckpt.max_length)
         exporter.build(chosen)
-        pooling_paths = write_pooling_graphs(work, int(ckpt.config.hidden_size), pooling_file)
-        pooling = {p.name.split(".")[1]: _file_entry(p, work) for p in pooling_paths}
+        pooling = {kind: _file_entry(p, work) for kind, p in write_pooling_graphs(work, int(ckpt.config.hidden_size)).items()}
         shutil.rmtree(exporter.scratch)
         write_manifest(work, exporter.manifest(_file_entry(tokenizer_path, work), pooling))
     log.info("bundle written to %s", out)

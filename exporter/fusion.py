@@ -54,7 +54,8 @@ def _use_fused_embedding_output(model: onnx.ModelProto) -> None:
     graph_tools.prune_dead_nodes(model)
 
 
-def _counts(model: onnx.ModelProto) -> dict[str, int]:
+def fused_counts(model: onnx.ModelProto) -> dict[str, int]:
+    """Fused operators of a graph by type (every Gelu kind counted as Gelu), with the LayerNormalizations left."""
     ops = graph_tools.op_counts(model)
     counts = {op: ops.get(op, 0) for op in ("EmbedLayerNormalization", "Attention", "SkipLayerNormalization")}
     counts["Gelu"] = sum(ops.get(op, 0) for op in GELU_OPS)
@@ -86,7 +87,7 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[s
     model = optimized.model
     _use_fused_embedding_output(model)
     shared = graph_tools.share_identical_initializers(model)
-    counts = _counts(model)
+    counts = fused_counts(model)
 
     expected = expected_fusions(num_layers)
     wrong = {op: (counts[op], n) for op, n in expected.items() if counts[op] != n}

@@ -1,7 +1,7 @@
 """Layer-by-layer parity of an ONNX variant against PyTorch on real text.
 
 For every hidden state: max |difference| over real tokens, min/mean cosine per token,
-and min/mean cosine of the mean-pooled text vectors. A variant that misses a threshold
+and min/mean cosine of the mean-pooled text vectors. A variant that misses a bar
 fails the export, naming the layer, the metric and by how much.
 """
 
@@ -16,8 +16,8 @@ from .errors import ParityError
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """Bars a variant must meet at every layer (None: not checked)."""
+class ParityBars:
+    """The bars a variant must meet at every layer (None: not checked); ``--threshold`` overrides them."""
 
     max_abs: float | None = None
     token_cos_min: float | None = None
@@ -25,18 +25,18 @@ class Thresholds:
     pooled_cos_min: float | None = None
 
 
-DEFAULT_THRESHOLDS = {
-    "fp32": Thresholds(max_abs=1e-4),
-    "fused": Thresholds(max_abs=1e-4),
-    "int8": Thresholds(pooled_cos_mean=0.995, pooled_cos_min=0.99),
-    "fp16": Thresholds(token_cos_min=0.999),
+DEFAULT_BARS = {
+    "fp32": ParityBars(max_abs=1e-4),
+    "fused": ParityBars(max_abs=1e-4),
+    "int8": ParityBars(pooled_cos_mean=0.995, pooled_cos_min=0.99),
+    "fp16": ParityBars(token_cos_min=0.999),
 }
 
 
-def override_thresholds(overrides: Sequence[str]) -> dict[str, Thresholds]:
-    """Apply ``VARIANT.METRIC=VALUE`` overrides, e.g. ``int8.pooled_cos_min=0.98``."""
-    thresholds = dict(DEFAULT_THRESHOLDS)
-    metrics = [f.name for f in fields(Thresholds)]
+def bars_with_overrides(overrides: Sequence[str]) -> dict[str, ParityBars]:
+    """Every variant's bars, with ``VARIANT.METRIC=VALUE`` threshold overrides applied, e.g. ``int8.pooled_cos_min=0.98``."""
+    bars = dict(DEFAULT_BARS)
+    metrics = [f.name for f in fields(ParityBars)]
     for item in overrides:
         try:
             key, value = item.split("=", 1)
@@ -44,13 +44,13 @@ def override_thresholds(overrides: Sequence[str]) -> dict[str, Thresholds]:
             number = float(value)
         except ValueError:
             raise ParityError(f"threshold {item!r} must look like VARIANT.METRIC=NUMBER, e.g. int8.pooled_cos_min=0.98") from None
-        if variant not in thresholds or metric not in metrics:
+        if variant not in bars or metric not in metrics:
             raise ParityError(
-                f"threshold {item!r} names an unknown variant or metric; variants: {', '.join(thresholds)}; "
+                f"threshold {item!r} names an unknown variant or metric; variants: {', '.join(bars)}; "
                 f"metrics: {', '.join(metrics)}"
             )
-        thresholds[variant] = replace(thresholds[variant], **{metric: number})
-    return thresholds
+        bars[variant] = replace(bars[variant], **{metric: number})
+    return bars
 
 
 @dataclass(frozen=True)
@@ -105,14 +105,14 @@ def compare(outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequenc
     return rows
 
 
-def failures(rows: Sequence[LayerParity], thresholds: Thresholds) -> list[str]:
+def failures(rows: Sequence[LayerParity], bars: ParityBars) -> list[str]:
     """Every (layer, metric) that misses its bar, worst first per metric."""
     problems = []
-    if thresholds.max_abs is not None:
-        bad = [r for r in rows if not r.max_abs <= thresholds.max_abs]
-        problems += [f"layer {r.layer}: max abs difference {r.max_abs:.3g} > {thresholds.max_abs:g}" for r in bad]
+    if bars.max_abs is not None:
+        bad = [r for r in rows if not r.max_abs <= bars.max_abs]
+        problems += [f"layer {r.layer}: max abs difference {r.max_abs:.3g} > {bars.max_abs:g}" for r in bad]
     for metric in ("token_cos_min", "pooled_cos_mean", "pooled_cos_min"):
-        bar = getattr(thresholds, metric)
+        bar = getattr(bars, metric)
         if bar is None:
             continue
         bad = [r for r in rows if not getattr(r, metric) >= bar]
@@ -120,13 +120,13 @@ def failures(rows: Sequence[LayerParity], thresholds: Thresholds) -> list[str]:
     return problems
 
 
-def check(variant: str, rows: Sequence[LayerParity], thresholds: Thresholds) -> dict[str, Any]:
+def check(variant: str, rows: Sequence[LayerParity], bars: ParityBars) -> dict[str, Any]:
     """Raise ParityError if the variant misses a bar; else return the report for the manifest."""
-    problems = failures(rows, thresholds)
+    problems = failures(rows, bars)
     if problems:
         raise ParityError(
             f"variant {variant!r} is further from PyTorch than allowed on real text: " + "; ".join(problems[:6])
             + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
             + f". Override with --threshold {variant}.METRIC=VALUE if this is acceptable for your use"
         )
-    return {"thresholds": {k: v for k, v in asdict(thresholds).items() if v is not None}, "layers": [asdict(r) for r in rows], "passed": True}
+    return {"thresholds": {k: v for k, v in asdict(bars).items() if v is not None}, "layers": [asdict(r) for r in rows], "passed": True}

@@ -9,13 +9,11 @@ Inputs: hidden_state float32 [batch, sequence, hidden], attention_mask int64 [ba
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..runtime.manifest import POOLING_INPUTS, POOLING_OUTPUT
+from ..runtime.manifest import POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, pooling_file
 
 OPSET = 17
 
@@ -91,11 +89,10 @@ def build_pooling_graph(kind: str, hidden_size: int) -> onnx.ModelProto:
     return model
 
 
-def write_pooling_graphs(folder: Path, hidden_size: int, file_name: Callable[[str], str]) -> list[Path]:
-    """Write mean, max and cls pooling graphs into ``folder``; return their paths."""
-    paths = []
-    for kind in BUILDERS:
-        path = folder / file_name(kind)
-        onnx.save_model(build_pooling_graph(kind, hidden_size), str(path))
-        paths.append(path)
+def write_pooling_graphs(folder: Path, hidden_size: int) -> dict[str, Path]:
+    """Write mean, max and cls pooling graphs into ``folder``; return their paths by kind."""
+    paths = {}
+    for kind in POOLING_KINDS:
+        paths[kind] = folder / pooling_file(kind)
+        onnx.save_model(build_pooling_graph(kind, hidden_size), str(paths[kind]))
     return paths

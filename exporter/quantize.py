@@ -28,7 +28,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from . import graph_tools
 from .errors import ExportError
-from .parity import Thresholds, compare
+from .parity import ParityBars, compare
 from .smoothing import activation_absmax, matmul_targets, reads_attention_context, smooth
 
 ALPHAS = (0.4, 0.5, 0.6, 0.7)
@@ -141,7 +141,7 @@ def _kept_float(model: onnx.ModelProto, quantized: set[str], smoothing_groups: i
     return kept
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: Thresholds, threads: int) -> dict[str, Any]:
+def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int) -> dict[str, Any]:
     """Write the int8 graph of ``fp32_path``; return its manifest record (method, alpha, what stayed float)."""
     from .reference import run_onnx
 

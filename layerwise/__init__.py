@@ -7,20 +7,63 @@ the exporter extra (torch, transformers, onnx) and imports it only when called.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Sequence
 
-from .runtime import Encoder, load
+from .runtime import Encoder, TruncationWarning, load
+from .runtime.errors import (
+    BundleError,
+    ExportError,
+    FusionError,
+    InputError,
+    LayerwiseError,
+    NonFiniteOutputError,
+    ParityError,
+    ProviderError,
+)
+from .runtime.manifest import VARIANTS
 
 __version__ = "0.1.0"
-__all__ = ["Encoder", "__version__", "export", "load"]
+__all__ = [
+    "BundleError",
+    "Encoder",
+    "ExportError",
+    "FusionError",
+    "InputError",
+    "LayerwiseError",
+    "NonFiniteOutputError",
+    "ParityError",
+    "ProviderError",
+    "TruncationWarning",
+    "__version__",
+    "export",
+    "load",
+]
 
 
-def export(source: str, out_dir: str | Path, **options: Any) -> Path:
-    """Export a BERT/ALBERT checkpoint to a verified bundle; see ``layerwise.exporter.export``."""
+def export(
+    source: str,
+    out_dir: str | Path,
+    variants: Sequence[str] = VARIANTS,
+    force: bool = False,
+    allow_pickle: bool = False,
+    thresholds: Sequence[str] = (),
+    threads: int | None = None,
+    external_data_threshold: int | None = None,
+) -> Path:
+    """Export a BERT/ALBERT checkpoint to a verified bundle; see ``layerwise.exporter.export`` for the arguments."""
     try:
         from .exporter import export as _export
     except ImportError as e:
         raise ImportError(
             f"layerwise.export needs the exporter extra ({e.name or e} is missing): pip install 'layerwise[export]'"
         ) from e
-    return _export(source, out_dir, **options)
+    return _export(
+        source,
+        out_dir,
+        variants=variants,
+        force=force,
+        allow_pickle=allow_pickle,
+        thresholds=thresholds,
+        threads=threads,
+        external_data_threshold=external_data_threshold,
+    )

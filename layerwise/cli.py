@@ -13,6 +13,8 @@ import sys
 from typing import Callable, Sequence
 
 from .runtime.errors import LayerwiseError
+from .runtime.manifest import PROVIDERS, VARIANTS
+from .runtime.options import POOLS
 
 
 def _csv(text: str) -> list[str]:
@@ -29,8 +31,8 @@ def _layers(text: str) -> str | list[int]:
 
 
 def _add_runtime_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--variant", choices=["fp32", "fused", "int8", "fp16"], help="default: best for the provider")
-    parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--variant", choices=VARIANTS, help="default: the fastest one built for the provider")
+    parser.add_argument("--provider", choices=["auto", *PROVIDERS], default="auto")
     parser.add_argument("--threads", type=int, help="intra-op threads (default: physical cores)")
 
 
@@ -88,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("export", help="export a BERT/ALBERT checkpoint to a verified bundle")
     p.add_argument("source", help="local Hugging Face folder or hub id")
     p.add_argument("--out", required=True, help="bundle folder to create")
-    p.add_argument("--variants", default="fp32,fused,int8,fp16", help="comma-separated: fp32,fused,int8,fp16")
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {','.join(VARIANTS)}")
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights: only for checkpoints you trust")
     p.add_argument("--threshold", action="append", default=[], metavar="VARIANT.METRIC=VALUE", help="override a parity bar, e.g. int8.pooled_cos_min=0.98")
@@ -105,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", help="text file, or - for stdin")
     p.add_argument("--input-format", choices=["auto", "lines", "jsonl"], default="auto", help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files")
     p.add_argument("--layers", type=_layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
-    p.add_argument("--pool", choices=["mean", "max", "cls", "none"], default="mean")
+    p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
     p.add_argument("--combine", choices=["concat", "sum", "mean"])
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
     p.add_argument("--batch-size", type=int, default=32)
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-sizes", default="1,8,32")
     p.add_argument("--seq-lens", default="16,128,512")
     p.add_argument("--layers", type=_layers, default="all")
-    p.add_argument("--pool", choices=["mean", "max", "cls", "none"], default="mean")
+    p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
     p.add_argument("--seconds", type=float, default=3.0, help="time budget per cell, after warm-up")
     p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file (- for stdout)")
     _add_runtime_flags(p)

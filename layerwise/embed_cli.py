@@ -10,11 +10,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from .formats import npz_arrays
+from .formats import npz_pooled, npz_tokens
 from .runtime import load
 from .runtime.errors import InputError
 from .runtime.options import resolve_layers
@@ -65,54 +65,78 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _embed_all(encoder: Any, texts: list[str], options: dict[str, Any]) -> Any:
-    show = sys.stderr.isatty() and len(texts) > CHUNK
-    if not show:
-        return encoder.embed(texts, **options)
-    parts: list[Any] = []
+def _in_chunks(embed: Callable[[list[str]], Any], texts: list[str]) -> list[Any]:
+    """``embed`` over the texts, in chunks with a progress bar when stderr is a terminal."""
+    if not (sys.stderr.isatty() and len(texts) > CHUNK):
+        return [embed(texts)]
+    parts = []
     for start in range(0, len(texts), CHUNK):
-        parts.append(encoder.embed(texts[start : start + CHUNK], **options))
+        parts.append(embed(texts[start : start + CHUNK]))
         _progress(min(start + CHUNK, len(texts)), len(texts))
-    if options["pool"] == "none":
-        return [item for part in parts for item in part]
-    return np.concatenate(parts)
+    return parts
 
 
-def write_output(result: Any, path: str | None, layers: list[int], combined: bool) -> None:
-    """Write embeddings by the file's suffix, or JSON to stdout."""
-    tokens = isinstance(result, list)
+def _write_json(embeddings: Any, layers: list[int]) -> None:
+    json.dump({"layers": layers, "embeddings": embeddings}, sys.stdout)
+    sys.stdout.write("\n")
+
+
+def _write_jsonl(rows: Iterable[np.ndarray], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for index, row in enumerate(rows):
+            f.write(json.dumps({"index": index, "embedding": row.tolist()}) + "\n")
+
+
+def write_pooled(result: np.ndarray, path: str | None, layers: list[int]) -> None:
+    """Write ``embed`` output by the file's suffix, or JSON to stdout."""
+    suffix = _suffix(path)
     if path is None:
-        payload = [r.tolist() for r in result] if tokens else result.tolist()
-        json.dump({"layers": layers, "embeddings": payload}, sys.stdout)
-        sys.stdout.write("\n")
-        return
-    suffix = Path(path).suffix
-    if suffix == ".npy":
-        if tokens:
-            raise InputError("per-token output (--pool none) has one array per text: write .npz or .jsonl")
+        _write_json(result.tolist(), layers)
+    elif suffix == ".npy":
         np.save(path, result)
     elif suffix == ".npz":
-        np.savez(path, **npz_arrays(result, layers, combined))
-    elif suffix == ".jsonl":
-        with open(path, "w", encoding="utf-8") as f:
-            for index, row in enumerate(result):
-                f.write(json.dumps({"index": index, "embedding": row.tolist()}) + "\n")
+        np.savez(path, **npz_pooled(result, layers))
     else:
+        _write_jsonl(result, path)
+
+
+def write_tokens(result: list[np.ndarray], path: str | None, layers: list[int], combined: bool) -> None:
+    """Write ``embed_tokens`` output by the file's suffix, or JSON to stdout."""
+    suffix = _suffix(path)
+    if path is None:
+        _write_json([r.tolist() for r in result], layers)
+    elif suffix == ".npy":
+        raise InputError("per-token output (--pool none) has one array per text: write .npz or .jsonl")
+    elif suffix == ".npz":
+        np.savez(path, **npz_tokens(result, layers, combined))
+    else:
+        _write_jsonl(result, path)
+
+
+def _suffix(path: str | None) -> str | None:
+    suffix = None if path is None else Path(path).suffix
+    if suffix not in (None, ".npy", ".npz", ".jsonl"):
         raise InputError(f"--output {path!r}: use a .npy, .npz or .jsonl file name")
+    return suffix
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    _suffix(args.output)  # refuse a bad --output before any work
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     options = {
         "layers": args.layers,
-        "pool": args.pool,
         "combine": args.combine,
         "normalize": args.normalize,
         "batch_size": args.batch_size,
         "max_length": args.max_length,
-        "truncate": not args.no_truncate,
+        "truncate": False if args.no_truncate else None,
     }
-    result = _embed_all(encoder, texts, options)
-    write_output(result, args.output, resolve_layers(args.layers, encoder.info.num_layers), combined=args.combine is not None)
+    layers = resolve_layers(args.layers, encoder.info.num_layers)
+    if args.pool == "none":
+        parts = _in_chunks(lambda chunk: encoder.embed_tokens(chunk, **options), texts)
+        write_tokens([item for part in parts for item in part], args.output, layers, combined=args.combine is not None)
+    else:
+        parts = _in_chunks(lambda chunk: encoder.embed(chunk, pool=args.pool, **options), texts)
+        write_pooled(np.concatenate(parts), args.output, layers)
     return 0

@@ -16,14 +16,16 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 
-def npz_arrays(result: np.ndarray | list[np.ndarray], layers: Sequence[int], combined: bool) -> dict[str, np.ndarray]:
-    """The arrays to pass to ``np.savez`` for one embed result."""
-    layer_ids = np.array(layers, dtype=np.int64)
-    if isinstance(result, np.ndarray):
-        return {"embeddings": result, "layers": layer_ids}
-    lengths = np.array([t.shape[-2] for t in result], dtype=np.int64)
+def npz_pooled(embeddings: np.ndarray, layers: Sequence[int]) -> dict[str, np.ndarray]:
+    """The arrays to pass to ``np.savez`` for an ``embed`` result."""
+    return {"embeddings": embeddings, "layers": np.array(layers, dtype=np.int64)}
+
+
+def npz_tokens(per_text: list[np.ndarray], layers: Sequence[int], combined: bool) -> dict[str, np.ndarray]:
+    """The arrays to pass to ``np.savez`` for an ``embed_tokens`` result."""
+    lengths = np.array([t.shape[-2] for t in per_text], dtype=np.int64)
     if combined:  # each text [tokens, combined width]
-        arrays = {"combined": _concat(result)}
+        arrays = {"combined": _concat(per_text)}
     else:  # each text [layers, tokens, hidden]
-        arrays = {f"layer_{k}": _concat([t[j] for t in result]) for j, k in enumerate(layers)}
-    return {"lengths": lengths, "layers": layer_ids, **arrays}
+        arrays = {f"layer_{k}": _concat([t[j] for t in per_text]) for j, k in enumerate(layers)}
+    return {"lengths": lengths, "layers": np.array(layers, dtype=np.int64), **arrays}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .runtime.manifest import read_manifest
+from .runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest
 
 
 def _parity_rows(variant: str, report: dict[str, Any]) -> list[str]:
@@ -21,25 +21,22 @@ def _parity_rows(variant: str, report: dict[str, Any]) -> list[str]:
 def describe(bundle_dir: str | Path) -> str:
     """Manifest summary, one line per variant, then the per-layer parity table (Markdown)."""
     manifest = read_manifest(bundle_dir)
-    raw = manifest.raw
-    model, source, versions = raw["model"], raw.get("source", {}), raw.get("versions", {})
+    model, source, pooling = manifest.model, manifest.source, manifest.default_pooling
     lines = [
-        f"bundle   {Path(bundle_dir)}  (format {raw['format']} v{raw['format_version']}, created {raw.get('created_utc', '?')})",
-        f"source   {source.get('id_or_path')}  revision {source.get('revision') or 'unknown'}",
-        f"model    {model['model_type']} {model.get('architecture', '')}: {manifest.num_layers} layers, hidden "
-        f"{manifest.hidden_size}, max length {manifest.max_length}; default pooling {manifest.default_pooling.get('pool')}"
-        f"{' + normalize' if manifest.default_pooling.get('normalize') else ''}",
-        f"versions " + ", ".join(f"{k} {v}" for k, v in versions.items()),
+        f"bundle   {Path(bundle_dir)}  (format {FORMAT} v{FORMAT_VERSION}, created {manifest.created_utc or '?'})",
+        f"source   {source.id_or_path}  revision {source.revision or 'unknown'}",
+        f"model    {model.model_type} {model.architecture}: {model.num_layers} layers, hidden "
+        f"{model.hidden_size}, max length {model.max_length}; default pooling {pooling.get('pool')}"
+        f"{' + normalize' if pooling.get('normalize') else ''}",
+        "versions " + ", ".join(f"{k} {v}" for k, v in manifest.versions.items()),
         "",
         "| variant | MB | providers | fused operators | export s |",
         "|---|---|---|---|---|",
     ]
     for name, variant in manifest.variants.items():
         size = sum(f.bytes for f in variant.files) / 1e6
-        ops = variant.report.get("fused_operators") or {}
-        fused = ", ".join(f"{k} {v}" for k, v in ops.items() if v) or "-"
-        providers = ",".join(variant.report.get("providers", []))
-        lines.append(f"| {name} | {size:.1f} | {providers} | {fused} | {variant.report.get('export_seconds', '?')} |")
+        fused = ", ".join(f"{k} {v}" for k, v in variant.build.fused_operators.items() if v) or "-"
+        lines.append(f"| {name} | {size:.1f} | {','.join(variant.providers)} | {fused} | {variant.export_seconds} |")
     lines += [
         "",
         "Parity against PyTorch (per hidden state; pooled = mean over real tokens):",
@@ -48,5 +45,5 @@ def describe(bundle_dir: str | Path) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, variant in manifest.variants.items():
-        lines += _parity_rows(name, variant.report.get("parity", {}))
+        lines += _parity_rows(name, variant.parity)
     return "\n".join(lines)

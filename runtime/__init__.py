@@ -3,18 +3,18 @@
 from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
 from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
 from .loader import load
-from .tokenize import Encoded
+from .tokenize import Tokenized
 
 __all__ = [
     "BundleError",
     "EmbedStats",
     "Encoder",
-    "Encoded",
     "EncoderInfo",
     "InputError",
     "LayerwiseError",
     "NonFiniteOutputError",
     "ProviderError",
+    "Tokenized",
     "TruncationWarning",
     "load",
 ]

@@ -20,9 +20,10 @@ from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError
+from .manifest import POOLING_KINDS
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
-from .tokenize import Batch, Encoded, TextTokenizer, length_sorted_batches
+from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
 
 
 class TruncationWarning(UserWarning):
@@ -46,7 +47,7 @@ class EncoderInfo:
 
 @dataclass(frozen=True)
 class EmbedStats:
-    """Figures of the last ``embed`` call."""
+    """Figures of the last ``embed`` or ``embed_tokens`` call."""
 
     texts: int = 0
     tokens: int = 0
@@ -67,12 +68,12 @@ class Encoder:
         self._workers = ThreadPoolExecutor(max_workers=self._engine.side_by_side, thread_name_prefix="layerwise")
         self.info = EncoderInfo(
             bundle=str(bundle.path),
-            model_type=manifest.model_type,
+            model_type=manifest.model.model_type,
             variant=variant,
             provider=config.provider,
-            num_layers=manifest.num_layers,
-            hidden_size=manifest.hidden_size,
-            max_length=manifest.max_length,
+            num_layers=manifest.model.num_layers,
+            hidden_size=manifest.model.hidden_size,
+            max_length=manifest.model.max_length,
             threads=config.threads,
             default_pooling=manifest.default_pooling,
         )
@@ -85,68 +86,107 @@ class Encoder:
         else:
             yield from ((b, self._engine.run(b, layers, pool)) for b in batches)
 
-    def _check_finite(self, values: np.ndarray, index: int, layers: list[int], texts: list[str]) -> None:
-        """Raise, naming the text and layer, if a text's output [layers, ...] holds NaN or Inf."""
-        if np.isfinite(values).all():
-            return
-        layer = layers[int(np.argmin(np.isfinite(values).reshape(len(layers), -1).all(axis=1)))]
-        raise NonFiniteOutputError(
-            f"variant {self.info.variant!r} produced NaN or Inf at layer {layer} for text {index} "
-            f"{preview(texts[index])}; nothing was returned. Use the 'fused' or 'fp32' variant for such "
-            "inputs (fp16 overflows on some long or extreme inputs)"
-        )
-
     def embed(
         self,
-        texts: str | list[str] | Encoded,
+        texts: str | list[str] | Tokenized,
         layers: Any = "all",
         pool: str = "mean",
         combine: str | None = None,
         normalize: bool = False,
         batch_size: int = 32,
         max_length: int | None = None,
-        truncate: bool = True,
-    ) -> np.ndarray | list[np.ndarray]:
-        """Embed texts with the chosen layers (0 is the embedding output, -1 the last layer).
+        truncate: bool | None = None,
+    ) -> np.ndarray:
+        """Pooled embeddings of texts with the chosen layers (0 is the embedding output, -1 the last layer).
 
-        Returns float32 [texts, layers, hidden] when pooled; [texts, layers*hidden] with
-        combine="concat"; [texts, hidden] with "sum"/"mean". pool="none" returns a list with
-        one [layers, tokens, hidden] array per text (combined the same way, no padding rows).
-        ``texts`` may also be what ``tokenize`` returned (already cut: leave max_length and
-        truncate at their defaults).
+        Returns float32 [texts, layers, hidden]; [texts, layers*hidden] with combine="concat";
+        [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
+        come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
+        leave max_length and truncate at their defaults). Texts longer than max_length are cut
+        with a TruncationWarning; truncate=True cuts silently, truncate=False raises InputError.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
             (2, 1536)
         """
+        if check_pool(pool) not in POOLING_KINDS:
+            raise InputError(f"pool={pool!r} gives one array per text: call embed_tokens() for per-token states")
+        combiner = COMBINERS[check_combine(combine)]
+        pooled, tokenized, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate)
+        result = combiner(pooled[:, positions])
+        result = l2_normalize(result) if normalize else np.ascontiguousarray(result)
+        if not np.isfinite(result).all():
+            row = next(i for i, vector in enumerate(result) if not np.isfinite(vector).all())
+            self._raise_non_finite(row, pooled[row], needed, tokenized.texts, combine)
+        return result
+
+    def embed_tokens(
+        self,
+        texts: str | list[str] | Tokenized,
+        layers: Any = "all",
+        combine: str | None = None,
+        normalize: bool = False,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        truncate: bool | None = None,
+    ) -> list[np.ndarray]:
+        """Per-token hidden states: one float32 array per text, [layers, its tokens, hidden] (no
+        padding rows); [tokens, layers*hidden] with combine="concat", [tokens, hidden] with
+        "sum"/"mean". Other arguments as for ``embed``.
+
+        Example:
+            >>> [t.shape for t in enc.embed_tokens(["hello world", "a"], layers=[0, -1])]
+            [(2, 4, 384), (2, 3, 384)]
+        """
+        combiner = COMBINERS[check_combine(combine)]
+        per_text, tokenized, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate)
+        out = []
+        for row, states in enumerate(per_text):  # [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
+            combined = combiner(np.ascontiguousarray(states[positions].transpose(1, 0, 2)))
+            combined = combined.transpose(1, 0, 2) if combine is None else combined
+            combined = l2_normalize(combined) if normalize else np.ascontiguousarray(combined)
+            if not np.isfinite(combined).all():
+                self._raise_non_finite(row, states, needed, tokenized.texts, combine)
+            out.append(combined)
+        return out
+
+    def _run(
+        self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None
+    ) -> tuple[Any, Tokenized, list[int], list[int]]:
+        """The path both entry points share: tokenize (unless given tokens), batch, run, collect per text.
+
+        Returns (per-text values over ``needed`` layers, the tokens, the caller's layers as
+        positions into ``needed``, ``needed``: each asked layer once, sorted).
+        """
         started = time.perf_counter()
         chosen = resolve_layers(layers, self.info.num_layers)
-        pool, combine, batch_size = check_pool(pool), check_combine(combine), check_batch_size(batch_size)
-        if isinstance(texts, Encoded):
-            if max_length is not None or not truncate:
+        batch_size = check_batch_size(batch_size)
+        if isinstance(texts, Tokenized):
+            if max_length is not None or truncate is not None:
                 raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
-            encoded = texts
+            tokenized = texts
         else:
-            encoded = self.tokenize(texts, max_length, truncate)
-        texts = encoded.texts
+            tokenized = self._tokenize(texts, max_length, truncate, stacklevel=5)
         needed = unique_sorted(chosen)
-        batches = list(length_sorted_batches(encoded, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
+        batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
-        per_text = collect(results, len(texts), needed)
-        for row, values in enumerate(per_text):
-            self._check_finite(values, row, needed, texts)
-        self._record_stats(encoded, batches, started)
+        per_text = collect(results, len(tokenized.texts), needed)
+        self._record_stats(tokenized, batches, started)
+        return per_text, tokenized, [needed.index(layer) for layer in chosen], needed
 
-        positions = [needed.index(layer) for layer in chosen]  # the caller's order, repeats included
-        combiner = COMBINERS[combine]
-        if pool == "none":  # per text [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
-            out = [combiner(np.ascontiguousarray(t[positions].transpose(1, 0, 2))) for t in per_text]
-            if combine is None:
-                out = [t.transpose(1, 0, 2) for t in out]
-            return [l2_normalize(t) if normalize else np.ascontiguousarray(t) for t in out]
-        result = combiner(per_text[:, positions])
-        return l2_normalize(result) if normalize else np.ascontiguousarray(result)
+    def _raise_non_finite(self, index: int, states: np.ndarray, layers: list[int], texts: list[str], combine: str | None) -> None:
+        """Name the text and the first layer holding NaN or Inf; if every layer is finite, ``combine`` overflowed."""
+        finite = np.isfinite(states).reshape(len(layers), -1).all(axis=1)
+        if finite.all():
+            where, fix = f"when combining layers (combine={combine!r})", "Combine fewer layers, or use combine='mean' or 'concat'"
+        else:
+            where = f"at layer {layers[int(np.argmin(finite))]}"
+            fix = "Use the 'fused' or 'fp32' variant for such inputs (fp16 overflows on some long or extreme inputs)"
+        raise NonFiniteOutputError(
+            f"variant {self.info.variant!r} produced NaN or Inf {where} for text {index} {preview(texts[index])}; "
+            f"nothing was returned. {fix}"
+        )
 
     def _collect_pooled(self, results: Iterator[tuple[Batch, dict[int, np.ndarray]]], count: int, layers: list[int]) -> np.ndarray:
         """Pooled batch results -> [texts, layers, hidden] in the caller's order."""
@@ -165,13 +205,29 @@ class Encoder:
                 tokens[row] = np.stack([values[layer][r, : lengths[r]] for layer in layers])
         return tokens
 
-    def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool = True) -> Encoded:
-        """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage."""
-        return self._tokenizer.encode(check_texts(texts), max_length, truncate)
+    def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
+        """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage.
+
+        Cut texts are listed in ``truncated``; truncate=None (the default) also warns about them.
+        """
+        return self._tokenize(texts, max_length, truncate, stacklevel=3)
+
+    def _tokenize(self, texts: Any, max_length: int | None, truncate: bool | None, stacklevel: int) -> Tokenized:
+        tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate is not False)
+        cut = tokenized.truncated
+        if cut and truncate is None:
+            warnings.warn(
+                f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
+                f"truncated (first: text {cut[0]}); pass truncate=False to get an error instead, or "
+                "truncate=True to cut without this warning",
+                TruncationWarning,
+                stacklevel=stacklevel,
+            )
+        return tokenized
 
     @property
     def last_stats(self) -> EmbedStats:
-        """Figures of this thread's last ``embed`` call (each thread sees its own)."""
+        """Figures of this thread's last ``embed`` or ``embed_tokens`` call (each thread sees its own)."""
         return getattr(self._stats, "last", EmbedStats())
 
     def close(self) -> None:
@@ -184,21 +240,14 @@ class Encoder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _record_stats(self, encoded: Encoded, batches: list[Batch], started: float) -> None:
-        truncated = encoded.truncated
+    def _record_stats(self, tokenized: Tokenized, batches: list[Batch], started: float) -> None:
+        truncated = tokenized.truncated
         self._stats.last = EmbedStats(
-            texts=len(encoded.texts),
-            tokens=int(encoded.lengths.sum()),
+            texts=len(tokenized.texts),
+            tokens=int(tokenized.lengths.sum()),
             padded_tokens=sum(b.input_ids.size for b in batches),
             truncated=len(truncated),
             batches=len(batches),
             seconds=time.perf_counter() - started,
             truncated_indices=tuple(truncated),
         )
-        if truncated:
-            warnings.warn(
-                f"{len(truncated)} of {len(encoded.texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {truncated[0]}); pass truncate=False to get an error instead",
-                TruncationWarning,
-                stacklevel=3,
-            )

@@ -43,14 +43,14 @@ class Engine:
         self._single = dataclasses.replace(config, threads=1)
         self._run_options = config.run_options()
         self._lock = threading.Lock()
-        num_layers = bundle.manifest.num_layers
+        num_layers = bundle.manifest.model.num_layers
         full = bundle.variant_graph(self._variant)
         self._sessions = {(num_layers, config.threads): self._create(full, config, f"variant {variant!r}")}
         self._check_contract(self._sessions[(num_layers, config.threads)])
         self._pools = {kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling}
 
     @property
-    def manifest(self) -> "Manifest":
+    def manifest(self) -> Manifest:
         return self._bundle.manifest
 
     @property
@@ -67,7 +67,7 @@ class Engine:
         return create_session(graph.model_bytes, config, name, graph.folder)
 
     def _check_contract(self, session: "ort.InferenceSession") -> None:
-        manifest = self._bundle.manifest
+        manifest, model = self._bundle.manifest, self._bundle.manifest.model
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
         name = self._variant.graph.path
@@ -78,15 +78,15 @@ class Engine:
                 raise BundleError(f"{name} input {arg.name!r} is {arg.type} of rank {len(arg.shape)}, expected int64 of rank 2")
         if outputs != manifest.output_names:
             raise BundleError(
-                f"{name} has outputs {outputs}, but the manifest promises {manifest.num_layers + 1} hidden states "
+                f"{name} has outputs {outputs}, but the manifest promises {model.num_layers + 1} hidden states "
                 f"{manifest.output_names[0]}..{manifest.output_names[-1]}"
             )
         for arg in session.get_outputs():
             hidden = arg.shape[-1] if arg.shape else None
-            if arg.type != "tensor(float)" or len(arg.shape) != 3 or (isinstance(hidden, int) and hidden != manifest.hidden_size):
+            if arg.type != "tensor(float)" or len(arg.shape) != 3 or (isinstance(hidden, int) and hidden != model.hidden_size):
                 raise BundleError(
                     f"{name} output {arg.name!r} is {arg.type} with shape {arg.shape}, expected float32 "
-                    f"[batch, sequence, {manifest.hidden_size}]"
+                    f"[batch, sequence, {model.hidden_size}]"
                 )
 
     def session(self, deepest: int, single_thread: bool = False) -> "ort.InferenceSession":
@@ -99,14 +99,14 @@ class Engine:
         with self._lock:
             if key not in self._sessions:
                 graph = self._bundle.variant_graph(self._variant, verify_external=False)  # verified at load
-                if deepest < self._bundle.manifest.num_layers:
+                if deepest < self._bundle.manifest.model.num_layers:
                     keep = [output_name(i) for i in range(deepest + 1)]
                     graph = LoadedGraph(graph.name, cut_model(graph.model_bytes, keep), graph.folder)
                 self._sessions[key] = self._create(graph, config, f"variant {self._variant.name!r} through layer {deepest}")
             return self._sessions[key]
 
-    def run(self, batch: Batch, layers: list[int], pool: str, single_thread: bool = False) -> dict[int, np.ndarray]:
-        """Run one batch; each needed layer pooled [rows, hidden], or as tokens [rows, seq, hidden] for pool="none"."""
+    def hidden_states(self, batch: Batch, layers: list[int], single_thread: bool = False) -> list["ort.OrtValue"]:
+        """Run one batch; the needed layers' states [rows, seq, hidden], left where ONNX Runtime put them."""
         device, device_id = self.config.provider, self.config.device_id
         session = self.session(max(layers), single_thread)
         binding = session.io_binding()
@@ -115,10 +115,14 @@ class Engine:
         for layer in layers:
             binding.bind_output(output_name(layer), device, device_id)
         session.run_with_iobinding(binding, self._run_options)
-        states = binding.get_outputs()
+        return binding.get_outputs()
+
+    def run(self, batch: Batch, layers: list[int], pool: str, single_thread: bool = False) -> dict[int, np.ndarray]:
+        """Run one batch; each needed layer pooled [rows, hidden], or as tokens [rows, seq, hidden] for pool="none"."""
+        states = self.hidden_states(batch, layers, single_thread)
         if pool == "none":
             return {layer: np.array(state.numpy(), copy=True) for layer, state in zip(layers, states)}
-        mask = ort.OrtValue.ortvalue_from_numpy(batch.attention_mask, device, device_id)
+        mask = ort.OrtValue.ortvalue_from_numpy(batch.attention_mask, self.config.provider, self.config.device_id)
         pooled = {}
         for layer, state in zip(layers, states):
             pool_binding = self._pools[pool].io_binding()

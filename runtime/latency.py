@@ -1,10 +1,9 @@
 """Latency of an Encoder on synthetic token batches: p50/p90/p99, sequences/s and tokens/s.
 
-Measures the engine path of ``embed`` for one batch (graph with intra-op threads, pooling,
-copy-out) on exact batch x sequence shapes; tokenization is left out so that shapes are
-what was asked. Warm-up
-runs are excluded; each cell repeats until its time budget is spent or its median
-is stable (first and second half of the runs within 2%).
+Measures the engine path of ``embed`` for one batch (``bench_hooks.run_batch``: graph with
+intra-op threads, pooling, copy-out) on exact batch x sequence shapes; tokenization is left
+out so that shapes are what was asked. Warm-up runs are excluded; each cell repeats until
+its time budget is spent or its median is stable (first and second half of the runs within 2%).
 """
 
 from __future__ import annotations
@@ -15,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from .bench_hooks import run_batch, synthetic_batch, vocab_size
 from .encoder import Encoder
 from .options import check_pool, resolve_layers, unique_sorted
-from .tokenize import Batch
 
 WARMUP = 2
 MIN_REPEATS = 5
@@ -36,14 +35,6 @@ class Cell:
     tokens_per_s: float
 
 
-def synthetic_batch(batch_size: int, seq_len: int, vocab_size: int, seed: int = 0) -> Batch:
-    """Random ordinary-token ids (the first tenth of the vocabulary, where special tokens live, is skipped)."""
-    rng = np.random.default_rng(seed)
-    ids = rng.integers(max(5, vocab_size // 10), vocab_size, size=(batch_size, seq_len), dtype=np.int64)
-    ones = np.ones_like(ids)
-    return Batch(indices=np.arange(batch_size), input_ids=ids, attention_mask=ones, token_type_ids=np.zeros_like(ids))
-
-
 def _stable(times: list[float]) -> bool:
     if len(times) < 2 * MIN_REPEATS:
         return False
@@ -58,16 +49,14 @@ def measure(encoder: Encoder, batch_size: int, seq_len: int, layers: Any = "all"
         raise ValueError(f"seq_len {seq_len} exceeds the model maximum {encoder.info.max_length}")
     needed = unique_sorted(resolve_layers(layers, encoder.info.num_layers))
     pool = check_pool(pool)
-    engine = encoder._engine
-    vocab = int(engine.manifest.raw["model"].get("vocab_size", 1000))
-    batch = synthetic_batch(batch_size, seq_len, vocab)
+    batch = synthetic_batch(batch_size, seq_len, vocab_size(encoder))
     for _ in range(WARMUP):
-        engine.run(batch, needed, pool)
+        run_batch(encoder, batch, needed, pool)
     times: list[float] = []
     deadline = time.perf_counter() + seconds
     while len(times) < MIN_REPEATS or (time.perf_counter() < deadline and not _stable(times)):
         started = time.perf_counter()
-        engine.run(batch, needed, pool)
+        run_batch(encoder, batch, needed, pool)
         times.append(time.perf_counter() - started)
     p50, p90, p99 = (float(np.percentile(times, q)) for q in (50, 90, 99))
     return Cell(batch_size, seq_len, len(times), p50 * 1e3, p90 * 1e3, p99 * 1e3, batch_size / p50, batch_size * seq_len / p50)

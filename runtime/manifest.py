@@ -1,8 +1,9 @@
 """The bundle manifest: the one contract shared by the exporter and the runtime.
 
 A bundle is a folder holding ``manifest.json``, the tokenizer, one ONNX graph per
-variant and three tiny pooling graphs. This module names those pieces, reads and
-validates the manifest, and writes it; it imports nothing heavy.
+variant and three tiny pooling graphs. This module names those pieces and holds the
+manifest as dataclasses: the exporter builds a ``Manifest`` and writes it, the runtime
+reads the same types back, validated. It imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
-VARIANTS = ("fp32", "fused", "int8", "fp16")
+PROVIDERS = ("cpu", "cuda")
+# Every variant and the providers it runs on correctly, the one it is built for first. The
+# exporter records this per variant in the manifest; everything else asks the manifest.
+VARIANT_PROVIDERS = {"fp32": ("cpu", "cuda"), "fused": ("cpu", "cuda"), "int8": ("cpu",), "fp16": ("cuda", "cpu")}
+VARIANTS = tuple(VARIANT_PROVIDERS)
 POOLING_KINDS = ("mean", "max", "cls")
 POOLING_INPUTS = ("hidden_state", "attention_mask")
 POOLING_OUTPUT = "pooled"
@@ -40,6 +45,19 @@ def pooling_file(kind: str) -> str:
     return f"pool.{kind}.onnx"
 
 
+def _require(data: Any, key: str, kind: type | tuple[type, ...], where: str = "") -> Any:
+    if not isinstance(data, dict):
+        raise BundleError(f"manifest field {where.rstrip('.') or 'root'} must be an object; re-export the bundle")
+    if key not in data:
+        raise BundleError(f"manifest is missing the field {where}{key!r}; re-export the bundle with `layerwise export`")
+    value = data[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise BundleError(f"manifest field {where}{key!r} must be {names}, got {type(value).__name__}")
+    return value
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """A file of the bundle with the size and digest recorded at export time."""
@@ -51,59 +69,185 @@ class FileEntry:
     def to_json(self) -> dict[str, Any]:
         return {"path": self.path, "bytes": self.bytes, "sha256": self.sha256}
 
+    @staticmethod
+    def from_json(data: Any, where: str) -> FileEntry:
+        try:
+            return FileEntry(path=str(data["path"]), bytes=int(data["bytes"]), sha256=str(data["sha256"]))
+        except (KeyError, TypeError, ValueError) as e:
+            raise BundleError(f"manifest field {where} must be an object with path, bytes and sha256 ({e!r})") from e
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """How a variant's graph was made: the same shape for every variant."""
+
+    method: str
+    fused_operators: dict[str, int] = field(default_factory=dict)  # fused ONNX Runtime operators by type
+    kept_float: list[dict[str, Any]] = field(default_factory=list)  # what stayed float32, and why
+    details: dict[str, Any] = field(default_factory=dict)  # the variant's own figures (int8: alpha, calibration)
+
+    KEYS = ("method", "fused_operators", "kept_float")
+
 
 @dataclass(frozen=True)
 class Variant:
-    """One exported graph: its files, and the export-time report kept as plain JSON."""
+    """One exported graph: its files, where it runs, how it was built and how close it is to PyTorch."""
 
     name: str
     graph: FileEntry
-    external_data: tuple[FileEntry, ...] = ()
-    report: dict[str, Any] = field(default_factory=dict)
+    external_data: tuple[FileEntry, ...]
+    providers: tuple[str, ...]  # where it runs correctly; the one it is built (and fastest) for first
+    build: BuildReport
+    parity: dict[str, Any]  # bars and per-layer figures from the export's parity check
+    export_seconds: float
 
     @property
     def files(self) -> tuple[FileEntry, ...]:
         return (self.graph, *self.external_data)
 
+    @property
+    def built_for(self) -> str:
+        return self.providers[0]
+
+    def to_json(self) -> dict[str, Any]:
+        """Build fields sit beside the files, as in every bundle written so far."""
+        build = self.build
+        return {
+            "graph": self.graph.to_json(),
+            "external_data": [e.to_json() for e in self.external_data],
+            "providers": list(self.providers),
+            "method": build.method,
+            "fused_operators": build.fused_operators,
+            "kept_float": build.kept_float,
+            **build.details,
+            "parity": self.parity,
+            "export_seconds": self.export_seconds,
+        }
+
+    @staticmethod
+    def from_json(name: str, data: Any) -> Variant:
+        where = f"variants.{name}."
+        if name not in VARIANTS:
+            raise BundleError(f"manifest names an unknown variant {name!r}; known variants: {', '.join(VARIANTS)}")
+        providers = tuple(_require(data, "providers", list, where))
+        if not providers or any(p not in PROVIDERS for p in providers):
+            raise BundleError(f"manifest field {where}providers must list some of {', '.join(PROVIDERS)}, got {list(providers)}")
+        known = {"graph", "external_data", "providers", "parity", "export_seconds", *BuildReport.KEYS}
+        return Variant(
+            name=name,
+            graph=FileEntry.from_json(data.get("graph"), f"{where}graph"),
+            external_data=tuple(FileEntry.from_json(e, f"{where}external_data") for e in data.get("external_data", [])),
+            providers=providers,
+            build=BuildReport(
+                method=str(data.get("method", "")),
+                fused_operators=dict(data.get("fused_operators") or {}),
+                kept_float=list(data.get("kept_float") or []),
+                details={k: v for k, v in data.items() if k not in known},
+            ),
+            parity=_require(data, "parity", dict, where),
+            export_seconds=float(_require(data, "export_seconds", (int, float), where)),
+        )
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The encoder's shape and its tokenizer's facts."""
+
+    model_type: str
+    architecture: str
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    max_length: int
+    max_position_embeddings: int
+    vocab_size: int
+    pad_token_id: int
+
+    @staticmethod
+    def from_json(data: Any) -> ModelInfo:
+        kinds = {"model_type": str, "architecture": str}
+        return ModelInfo(**{f: _require(data, f, kinds.get(f, int), "model.") for f in ModelInfo.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the checkpoint came from; ``config`` is its config.json as transformers read it."""
+
+    id_or_path: str
+    local_path: str | None
+    revision: str | None
+    config: dict[str, Any]
+
+    @staticmethod
+    def from_json(data: Any) -> Source:
+        optional = (str, type(None))
+        return Source(
+            id_or_path=_require(data, "id_or_path", str, "source."),
+            local_path=_require(data, "local_path", optional, "source."),
+            revision=_require(data, "revision", optional, "source."),
+            config=_require(data, "config", dict, "source."),
+        )
+
 
 @dataclass(frozen=True)
 class Manifest:
-    """What the runtime needs to know about a bundle, validated on read."""
+    """Everything a bundle records about itself, validated on read and checked again on write."""
 
-    model_type: str
-    num_layers: int
-    hidden_size: int
-    max_length: int
+    created_utc: str
+    source: Source
+    model: ModelInfo
+    default_pooling: dict[str, Any]  # {"pool", "normalize", "source"[, "note"]}: the checkpoint's own pooling
     tokenizer: FileEntry
     pooling: dict[str, FileEntry]
     variants: dict[str, Variant]
-    default_pooling: dict[str, Any]
-    raw: dict[str, Any]
+    parity_set: dict[str, Any]  # what the parity checks ran on (batches, texts, tokens)
+    versions: dict[str, str]
 
     @property
     def output_names(self) -> list[str]:
-        return [output_name(i) for i in range(self.num_layers + 1)]
+        return [output_name(i) for i in range(self.model.num_layers + 1)]
 
+    def variants_built_for(self, provider: str) -> list[str]:
+        """The bundle's variants built for ``provider`` (fp32, fused, int8 for "cpu"), in export order."""
+        return [name for name, variant in self.variants.items() if variant.built_for == provider]
 
-def _file_entry(data: Any, where: str) -> FileEntry:
-    try:
-        entry = FileEntry(path=str(data["path"]), bytes=int(data["bytes"]), sha256=str(data["sha256"]))
-    except (KeyError, TypeError, ValueError) as e:
-        raise BundleError(f"manifest field {where} must be an object with path, bytes and sha256 ({e!r})") from e
-    return entry
+    def graph_contract(self) -> dict[str, Any]:
+        """The inputs and outputs every variant's graph has, written out for readers of the JSON."""
+        hidden = self.model.hidden_size
+        outputs = [
+            {
+                "name": name,
+                "dtype": "float32",
+                "shape": ["batch", "sequence", hidden],
+                "meaning": "embedding output" if i == 0 else f"output of encoder layer {i}",
+            }
+            for i, name in enumerate(self.output_names)
+        ]
+        return {
+            "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in INPUT_NAMES],
+            "outputs": outputs,
+            "padding": "right: attention_mask is 1 for real tokens, then 0 for padding",
+        }
 
-
-def _require(data: dict[str, Any], key: str, kind: type, where: str = "") -> Any:
-    if key not in data:
-        raise BundleError(f"manifest is missing the field {where}{key!r}; re-export the bundle with `layerwise export`")
-    value = data[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
-        raise BundleError(f"manifest field {where}{key!r} must be {kind.__name__}, got {type(value).__name__}")
-    return value
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "created_utc": self.created_utc,
+            "source": vars(self.source),
+            "model": vars(self.model),
+            "default_pooling": self.default_pooling,
+            "graph_contract": self.graph_contract(),
+            "tokenizer": self.tokenizer.to_json(),
+            "pooling_graphs": {kind: entry.to_json() for kind, entry in self.pooling.items()},
+            "variants": {name: variant.to_json() for name, variant in self.variants.items()},
+            "parity_set": self.parity_set,
+            "versions": self.versions,
+        }
 
 
 def parse_manifest(data: dict[str, Any]) -> Manifest:
-    """Validate a manifest's JSON object and return it as a Manifest."""
+    """Validate a manifest's JSON object and return it as a Manifest (unknown fields are ignored)."""
     if data.get("format") != FORMAT:
         raise BundleError(f"not a layerwise bundle manifest: format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("format_version")
@@ -112,36 +256,23 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
             f"bundle format version {version!r} is not supported by this layerwise (it reads version "
             f"{FORMAT_VERSION}); re-export the bundle or install a matching layerwise"
         )
-    model = _require(data, "model", dict)
     variants_json = _require(data, "variants", dict)
     if not variants_json:
         raise BundleError("manifest lists no variants; re-export the bundle")
-    variants = {}
-    for name, entry in variants_json.items():
-        if name not in VARIANTS:
-            raise BundleError(f"manifest names an unknown variant {name!r}; known variants: {', '.join(VARIANTS)}")
-        variants[name] = Variant(
-            name=name,
-            graph=_file_entry(entry.get("graph"), f"variants.{name}.graph"),
-            external_data=tuple(
-                _file_entry(e, f"variants.{name}.external_data") for e in entry.get("external_data", [])
-            ),
-            report={k: v for k, v in entry.items() if k not in ("graph", "external_data")},
-        )
     pooling_json = _require(data, "pooling_graphs", dict)
     missing_pools = set(POOLING_KINDS) - set(pooling_json)
     if missing_pools:
         raise BundleError(f"manifest lacks the pooling graphs {sorted(missing_pools)}; re-export the bundle")
     return Manifest(
-        model_type=_require(model, "model_type", str, "model."),
-        num_layers=_require(model, "num_layers", int, "model."),
-        hidden_size=_require(model, "hidden_size", int, "model."),
-        max_length=_require(model, "max_length", int, "model."),
-        tokenizer=_file_entry(data.get("tokenizer"), "tokenizer"),
-        pooling={k: _file_entry(pooling_json[k], f"pooling_graphs.{k}") for k in POOLING_KINDS},
-        variants=variants,
-        default_pooling=dict(data.get("default_pooling") or {"pool": "mean", "normalize": False}),
-        raw=data,
+        created_utc=str(data.get("created_utc", "")),
+        source=Source.from_json(_require(data, "source", dict)),
+        model=ModelInfo.from_json(_require(data, "model", dict)),
+        default_pooling=dict(_require(data, "default_pooling", dict)),
+        tokenizer=FileEntry.from_json(data.get("tokenizer"), "tokenizer"),
+        pooling={k: FileEntry.from_json(pooling_json[k], f"pooling_graphs.{k}") for k in POOLING_KINDS},
+        variants={name: Variant.from_json(name, entry) for name, entry in variants_json.items()},
+        parity_set=dict(data.get("parity_set") or {}),
+        versions=dict(data.get("versions") or {}),
     )
 
 
@@ -162,9 +293,11 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
     return parse_manifest(data)
 
 
-def write_manifest(bundle_dir: str | Path, data: dict[str, Any]) -> Path:
-    """Write a manifest after checking that it parses back; return its path."""
-    parse_manifest(data)
+def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
+    """Write a manifest after checking that its JSON reads back as the same Manifest; return its path."""
+    data = json.loads(json.dumps(manifest.to_json()))
+    if parse_manifest(data).to_json() != data:
+        raise BundleError("the manifest does not read back as written; this is a layerwise bug")
     path = Path(bundle_dir) / MANIFEST_NAME
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path

@@ -70,6 +70,7 @@ class SessionConfig:
     provider: str  # "cpu" or "cuda"
     threads: int
     device_id: int = 0
+    cpu_arena: bool = False  # off: see the module docstring (benchmarks.soak compares both)
 
     def session_options(self, external_data_folder: Path | None = None) -> "ort.SessionOptions":
         options = ort.SessionOptions()
@@ -78,7 +79,7 @@ class SessionConfig:
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False
+        options.enable_cpu_mem_arena = self.cpu_arena
         if external_data_folder is not None:
             options.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(external_data_folder))
         return options

@@ -19,7 +19,7 @@ CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
 
 
 @dataclass(frozen=True)
-class Encoded:
+class Tokenized:
     """Token ids of every text, in the caller's order, cut to ``limit`` tokens.
 
     ``TextTokenizer.encode`` makes one; ``Encoder.embed`` accepts it in place of texts, so a
@@ -42,12 +42,12 @@ class Encoded:
         return [i for i, n in enumerate(self.full_lengths) if n > self.limit]
 
     @staticmethod
-    def concat(parts: Sequence[Encoded]) -> Encoded:
-        """One Encoded holding ``parts`` in order (all cut to the same limit)."""
+    def concat(parts: Sequence[Tokenized]) -> Tokenized:
+        """One Tokenized holding ``parts`` in order (all cut to the same limit)."""
         limits = {part.limit for part in parts}
         if len(limits) != 1:
             raise InputError(f"cannot join tokenized texts cut to different limits {sorted(limits)}")
-        return Encoded(
+        return Tokenized(
             texts=[t for part in parts for t in part.texts],
             ids=[i for part in parts for i in part.ids],
             type_ids=[t for part in parts for t in part.type_ids],
@@ -101,7 +101,7 @@ class TextTokenizer:
                 self._by_length[max_length] = tokenizer
             return self._by_length[max_length]
 
-    def encode(self, texts: Sequence[str], max_length: int | None = None, truncate: bool = True) -> Encoded:
+    def encode(self, texts: Sequence[str], max_length: int | None = None, truncate: bool = True) -> Tokenized:
         """Tokenize ``texts``; longer than ``max_length`` is cut, or an InputError if truncate=False."""
         limit = self.model_max_length if max_length is None else max_length
         if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
@@ -118,17 +118,17 @@ class TextTokenizer:
             )
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
-        return Encoded(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit)
+        return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit)
 
 
-def length_sorted_batches(encoded: Encoded, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:
+def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:
     """Yield batches longest-first, each padded to its own longest text and holding at most
     ``batch_size`` texts and (when given) ``max_tokens`` padded tokens, one text at least.
 
     Example: lengths [3, 9, 4], batch_size 2 -> rows [1, 2] padded to 9, then row [0] at 3;
     with max_tokens 10 -> [1] at 9, then [2, 0] at 4.
     """
-    lengths = encoded.lengths
+    lengths = tokenized.lengths
     order = np.argsort(-lengths, kind="stable")
     start = 0
     while start < len(order):
@@ -141,7 +141,7 @@ def length_sorted_batches(encoded: Encoded, batch_size: int, pad_id: int, max_to
         mask = np.zeros((len(rows), width), dtype=np.int64)
         for r, row in enumerate(rows):
             n = lengths[row]
-            ids[r, :n] = encoded.ids[row]
-            types[r, :n] = encoded.type_ids[row]
+            ids[r, :n] = tokenized.ids[row]
+            types[r, :n] = tokenized.type_ids[row]
             mask[r, :n] = 1
         yield Batch(indices=rows, input_ids=ids, attention_mask=mask, token_type_ids=types)

@@ -1,4 +1,4 @@
-"""Dynamic batching: concurrent requests with equal options share one ``Encoder.embed`` run.
+"""Dynamic batching: concurrent requests with equal options share one ``Encoder`` run.
 
 Bounded by construction: ``admit`` refuses past ``max_concurrent_requests`` (429, at once),
 so the queue never holds more jobs than that. A run takes the oldest job and, in arrival
@@ -14,37 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Awaitable, Callable, Iterator
 
 import numpy as np
 
-from ..runtime import Encoded, Encoder, TruncationWarning
+from ..runtime import Encoder, Tokenized
 from .errors import Overloaded, Unavailable
 from .metrics import Metrics
+from .schema import EmbedOptions
 
 log = logging.getLogger("layerwise.server")
 INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
-# Truncation was asked for by the request and lengths were checked before queuing: no warning per run.
-# (The runtime attributes the warning to its caller, so this matches the server's own calls only.)
-warnings.filterwarnings("ignore", category=TruncationWarning, module=r"layerwise\.server\.")
-
-
-@dataclass(frozen=True)
-class EmbedOptions:
-    """What a run computes; requests with equal options can share a run."""
-
-    layers: tuple[int, ...]  # resolved, 0..num_layers
-    pool: str
-    combine: str | None
-    normalize: bool
-
-    def kwargs(self) -> dict[str, Any]:
-        return {"layers": list(self.layers), "pool": self.pool, "combine": self.combine, "normalize": self.normalize}
 
 
 @dataclass(frozen=True)
@@ -59,7 +44,7 @@ class BatchLimits:
 class RunResult:
     """One request's share of a run, with the figures of that run."""
 
-    output: np.ndarray | list[np.ndarray]
+    output: list[np.ndarray]  # one array per input: pooled [layers, hidden] (or combined), or per token
     queue_s: float
     inference_s: float
     batch_requests: int
@@ -67,7 +52,7 @@ class RunResult:
 
 @dataclass
 class _Job:
-    encoded: Encoded
+    tokenized: Tokenized
     options: EmbedOptions
     tokens: int  # after truncation: what the run pays for
     future: asyncio.Future[RunResult]
@@ -77,14 +62,14 @@ class _Job:
 class Admission:
     """An admitted request: it counts as on its way to the queue until ``embed`` is called."""
 
-    def __init__(self, batcher: Batcher) -> None:
-        self._batcher = batcher
+    def __init__(self, submit: Callable[[Tokenized, EmbedOptions], Awaitable[RunResult]]) -> None:
+        self._submit = submit
         self.submitted = False
 
-    async def embed(self, encoded: Encoded, options: EmbedOptions) -> RunResult:
+    async def embed(self, tokenized: Tokenized, options: EmbedOptions) -> RunResult:
         """Queue the tokenized texts and wait for their share of a run."""
         self.submitted = True
-        return await self._batcher._submit(encoded, options)
+        return await self._submit(tokenized, options)
 
 
 class Batcher:
@@ -111,7 +96,7 @@ class Batcher:
         self._in_flight += 1
         self._arriving += 1
         self._metrics.set("layerwise_requests_in_flight", self._in_flight)
-        admission = Admission(self)
+        admission = Admission(self._submit)
         try:
             yield admission
         finally:
@@ -121,17 +106,18 @@ class Batcher:
                 self._arriving -= 1
                 self._wake.set()  # one fewer request to wait for
 
-    async def _submit(self, encoded: Encoded, options: EmbedOptions) -> RunResult:
-        job = _Job(encoded, options, int(encoded.lengths.sum()), asyncio.get_running_loop().create_future())
+    async def _submit(self, tokenized: Tokenized, options: EmbedOptions) -> RunResult:
+        job = _Job(tokenized, options, int(tokenized.lengths.sum()), asyncio.get_running_loop().create_future())
         self._arriving -= 1
         self._queue.append(job)
         self._metrics.set("layerwise_queue_depth", len(self._queue))
         self._wake.set()
         return await job.future
 
-    async def tokenize(self, texts: list[str]) -> Encoded:
-        """Tokenize once, cut to the model maximum, with full lengths for the limits; long requests in a thread."""
-        tokenize = self.encoder.tokenize
+    async def tokenize(self, texts: list[str]) -> Tokenized:
+        """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
+        against the request's truncate), long requests in a thread."""
+        tokenize = functools.partial(self.encoder.tokenize, truncate=True)
         if sum(map(len, texts)) <= INLINE_CHARS:
             return tokenize(texts)
         return await asyncio.to_thread(tokenize, texts)
@@ -184,9 +170,9 @@ class Batcher:
     async def _run(self, jobs: list[_Job]) -> None:
         """Run the jobs' texts in one embed call; on failure, run each job alone so only the culprit fails."""
         started = time.monotonic()
-        encoded = Encoded.concat([job.encoded for job in jobs])
+        tokenized = Tokenized.concat([job.tokenized for job in jobs])
         try:
-            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, encoded, jobs[0].options)
+            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, tokenized, jobs[0].options)
         except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
             if len(jobs) > 1:
                 for job in jobs:
@@ -196,16 +182,20 @@ class Batcher:
                 jobs[0].future.set_exception(e)
             return
         inference = time.monotonic() - started
-        self._record(jobs, len(encoded.texts), started, inference)
+        self._record(jobs, len(tokenized.texts), started, inference)
         offset = 0
         for job in jobs:
-            share = output[offset : offset + len(job.encoded.texts)]
-            offset += len(job.encoded.texts)
+            share = output[offset : offset + len(job.tokenized.texts)]
+            offset += len(job.tokenized.texts)
             if not job.future.done():
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
 
-    def _embed(self, encoded: Encoded, options: EmbedOptions) -> np.ndarray | list[np.ndarray]:
-        return self.encoder.embed(encoded, **options.kwargs())
+    def _embed(self, tokenized: Tokenized, options: EmbedOptions) -> list[np.ndarray]:
+        """One array per text: pooled through ``embed``, or per token through ``embed_tokens``."""
+        common = {"layers": list(options.layers), "combine": options.combine, "normalize": options.normalize}
+        if options.pool == "none":
+            return self.encoder.embed_tokens(tokenized, **common)
+        return list(self.encoder.embed(tokenized, pool=options.pool, **common))
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..runtime import Encoded, EncoderInfo
-from .batcher import Admission, Batcher
+from ..runtime import EncoderInfo, Tokenized
+from .batcher import Admission, Batcher, RunResult
 from .errors import TooLarge
 from .schema import EmbedRequest
 
@@ -20,15 +20,16 @@ JSON_FLOAT_LIMIT = 1 << 24  # floats in one JSON-of-floats response (~350 MB of 
 
 @dataclass(frozen=True)
 class Embedded:
-    """A request's vectors and the figures behind its timing headers."""
+    """A request's share of a run, and the figures of its own behind the timing headers."""
 
-    output: np.ndarray | list[np.ndarray]
+    run: RunResult
     tokens: int
     characters: int
     tokenization_s: float
-    queue_s: float
-    inference_s: float
-    batch_requests: int
+
+    @property
+    def output(self) -> list[np.ndarray]:
+        return self.run.output
 
     def headers(self, total_s: float, compute_type: str) -> dict[str, str]:
         """Timing headers as text-embeddings-inference sends them (milliseconds), plus the run's size."""
@@ -40,9 +41,9 @@ class Embedded:
             "x-compute-tokens": str(self.tokens),
             "x-total-time": total,
             "x-tokenization-time": _ms(self.tokenization_s),
-            "x-queue-time": _ms(self.queue_s),
-            "x-inference-time": _ms(self.inference_s),
-            "x-batch-requests": str(self.batch_requests),
+            "x-queue-time": _ms(self.run.queue_s),
+            "x-inference-time": _ms(self.run.inference_s),
+            "x-batch-requests": str(self.run.batch_requests),
         }
 
 
@@ -53,24 +54,23 @@ def _ms(seconds: float) -> str:
 async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, json_floats: bool) -> Embedded:
     """Check the request against the model's limits, then queue it; ``json_floats`` caps the output size."""
     started = time.perf_counter()
-    encoded = await batcher.tokenize(request.texts)
+    tokenized = await batcher.tokenize(request.texts)
     tokenization = time.perf_counter() - started
-    check_lengths(request, encoded)
-    tokens = encoded.lengths.tolist()  # after truncation
+    check_lengths(request, tokenized)
+    tokens = tokenized.lengths.tolist()  # after truncation
     if json_floats:
         check_json_size(request, tokens, batcher.encoder.info)
-    result = await admission.embed(encoded, request.options)
-    characters = sum(len(text) for text in request.texts)
-    return Embedded(result.output, sum(tokens), characters, tokenization, result.queue_s, result.inference_s, result.batch_requests)
+    run = await admission.embed(tokenized, request.options)
+    return Embedded(run, sum(tokens), sum(len(text) for text in request.texts), tokenization)
 
 
-def check_lengths(request: EmbedRequest, encoded: Encoded) -> None:
+def check_lengths(request: EmbedRequest, tokenized: Tokenized) -> None:
     """A 413 naming the first input longer than the model maximum, unless truncate is on."""
-    too_long, limit = encoded.truncated, encoded.limit
+    too_long, limit = tokenized.truncated, tokenized.limit
     if too_long and not request.truncate:
         first = too_long[0]
         raise TooLarge(
-            f"`{request.field}[{first}]` has {encoded.full_lengths[first]} tokens, more than the model's maximum input length "
+            f"`{request.field}[{first}]` has {tokenized.full_lengths[first]} tokens, more than the model's maximum input length "
             f"{limit} ({len(too_long)} input(s) too long): shorten it, or send \"truncate\": true to cut it to {limit} tokens"
         )
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ..formats import npz_arrays
+from ..formats import npz_pooled, npz_tokens
 from ..runtime.errors import NonFiniteOutputError
 from .errors import NotAcceptable
 from .schema import EmbedRequest
 
 NPY, NPZ = "application/x-npy", "application/x-npz"
-Output = np.ndarray | list[np.ndarray]
+Output = list[np.ndarray]  # one array per input, pooled or per token (request.options.pool)
 
 
 def binary_media(accept: str | None) -> str | None:
@@ -46,8 +46,6 @@ def check_acceptable(request: EmbedRequest, media: str | None) -> None:
 
 def check_finite(request: EmbedRequest, output: Output) -> None:
     """Raise, naming the first input, if any value is NaN or Inf."""
-    if isinstance(output, np.ndarray) and np.isfinite(output).all():
-        return
     for index, row in enumerate(output):
         if not np.isfinite(row).all():
             raise NonFiniteOutputError(
@@ -58,9 +56,7 @@ def check_finite(request: EmbedRequest, output: Output) -> None:
 
 def shaped(request: EmbedRequest, output: Output) -> Output:
     """Drop the layer axis when the request asked for TEI's or OpenAI's flat vectors."""
-    if not request.squeeze:
-        return output
-    return [tokens[0] for tokens in output] if isinstance(output, list) else output[:, 0]
+    return [row[0] for row in output] if request.squeeze else output
 
 
 def tei_body(request: EmbedRequest, output: Output) -> bytes:
@@ -75,18 +71,20 @@ def openai_body(request: EmbedRequest, output: Output, model: str, tokens: int) 
 
 def binary_body(request: EmbedRequest, output: Output, media: str) -> bytes:
     buffer = io.BytesIO()
-    if media == NPY:
-        np.save(buffer, shaped(request, output), allow_pickle=False)
+    options = request.options
+    if options.pool == "none":  # NPY was refused by check_acceptable
+        np.savez(buffer, **npz_tokens(output, options.layers, combined=options.combine is not None))
+    elif media == NPY:
+        np.save(buffer, np.stack(shaped(request, output)), allow_pickle=False)
     else:
-        result = shaped(request, output) if isinstance(output, np.ndarray) else output
-        np.savez(buffer, **npz_arrays(result, request.options.layers, combined=request.options.combine is not None))
+        np.savez(buffer, **npz_pooled(np.stack(shaped(request, output)), options.layers))
     return buffer.getvalue()
 
 
 def _items(request: EmbedRequest, output: Output) -> list[Any]:
     if request.encoding == "base64":
         return [base64.b64encode(np.ascontiguousarray(row, dtype="<f4").tobytes()).decode("ascii") for row in output]
-    return output.tolist() if isinstance(output, np.ndarray) else [row.tolist() for row in output]
+    return [row.tolist() for row in output]
 
 
 def _json(payload: Any) -> bytes:

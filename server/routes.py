@@ -62,7 +62,7 @@ async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool
         media = binary_media(request.headers.get("accept")) if tei else None
         check_acceptable(parsed, media)
         done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float")
-        floats = sum(a.size for a in done.output) if isinstance(done.output, list) else done.output.size
+        floats = sum(a.size for a in done.output)
         finish = _body_maker(parsed, done, media, tei, settings.model_id)
         content = await asyncio.to_thread(finish) if floats > INLINE_FLOATS else finish()
     headers = done.headers(time.perf_counter() - started, batcher.encoder.info.provider)

@@ -17,7 +17,6 @@ from typing import Any
 from ..runtime import EncoderInfo
 from ..runtime.errors import InputError
 from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
-from .batcher import EmbedOptions
 from .errors import EmptyInput, InvalidRequest, TooLarge
 
 OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding_format"}
@@ -25,6 +24,16 @@ TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name"} | OPTION_FIELDS
 OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
 ENCODINGS = ("float", "base64")
 JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+
+
+@dataclass(frozen=True)
+class EmbedOptions:
+    """What a run computes; requests with equal options can share a run."""
+
+    layers: tuple[int, ...]  # resolved, 0..num_layers
+    pool: str  # "none": per-token states (TEI's /embed_all), else pooled
+    combine: str | None
+    normalize: bool
 
 
 @dataclass(frozen=True)

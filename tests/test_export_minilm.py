@@ -69,7 +69,7 @@ def test_fused_graph_has_one_attention_per_layer_and_embedding_fusion(minilm_bun
     assert ops["SkipLayerNormalization"] == 12
     assert ops["BiasGelu"] + ops["Gelu"] + ops["FastGelu"] == 6
     assert ops["LayerNormalization"] == 0  # no second, unfused embedding path
-    recorded = read_manifest(minilm_bundle).variants["fused"].report["fused_operators"]
+    recorded = read_manifest(minilm_bundle).variants["fused"].build.fused_operators
     assert recorded["Attention"] == 6 and recorded["EmbedLayerNormalization"] == 1
 
 

@@ -85,8 +85,8 @@ def test_albert_bundle_tokenizer_is_the_converted_sentencepiece_one(albert_bundl
 
 
 def test_albert_int8_exports_under_explicit_loose_thresholds(albert_bundle):
-    report = read_manifest(albert_bundle).variants["int8"].report
-    assert report["parity"]["thresholds"] == {"pooled_cos_mean": 0.95, "pooled_cos_min": 0.9}
+    parity = read_manifest(albert_bundle).variants["int8"].parity
+    assert parity["thresholds"] == {"pooled_cos_mean": 0.95, "pooled_cos_min": 0.9}
 
 
 def test_task_head_checkpoint_exports_its_base_encoder(tmp_path, minilm_dir):

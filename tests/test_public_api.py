@@ -1,4 +1,4 @@
-"""The public surface fits on one screen and importing it stays light."""
+"""The public surface fits on one screen, is pinned here, and importing it stays light."""
 
 from __future__ import annotations
 
@@ -6,15 +6,41 @@ import subprocess
 import sys
 
 import layerwise
+import layerwise.exporter
+import layerwise.runtime
+
+ERRORS = ["BundleError", "ExportError", "FusionError", "InputError", "LayerwiseError", "NonFiniteOutputError", "ParityError", "ProviderError"]
 
 
 def test_public_names_are_exactly_these():
-    assert sorted(layerwise.__all__) == ["Encoder", "__version__", "export", "load"]
-    assert sorted(n for n in dir(layerwise) if not n.startswith("_") and n not in {"annotations", "Path", "Any"} and not isinstance(getattr(layerwise, n), type(sys))) == [
-        "Encoder",
-        "export",
-        "load",
-    ]
+    assert sorted(layerwise.__all__) == sorted([*ERRORS, "Encoder", "TruncationWarning", "__version__", "export", "load"])
+    assert sorted(n for n in dir(layerwise) if not n.startswith("_") and n not in {"annotations", "Path", "Sequence", "VARIANTS"} and not isinstance(getattr(layerwise, n), type(sys))) == sorted(
+        [*ERRORS, "Encoder", "TruncationWarning", "export", "load"]
+    )
+
+
+def test_runtime_and_exporter_surfaces_are_pinned():
+    assert sorted(layerwise.runtime.__all__) == [
+        "BundleError", "EmbedStats", "Encoder", "EncoderInfo", "InputError", "LayerwiseError",
+        "NonFiniteOutputError", "ProviderError", "Tokenized", "TruncationWarning", "load",
+    ]  # fmt: skip
+    assert sorted(layerwise.exporter.__all__) == ["ExportError", "FusionError", "ParityError", "export"]
+    for module in (layerwise, layerwise.runtime, layerwise.exporter):
+        assert all(hasattr(module, name) for name in module.__all__), module.__name__
+
+
+def test_every_error_is_importable_from_layerwise_and_is_a_layerwise_error():
+    for name in ERRORS:
+        assert issubclass(getattr(layerwise, name), layerwise.LayerwiseError)
+    assert layerwise.ParityError is layerwise.exporter.ParityError
+
+
+def test_export_shows_its_typed_signature():
+    import inspect
+
+    wrapper, real = inspect.signature(layerwise.export), inspect.signature(layerwise.exporter.export)
+    assert list(wrapper.parameters) == list(real.parameters)
+    assert [p.default for p in wrapper.parameters.values()] == [p.default for p in real.parameters.values()]
 
 
 def test_import_layerwise_does_not_import_torch_or_transformers():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_embed_takes_its_own_tokenization_and_gives_the_same_vectors(encoder):
 
 
 def test_max_length_cuts_tokens(encoder):
-    tokens = encoder.embed([LONG], layers=-1, pool="none", max_length=16)
+    tokens = encoder.embed_tokens([LONG], layers=-1, max_length=16)
     assert tokens[0].shape == (1, 16, 384)
     with pytest.raises(InputError, match="max_length must be an int from 2 to the model maximum 512, got 9999"):
         encoder.embed(["x"], max_length=9999)
@@ -110,8 +111,31 @@ def test_cuda_asked_for_without_onnxruntime_gpu_says_what_to_install(minilm_bund
         layerwise.load(minilm_bundle, provider="cuda")
 
 
-def test_auto_provider_on_this_machine_is_the_cpu(minilm_bundle):
-    assert layerwise.load(minilm_bundle, variant="int8").info.provider == "cpu"
+def test_auto_provider_is_cuda_exactly_when_onnxruntime_offers_it(minilm_bundle):
+    import onnxruntime
+
+    cuda = "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    info = layerwise.load(minilm_bundle).info  # no variant: auto may choose fp16 on CUDA
+    assert (info.provider, info.variant) == (("cuda", "fp16") if cuda else ("cpu", "int8"))
+
+
+def test_variant_choice_follows_the_providers_the_manifest_records(minilm_bundle):
+    from layerwise.runtime.loader import choose_variant
+    from layerwise.runtime.manifest import read_manifest
+
+    manifest = read_manifest(minilm_bundle)
+    assert {name: v.providers for name, v in manifest.variants.items()} == {
+        "fp32": ("cpu", "cuda"), "fused": ("cpu", "cuda"), "int8": ("cpu",), "fp16": ("cuda", "cpu"),
+    }  # fmt: skip
+    assert (choose_variant(manifest, "cpu", None), choose_variant(manifest, "cuda", None)) == ("int8", "fp16")
+    assert choose_variant(manifest, "cpu", "fp16") == "fp16"
+    with pytest.raises(ProviderError, match=r"the int8 variant runs on cpu only \(as its manifest records\), not cuda; on cuda use fp32, fused, fp16"):
+        choose_variant(manifest, "cuda", "int8")
+    without_fp16 = dataclasses.replace(manifest, variants={k: v for k, v in manifest.variants.items() if k != "fp16"})
+    assert choose_variant(without_fp16, "cuda", None) == "fused"
+    only_int8 = dataclasses.replace(manifest, variants={"int8": manifest.variants["int8"]})
+    with pytest.raises(ProviderError, match="this bundle has no variant that runs on cuda \\(it has int8\\); export fp32, fused, fp16 for cuda"):
+        choose_variant(only_int8, "cuda", None)
 
 
 def test_auto_falls_back_to_the_cpu_and_says_why_when_cuda_cannot_run(minilm_bundle, monkeypatch, caplog):
@@ -173,4 +197,28 @@ def test_nan_never_leaves_the_runtime(encoder, monkeypatch):
     with pytest.raises(NonFiniteOutputError, match=r"produced NaN or Inf at layer 6 for text 2 'third one'; nothing was returned"):
         encoder.embed(["first", "second", "third one"], layers=[0, -1])
     with pytest.raises(NonFiniteOutputError, match="for text 2"):
-        encoder.embed(["first", "second", "third one"], layers=[-1], pool="none")
+        encoder.embed_tokens(["first", "second", "third one"], layers=[-1])
+
+
+def test_inf_made_by_combining_layers_never_leaves_the_runtime(encoder, monkeypatch):
+    from layerwise.runtime.engine import Engine
+
+    real_run = Engine.run
+
+    def huge(self, batch, layers, pool, single_thread=False):
+        results = real_run(self, batch, layers, pool, single_thread)
+        for layer in layers:
+            results[layer][list(batch.indices).index(1)] = 3e38  # finite at every layer; their sum is not
+        return results
+
+    monkeypatch.setattr(Engine, "run", huge)
+    with pytest.raises(NonFiniteOutputError, match=r"produced NaN or Inf when combining layers \(combine='sum'\) for text 1 'second'"):
+        encoder.embed(["first", "second"], layers=[0, -1], combine="sum")
+    with pytest.raises(NonFiniteOutputError, match=r"when combining layers \(combine='sum'\) for text 1"):
+        encoder.embed_tokens(["first", "second"], layers=[0, -1], combine="sum")
+    assert np.isfinite(encoder.embed(["first", "second"], layers=[0, -1], combine="concat")).all()
+
+
+def test_per_token_states_have_their_own_entry_point(encoder):
+    with pytest.raises(InputError, match=r"pool='none' gives one array per text: call embed_tokens\(\) for per-token states"):
+        encoder.embed(["x"], pool="none")

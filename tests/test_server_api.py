@@ -66,7 +66,7 @@ def test_explicit_options_give_the_runtime_shape_and_values(url, encoder, option
 
 def test_per_token_output_is_one_ragged_array_per_input(url, encoder):
     got = _post(url, {"inputs": TEXTS, "layers": "all", "pool": "none", "normalize": False}).json()
-    want = encoder.embed(TEXTS, layers="all", pool="none")
+    want = encoder.embed_tokens(TEXTS, layers="all")
     assert [np.array(g).shape for g in got] == [w.shape for w in want] and want[0].shape[:1] == (2,)
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.array(g, dtype=np.float32), w)
@@ -91,7 +91,7 @@ def test_base64_npy_and_npz_bodies_carry_the_same_float32(url, encoder):
 def test_per_token_npz_follows_the_cli_layout(url, encoder):
     response = _post(url, {"inputs": TEXTS, "layers": [0, -1], "pool": "none"}, headers={"accept": "application/x-npz, application/json;q=0.5"})
     saved = np.load(io.BytesIO(response.content), allow_pickle=False)
-    want = encoder.embed(TEXTS, layers=[0, -1], pool="none")
+    want = encoder.embed_tokens(TEXTS, layers=[0, -1])
     assert saved["lengths"].tolist() == [w.shape[1] for w in want] and saved["layers"].tolist() == [0, 1]
     np.testing.assert_array_equal(saved["layer_1"], np.concatenate([w[1] for w in want]))
 

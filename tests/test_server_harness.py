@@ -22,7 +22,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 import layerwise
-from layerwise.runtime import Encoded
+from layerwise.runtime import Tokenized
 from layerwise.runtime.errors import NonFiniteOutputError
 from layerwise.server.app import Server, server_for
 from layerwise.server.settings import Settings
@@ -46,19 +46,25 @@ class Rigged:
         return getattr(self._encoder, name)
 
     def embed(self, inputs: Any, **options: Any) -> Any:
+        return self._rigged(self._encoder.embed, inputs, options)
+
+    def embed_tokens(self, inputs: Any, **options: Any) -> Any:
+        return self._rigged(self._encoder.embed_tokens, inputs, options)
+
+    def _rigged(self, embed: Any, inputs: Any, options: dict[str, Any]) -> Any:
         if not self.gate.wait(timeout=60):
             raise TimeoutError("the test never opened the gate")
         time.sleep(self.delay)
-        texts = inputs.texts if isinstance(inputs, Encoded) else list(inputs)
+        texts = inputs.texts if isinstance(inputs, Tokenized) else list(inputs)
         self.runs.append(texts)
         if FAIL_TEXT in texts:
             raise NonFiniteOutputError(f"variant 'fp32' produced NaN or Inf at layer 1 for text {texts.index(FAIL_TEXT)}")
         if BUG_TEXT in texts:
             raise RuntimeError("internal detail that must stay in the log")
-        output = self._encoder.embed(inputs, **options)
+        output = embed(inputs, **options)
         for row, text in enumerate(texts):
             if text == NAN_TEXT:
-                output[row] = np.nan
+                output[row][...] = np.nan
         return output
 
 

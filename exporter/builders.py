@@ -1,0 +1,101 @@
+"""How each variant is made: one table, each builder starting from another variant's graph
+(or from PyTorch) and returning the same typed BuildReport.
+
+    fp32  <- PyTorch (torch.onnx.export, every hidden state an output)
+    fused <- fp32    (ONNX Runtime's transformer fusions, counted and checked)
+    int8  <- fp32    (SmoothQuant + per-token int8, see quantize.py)
+    fp16  <- fused   (float16 inside, float32 inputs and outputs)
+
+Which provider runs which variant is not decided here: see VARIANT_PROVIDERS in the manifest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..runtime.manifest import VARIANTS, BuildReport
+from . import graph_tools
+from .checkpoint import Checkpoint
+from .fp16 import convert_fp16
+from .fusion import fuse, fused_counts
+from .parity import ParityBars
+from .quantize import quantize_int8
+from .reference import calibration_feeds
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What every builder may use: the checkpoint, a scratch folder, the parity bars, ORT threads."""
+
+    ckpt: Checkpoint
+    scratch: Path
+    bars: dict[str, ParityBars]
+    threads: int
+
+
+def _trace(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
+    from .torch_export import export_fp32
+
+    export_fp32(ctx.ckpt.model, ctx.ckpt.num_layers, out)
+    return BuildReport(method="torch.onnx.export of the eager-attention model; every hidden state is a graph output")
+
+
+def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
+    record = fuse(_given(source), out, ctx.ckpt.config, ctx.scratch)
+    return BuildReport(
+        method="ONNX Runtime transformer optimizer (bert fusions), fused operators counted against the layer count",
+        fused_operators=record.pop("fused_operators"),
+        details=record,
+    )
+
+
+def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
+    calibration = calibration_feeds(ctx.ckpt.tokenizer, ctx.ckpt.max_length)
+    record = quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
+    return BuildReport(method=record.pop("method"), kept_float=record.pop("kept_float"), details=record)
+
+
+def _halve(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
+    record = convert_fp16(_given(source), out)
+    return BuildReport(
+        method="the fused graph in float16, with float32 inputs and outputs",
+        fused_operators=fused_counts(graph_tools.load(out)),
+        kept_float=record.pop("kept_float"),
+        details=record,
+    )
+
+
+def _given(source: Path | None) -> Path:
+    if source is None:
+        raise ValueError("this builder starts from another variant's graph")  # a wrong BUILDERS entry, not user input
+    return source
+
+
+@dataclass(frozen=True)
+class Builder:
+    source: str | None  # the variant whose graph it starts from; None: traced from PyTorch
+    build: Callable[[BuildContext, Path | None, Path], BuildReport]
+
+
+BUILDERS = {
+    "fp32": Builder(None, _trace),
+    "fused": Builder("fp32", _fuse),
+    "int8": Builder("fp32", _quantize),
+    "fp16": Builder("fused", _halve),
+}
+
+
+def lineage(variant: str) -> list[str]:
+    """The variant and every graph it is built from, itself first: "fp16" -> [fp16, fused, fp32]."""
+    chain = [variant]
+    while (source := BUILDERS[chain[-1]].source) is not None:
+        chain.append(source)
+    return chain
+
+
+def build_order(requested: Sequence[str]) -> list[str]:
+    """Every variant to build for ``requested``, each after the graph it starts from."""
+    needed = {name for variant in requested for name in lineage(variant)}
+    return sorted(needed, key=lambda name: (len(lineage(name)), VARIANTS.index(name)))

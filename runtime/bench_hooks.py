@@ -1,0 +1,58 @@
+"""The one supported way below ``Encoder.embed``, for benchmarks and tests: exact batches through the engine.
+
+Tokenization, length sorting and result assembly are left out, so shapes are exactly what
+a measurement asks for. Everything else inside an Encoder is private and may change.
+
+Example:
+    >>> enc = open_encoder("bundles/minilm", variant="int8", provider="cpu", threads=2)
+    >>> run_batch(enc, synthetic_batch(32, 128, vocab_size(enc)), layers=[6])[6].shape
+    (32, 384)
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from .encoder import Encoder
+from .loader import open_encoder
+from .manifest import Manifest
+from .tokenize import Batch
+
+__all__ = ["graph_outputs", "hidden_states", "manifest", "open_encoder", "run_batch", "synthetic_batch", "vocab_size"]
+
+
+def synthetic_batch(batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> Batch:
+    """Random ordinary-token ids (the first tenth of the vocabulary, where special tokens live, is skipped)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(max(5, vocab // 10), vocab, size=(batch_size, seq_len), dtype=np.int64)
+    ones = np.ones_like(ids)
+    return Batch(indices=np.arange(batch_size), input_ids=ids, attention_mask=ones, token_type_ids=np.zeros_like(ids))
+
+
+def manifest(encoder: Encoder) -> Manifest:
+    """The manifest of the bundle the encoder was loaded from."""
+    return encoder._engine.manifest
+
+
+def vocab_size(encoder: Encoder) -> int:
+    return manifest(encoder).model.vocab_size
+
+
+def run_batch(encoder: Encoder, batch: Batch, layers: list[int], pool: str = "mean") -> dict[int, np.ndarray]:
+    """What ``embed`` runs per batch: the graph cut after max(layers), intra-op threads, pooled on the
+    provider (or per token with pool="none"), copied to numpy: {layer: [rows, hidden]}."""
+    return encoder._engine.run(batch, layers, pool)
+
+
+def hidden_states(encoder: Encoder, batch: Batch, copy_back: bool) -> list[Any]:
+    """Every hidden state of the full graph, left on the provider's device (OrtValues), or copied to numpy."""
+    states = encoder._engine.hidden_states(batch, list(range(encoder.info.num_layers + 1)))
+    return [state.numpy() for state in states] if copy_back else states
+
+
+def graph_outputs(encoder: Encoder, deepest: int) -> list[str]:
+    """The outputs of the graph ``embed`` runs when layer ``deepest`` is the deepest asked for."""
+    return [output.name for output in encoder._engine.session(deepest).get_outputs()]
