@@ -166,20 +166,29 @@ class Encoder:
                 raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
             tokenized = texts
         else:
-            tokenized = self._tokenize(texts, max_length, truncate, stacklevel=5)
+            tokenized = self.tokenize(texts, max_length, truncate)
         needed = unique_sorted(chosen)
         batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
         per_text = collect(results, len(tokenized.texts), needed)
         self._record_stats(tokenized, batches, started)
+        if tokenized.truncated and tokenized.warn_truncated:
+            cut = tokenized.truncated
+            warnings.warn(
+                f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
+                f"truncated (first: text {cut[0]}); pass truncate=False to get an error instead, or "
+                "truncate=True to cut without this warning",
+                TruncationWarning,
+                stacklevel=3,  # the caller of embed or embed_tokens
+            )
         return per_text, tokenized, [needed.index(layer) for layer in chosen], needed
 
     def _raise_non_finite(self, index: int, states: np.ndarray, layers: list[int], texts: list[str], combine: str | None) -> None:
         """Name the text and the first layer holding NaN or Inf; if every layer is finite, ``combine`` overflowed."""
         finite = np.isfinite(states).reshape(len(layers), -1).all(axis=1)
         if finite.all():
-            where, fix = f"when combining layers (combine={combine!r})", "Combine fewer layers, or use combine='mean' or 'concat'"
+            where, fix = f"when combining layers (combine={combine!r})", "Combine fewer layers, or use combine='concat'"
         else:
             where = f"at layer {layers[int(np.argmin(finite))]}"
             fix = "Use the 'fused' or 'fp32' variant for such inputs (fp16 overflows on some long or extreme inputs)"
@@ -208,22 +217,9 @@ class Encoder:
     def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
         """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage.
 
-        Cut texts are listed in ``truncated``; truncate=None (the default) also warns about them.
+        Cut texts are listed in ``truncated``; ``embed`` warns about them unless truncate=True was asked.
         """
-        return self._tokenize(texts, max_length, truncate, stacklevel=3)
-
-    def _tokenize(self, texts: Any, max_length: int | None, truncate: bool | None, stacklevel: int) -> Tokenized:
-        tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate is not False)
-        cut = tokenized.truncated
-        if cut and truncate is None:
-            warnings.warn(
-                f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {cut[0]}); pass truncate=False to get an error instead, or "
-                "truncate=True to cut without this warning",
-                TruncationWarning,
-                stacklevel=stacklevel,
-            )
-        return tokenized
+        return self._tokenizer.encode(check_texts(texts), max_length, truncate)
 
     @property
     def last_stats(self) -> EmbedStats:

@@ -31,6 +31,7 @@ class Tokenized:
     type_ids: list[list[int]]
     full_lengths: list[int]  # tokens before truncation, special tokens included
     limit: int
+    warn_truncated: bool = True  # False when the caller asked for truncation (truncate=True): no warning
 
     @property
     def lengths(self) -> np.ndarray:
@@ -53,6 +54,7 @@ class Tokenized:
             type_ids=[t for part in parts for t in part.type_ids],
             full_lengths=[n for part in parts for n in part.full_lengths],
             limit=limits.pop(),
+            warn_truncated=any(part.warn_truncated for part in parts),
         )
 
 
@@ -101,8 +103,9 @@ class TextTokenizer:
                 self._by_length[max_length] = tokenizer
             return self._by_length[max_length]
 
-    def encode(self, texts: Sequence[str], max_length: int | None = None, truncate: bool = True) -> Tokenized:
-        """Tokenize ``texts``; longer than ``max_length`` is cut, or an InputError if truncate=False."""
+    def encode(self, texts: Sequence[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
+        """Tokenize ``texts``; longer than ``max_length`` is cut (truncate None or True), or an InputError
+        (truncate=False)."""
         limit = self.model_max_length if max_length is None else max_length
         if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
             raise InputError(f"max_length must be an int from 2 to the model maximum {self.model_max_length}, got {max_length!r}")
@@ -110,7 +113,7 @@ class TextTokenizer:
         raw = self._raw.encode_batch(texts, add_special_tokens=False)
         full = [len(e.ids) + self._specials for e in raw]
         too_long = [i for i, n in enumerate(full) if n > limit]
-        if too_long and not truncate:
+        if too_long and truncate is False:
             first = too_long[0]
             raise InputError(
                 f"text {first} has {full[first]} tokens, more than max_length {limit} "
@@ -118,7 +121,7 @@ class TextTokenizer:
             )
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
-        return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit)
+        return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit, truncate is None)
 
 
 def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:

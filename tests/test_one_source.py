@@ -1,0 +1,46 @@
+"""Each decision has one source that the others ask: variants, providers, pooling kinds, the manifest."""
+
+from __future__ import annotations
+
+import json
+
+from layerwise.cli import build_parser
+from layerwise.exporter import pooling_graphs
+from layerwise.exporter.builders import BUILDERS, build_order
+from layerwise.runtime import session
+from layerwise.runtime.manifest import POOLING_KINDS, PROVIDERS, VARIANT_PROVIDERS, VARIANTS, read_manifest
+
+
+def test_every_variant_has_one_builder_built_after_what_it_starts_from():
+    assert list(BUILDERS) == list(VARIANTS) == list(VARIANT_PROVIDERS)
+    assert build_order(["fp16"]) == ["fp32", "fused", "fp16"]
+    assert build_order(["int8", "fused"]) == ["fp32", "fused", "int8"]
+    assert build_order(["fp32"]) == ["fp32"]
+
+
+def test_names_the_cli_offers_come_from_the_manifest_module():
+    export = build_parser().parse_args(["export", "src", "--out", "b"])
+    assert export.variants == ",".join(VARIANTS)
+    embed = build_parser()._subparsers._group_actions[0].choices["embed"]  # type: ignore[union-attr]
+    choices = {a.dest: a.choices for a in embed._actions if a.choices}
+    assert list(choices["variant"]) == list(VARIANTS) and list(choices["provider"]) == ["auto", *PROVIDERS]
+
+
+def test_providers_and_pooling_kinds_are_the_manifests():
+    assert tuple(session.PROVIDERS) == PROVIDERS
+    assert tuple(pooling_graphs.BUILDERS) == POOLING_KINDS
+
+
+def test_the_manifest_reads_back_exactly_as_the_exporter_wrote_it(tiny_bundle):
+    written = json.loads((tiny_bundle / "manifest.json").read_text())
+    manifest = read_manifest(tiny_bundle)
+    assert manifest.to_json() == written
+    assert manifest.variants["fused"].build.fused_operators["Attention"] == 1
+    assert manifest.variants["fused"].build.details["expected_fused_operators"]["Attention"] == 1
+    assert manifest.model.pad_token_id == 0 and manifest.model.vocab_size > 1000
+
+
+def test_the_loader_ranks_every_variant():
+    from layerwise.runtime.loader import FASTEST_FIRST
+
+    assert sorted(FASTEST_FIRST) == sorted(VARIANTS)
