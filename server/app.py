@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     quiet = bool(getattr(args, "quiet", False))
     log.setLevel(logging.WARNING if quiet else logging.INFO)  # our own level: the CLI may have raised the root's
-    check_budget(settings, read_manifest(settings.bundle).max_length)  # a wrong path or budget fails before listening
+    check_budget(settings, read_manifest(settings.bundle).model.max_length)  # a wrong path or budget fails before listening
     if not settings.loopback and settings.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the model", settings.host)
     loader = functools.partial(load, settings.bundle, variant=settings.variant, provider=settings.provider, threads=settings.threads)
