@@ -76,7 +76,7 @@ def test_albert_bundle_tokenizer_is_the_converted_sentencepiece_one(albert_bundl
     hf = transformers.AutoTokenizer.from_pretrained(albert_dir)
     ours = Tokenizer.from_file(str(albert_bundle / "tokenizer.json"))
     assert [e.ids for e in ours.encode_batch(TEXTS)] == hf(TEXTS)["input_ids"]
-    assert read_manifest(albert_bundle).model_type == "albert"
+    assert read_manifest(albert_bundle).model.model_type == "albert"
     texts = TEXTS + ["", "word " * 300]
     for limit in (None, 8):  # the runtime's own tokenization, cut or not, is transformers'
         cut = layerwise.load(albert_bundle, provider="cpu").tokenize(texts, max_length=limit)
