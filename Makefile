@@ -20,8 +20,13 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/layerwise export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	$(PY) -m benchmarks.demo $(BUNDLE)
 
+# QEMU's Haswell CPU model runs ONNX Runtime's AVX2 kernels on any x86 machine: the int8 portability test needs it.
+QEMU := /usr/bin/qemu-x86_64-static
+$(QEMU):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
+
 ## The whole test suite (CI runs exactly this).
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(QEMU)
 	$(PY) -m pytest -q
 
 ## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>.{json,md,png}.

@@ -26,6 +26,7 @@ from ..runtime.manifest import (
     ModelInfo,
     Source,
     Variant,
+    Verification,
     variant_file,
     write_manifest,
 )
@@ -34,12 +35,13 @@ from . import graph_tools
 from .builders import BUILDERS, BuildContext, build_order
 from .bundle_writer import atomic_bundle, check_target
 from .checkpoint import Checkpoint, load_checkpoint
-from .errors import ExportError
+from .errors import ExportError, ParityError
 from .parity import ParityBars, bars_with_overrides, check, compare
 from .pooling_graphs import write_pooling_graphs
 from .reference import ParitySet, build_parity_set, run_onnx
 from .texts import PARITY_TEXTS
 from .tokenizer_file import write_tokenizer
+from .verification import pooled_bars, write_reference
 
 log = logging.getLogger("layerwise.export")
 
@@ -133,7 +135,7 @@ class _Exporter:
             export_seconds=round(seconds, 2),
         )
 
-    def manifest(self, tokenizer: FileEntry, pooling: dict[str, FileEntry]) -> Manifest:
+    def manifest(self, tokenizer: FileEntry, pooling: dict[str, FileEntry], verification: Verification) -> Manifest:
         ckpt = self.ckpt
         return Manifest(
             created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -145,7 +147,21 @@ class _Exporter:
             variants=self.variants,
             parity_set=self.parity.describe(),
             versions=_versions(),
+            verification=verification,
         )
+
+
+def _verify_as_loaded(bundle: Path, variants: list[str], threads: int | None) -> None:
+    """Check each variant through ``layerwise.load(...).verify()``: the sessions, tokenizer and
+    pooling users get, so a bundle that passes here is the bundle they run."""
+    from ..runtime import load
+
+    for variant in variants:
+        with load(bundle, variant=variant, provider="cpu", threads=threads) as encoder:
+            report = encoder.verify()
+        log.info("%s through layerwise.load: %s", variant, "passed" if report.passed else "FAILED")
+        if not report.passed:
+            raise ParityError(f"variant {variant!r} passed the export checks but not through layerwise.load:\n{report.table()}")
 
 
 def export(
@@ -189,6 +205,9 @@ def export(
         exporter.build(chosen)
         pooling = {kind: _file_entry(p, work) for kind, p in write_pooling_graphs(work, int(ckpt.config.hidden_size)).items()}
         shutil.rmtree(exporter.scratch)
-        write_manifest(work, exporter.manifest(_file_entry(tokenizer_path, work), pooling))
+        reference = write_reference(ckpt.model, ckpt.tokenizer, ckpt.max_length, work)
+        verification = Verification(_file_entry(reference, work), {v: pooled_bars(bars[v]) for v in chosen})
+        write_manifest(work, exporter.manifest(_file_entry(tokenizer_path, work), pooling, verification))
+        _verify_as_loaded(work, [v for v in chosen if "cpu" in VARIANT_PROVIDERS[v]], threads)
     log.info("bundle written to %s", out)
     return out

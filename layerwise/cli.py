@@ -1,4 +1,4 @@
-"""The ``layerwise`` command: export, inspect, embed, bench and serve.
+"""The ``layerwise`` command: export, inspect, verify, embed, bench and serve.
 
 Each verb parses its flags here and calls the library; errors are printed as one line
 naming the fix, with exit status 2 (bad input) or 1 (a file that cannot be read or written).
@@ -67,6 +67,12 @@ def _embed(args: argparse.Namespace) -> int:
     return run_embed(args)
 
 
+def _verify(args: argparse.Namespace) -> int:
+    from .verify_cli import run_verify
+
+    return run_verify(args)
+
+
 def _bench(args: argparse.Namespace) -> int:
     from .bench_cli import run_bench
 
@@ -100,6 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = verbs.add_parser("inspect", help="print a bundle's manifest summary and parity table")
     p.add_argument("bundle")
     p.set_defaults(run=_inspect)
+
+    p = verbs.add_parser("verify", help="re-check each variant's accuracy on this machine against the bundle's stored reference")
+    p.add_argument("bundle")
+    p.add_argument("--texts", type=int, help="check only the first N reference texts (default: all)")
+    _add_runtime_flags(p)
+    p.set_defaults(run=_verify)
 
     p = verbs.add_parser("embed", help="embed texts with a bundle")
     p.add_argument("bundle")

@@ -133,6 +133,15 @@ class Bundle:
     def variant_graph(self, variant: Variant, verify_external: bool = True) -> LoadedGraph:
         return load_graph(self.path, variant.graph, variant.external_data, f"variant {variant.name!r} graph", verify_external)
 
+    def verification_reference(self) -> bytes:
+        """The verified ``verification.npz`` bytes; a bundle exported without them says how to fix it."""
+        if self.manifest.verification is None:
+            raise BundleError(
+                f"bundle {str(self.path)!r} has no verification reference (exported by an older layerwise); "
+                "re-export it with `layerwise export SOURCE --out BUNDLE --force`"
+            )
+        return _read_verified(self.path, self.manifest.verification.file, "verification reference")
+
     def pooling_graph(self, kind: str) -> LoadedGraph:
         return load_graph(self.path, self.manifest.pooling[kind], (), f"pooling graph {kind!r}")
 

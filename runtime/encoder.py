@@ -12,18 +12,22 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
 from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
+from .cpu import cpu_description
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
+
+if TYPE_CHECKING:
+    from .verify import VerifyReport
 
 
 class TruncationWarning(UserWarning):
@@ -43,6 +47,8 @@ class EncoderInfo:
     max_length: int
     threads: int
     default_pooling: dict[str, Any]
+    variant_reason: str = ""
+    cpu: str = ""  # int8 kernel family of this CPU (runtime/cpu.py)
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,9 @@ class EmbedStats:
 class Encoder:
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
-    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer) -> None:
+    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
         manifest = bundle.manifest
+        self._bundle = bundle
         self._engine = Engine(bundle, variant, config)
         self._tokenizer = tokenizer
         self._workers = ThreadPoolExecutor(max_workers=self._engine.side_by_side, thread_name_prefix="layerwise")
@@ -76,6 +83,8 @@ class Encoder:
             max_length=manifest.model.max_length,
             threads=config.threads,
             default_pooling=manifest.default_pooling,
+            variant_reason=variant_reason,
+            cpu=str(cpu_description()["int8_family"]),
         )
         self._stats = threading.local()
 
@@ -220,6 +229,19 @@ class Encoder:
         Cut texts are listed in ``truncated``; ``embed`` warns about them unless truncate=True was asked.
         """
         return self._tokenizer.encode(check_texts(texts), max_length, truncate)
+
+    def verify(self, texts: int | None = None) -> "VerifyReport":
+        """Check this variant on this machine against the bundle's stored PyTorch reference.
+
+        Embeds the reference texts (all, or the first ``texts``) exactly as ``embed`` does and
+        compares every layer's mean-pooled vectors with the bars recorded at export.
+        """
+        from .verify import verify
+
+        verification = self._bundle.manifest.verification
+        reference = self._bundle.verification_reference()
+        assert verification is not None  # verification_reference() raised otherwise
+        return verify(self, reference, verification.bars[self.info.variant], texts)
 
     @property
     def last_stats(self) -> EmbedStats:

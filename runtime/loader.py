@@ -14,6 +14,13 @@ from .tokenize import TextTokenizer
 
 log = logging.getLogger("layerwise")
 FASTEST_FIRST = ("int8", "fp16", "fused", "fp32")  # among the variants that run on a provider
+WHY_DEFAULT = {  # what variant=None says in Encoder.info.variant_reason (figures: README, benchmarks/results)
+    "int8": "fastest on the CPU at the int8 accuracy bar (vs fused at batch 32 x 128: about 2x on AVX-512 VNNI, "
+    "1.2x on AVX2); its pair-bounded weights give the same integers on every CPU",
+    "fp16": "fastest on CUDA",
+    "fused": "fastest float variant in this bundle",
+    "fp32": "the only variant in this bundle for this provider",
+}
 
 
 def choose_variant(manifest: Manifest, provider: str, requested: str | None) -> str:
@@ -97,4 +104,5 @@ def _build(bundle: Bundle, provider: str, variant: str | None, threads: int | No
     chosen = choose_variant(manifest, provider, variant)
     config = SessionConfig(provider=provider, threads=threads or physical_cores(), cpu_arena=cpu_arena)
     tokenizer = TextTokenizer(bundle.tokenizer_json(), manifest.model.max_length, manifest.model.pad_token_id)
-    return Encoder(bundle, chosen, config, tokenizer)
+    reason = "requested" if variant is not None else f"default on {provider}: {WHY_DEFAULT[chosen]}"
+    return Encoder(bundle, chosen, config, tokenizer, reason)

@@ -19,6 +19,7 @@ FORMAT = "layerwise-bundle"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
+VERIFICATION_NAME = "verification.npz"
 INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
 PROVIDERS = ("cpu", "cuda")
 # Every variant and the providers it runs on correctly, the one it is built for first. The
@@ -190,6 +191,25 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """PyTorch reference vectors stored at export (``verification.npz``) and each variant's pooled bars."""
+
+    file: FileEntry
+    bars: dict[str, dict[str, float]]  # variant -> {"pooled_max_abs" | "pooled_cos_mean" | "pooled_cos_min": bar}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file.to_json(), "bars": self.bars}
+
+    @staticmethod
+    def from_json(data: Any) -> Verification:
+        bars = _require(data, "bars", dict, "verification.")
+        return Verification(
+            file=FileEntry.from_json(data.get("file"), "verification.file"),
+            bars={variant: {metric: float(bar) for metric, bar in dict(b).items()} for variant, b in bars.items()},
+        )
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything a bundle records about itself, validated on read and checked again on write."""
 
@@ -202,6 +222,7 @@ class Manifest:
     variants: dict[str, Variant]
     parity_set: dict[str, Any]  # what the parity checks ran on (batches, texts, tokens)
     versions: dict[str, str]
+    verification: Verification | None = None  # absent in bundles exported before `layerwise verify` existed
 
     @property
     def output_names(self) -> list[str]:
@@ -243,6 +264,7 @@ class Manifest:
             "variants": {name: variant.to_json() for name, variant in self.variants.items()},
             "parity_set": self.parity_set,
             "versions": self.versions,
+            **({"verification": self.verification.to_json()} if self.verification else {}),
         }
 
 
@@ -273,6 +295,7 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
         variants={name: Variant.from_json(name, entry) for name, entry in variants_json.items()},
         parity_set=dict(data.get("parity_set") or {}),
         versions=dict(data.get("versions") or {}),
+        verification=Verification.from_json(data["verification"]) if "verification" in data else None,
     )
 
 

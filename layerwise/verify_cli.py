@@ -1,0 +1,35 @@
+"""``layerwise verify``: re-check a bundle's variants on this machine, without torch."""
+
+from __future__ import annotations
+
+import argparse
+
+from .runtime import load
+from .runtime.cpu import cpu_description
+from .runtime.errors import ProviderError
+from .runtime.manifest import read_manifest
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """Print each variant's per-layer table; exit 1 when any variant misses its bar."""
+    cpu = cpu_description()
+    print(f"CPU: {cpu['model']} ({cpu['machine']}; int8 family {cpu['int8_family']}; flags {' '.join(cpu['flags']) or '-'})")  # type: ignore[arg-type]
+    variants = [args.variant] if args.variant else list(read_manifest(args.bundle).variants)
+    failed = []
+    for variant in variants:
+        try:
+            encoder = load(args.bundle, variant=variant, provider=args.provider, threads=args.threads)
+        except ProviderError as e:
+            if args.variant:
+                raise
+            print(f"{variant}: not checked on provider {args.provider!r}: {e}")
+            continue
+        with encoder:
+            report = encoder.verify(texts=args.texts)
+        print(report.table())
+        if not report.passed:
+            failed.append(variant)
+    if failed:
+        print(f"FAILED: {', '.join(failed)} missed the bar on this machine; use another variant here (e.g. --variant fused)")
+        return 1
+    return 0
