@@ -88,7 +88,7 @@ def test_unwritable_output_fails_before_any_work_on_a_large_input(tiny_bundle, t
     started = time.perf_counter()
     status = main(["embed", str(tiny_bundle), "--input", str(texts), "--output", output, "--provider", "cpu"])
     seconds = time.perf_counter() - started
-    assert status == 2
+    assert status == 1  # a file that cannot be written, as for any OSError
     assert capsys.readouterr().err.startswith(f"error: cannot write --output {output!r}: {problem}")
     assert seconds < 0.5, f"the check took {seconds:.2f} s: the input was read or embedded first"
 
