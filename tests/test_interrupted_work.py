@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,6 +69,15 @@ def test_a_second_export_of_a_target_being_exported_is_refused_naming_the_first(
     assert first.wait(timeout=600) == 0, first.stderr.read()  # its partial folder was left alone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
     assert set(read_manifest(out).variants) == {"fp32"}
+
+
+def test_a_bundle_a_killed_export_had_moved_aside_is_put_back(tmp_path, tiny_bundle):
+    out = tmp_path / "b"
+    shutil.copytree(tiny_bundle, tmp_path / ".b.old-k7jud0ss" / "bundle")  # killed between the two renames of a --force swap
+    with pytest.raises(ExportError, match="already exists; pass --force"):
+        layerwise.export(str(tmp_path / "never-loaded"), out, variants=["fp32"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b"]
+    assert read_manifest(out).variants.keys() == read_manifest(tiny_bundle).variants.keys()
 
 
 @pytest.mark.parametrize(
