@@ -33,6 +33,7 @@ import httpx
 import numpy as np
 
 import layerwise
+from layerwise.runtime.atomic import write_text_atomic
 
 from .common import RESULTS, machine, real_sentences
 
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> None:
         server.wait(timeout=60)
     stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-server"
     RESULTS.mkdir(exist_ok=True)
-    stem.with_name(stem.name + ".json").write_text(json.dumps(report, indent=2) + "\n")  # a host name may hold dots
-    stem.with_name(stem.name + ".md").write_text(markdown(report) + "\n")
+    write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(report, indent=2) + "\n")  # a host name may hold dots
+    write_text_atomic(stem.with_name(stem.name + ".md"), markdown(report) + "\n")
     print(json.dumps(report, indent=2) if args.format == "json" else markdown(report))
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from layerwise.runtime.atomic import atomic_write
+
 
 def _all_layers(job: dict[str, Any]) -> list[str]:
     t = job["texts"]
@@ -121,7 +123,8 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
             ax.legend(fontsize=7)
         fig.tight_layout()
         path = stem.with_name(stem.name + "-latency.png")
-        fig.savefig(path, dpi=110)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=110)
         plt.close(fig)
         written.append(path)
     bars = {}
@@ -137,7 +140,8 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
         ax.invert_yaxis()
         fig.tight_layout()
         path = stem.with_name(stem.name + "-throughput.png")
-        fig.savefig(path, dpi=110)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=110)
         plt.close(fig)
         written.append(path)
     return written

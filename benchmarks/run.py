@@ -16,6 +16,7 @@ from datetime import date
 import torch
 from transformers import AutoModel, AutoTokenizer
 
+from layerwise.runtime.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, grid, layer_cut, peers, report, roofline
@@ -56,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(exist_ok=True)
     stem = RESULTS / f"{results['date']}-{results['host']}"
-    stem.with_name(stem.name + ".json").write_text(json.dumps(results, indent=2) + "\n")
+    write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(results, indent=2) + "\n")
     text = report.markdown(results)
-    stem.with_name(stem.name + ".md").write_text(text)
+    write_text_atomic(stem.with_name(stem.name + ".md"), text)
     report.plots(results, stem)
     print(text)
     return 0

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+from ..runtime.atomic import current_umask, partial_prefix
 from ..runtime.manifest import FORMAT, MANIFEST_NAME
 from .errors import ExportError
+from .target_lock import old_prefix, target_lock
 
 
 def _missing_parents(path: Path) -> list[Path]:
@@ -58,37 +60,52 @@ def check_target(out_dir: Path, force: bool) -> None:
             break
 
 
+def _unwritable(out_dir: Path, e: OSError) -> ExportError:
+    return ExportError(f"cannot write the bundle to {str(out_dir)!r}: {e.strerror or e}; choose another --out")
+
+
 @contextmanager
 def atomic_bundle(out_dir: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary folder to fill; on success it becomes ``out_dir``, on failure it vanishes."""
+    """Yield a temporary folder to fill; on success it becomes ``out_dir``, on failure it vanishes.
+
+    The target's export lock is held throughout: a second export of the same target is refused
+    at once, naming this one, and a dead export's partial folder is removed (see target_lock)."""
     check_target(out_dir, force)
     created = _missing_parents(out_dir)
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        work.chmod(0o777 & ~umask)  # mkdtemp makes it private; a bundle is an ordinary folder
-    except OSError as e:
-        for parent in created:
-            shutil.rmtree(parent, ignore_errors=True)
-        raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: {e.strerror or e}; choose another --out") from e
-    try:
-        yield work
-        if out_dir.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, old / "bundle")
+        try:
+            out_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _unwritable(out_dir, e) from e
+        with target_lock(out_dir):
+            check_target(out_dir, force)  # again: another export may have finished meanwhile
             try:
-                os.replace(work, out_dir)
-            except OSError:
-                os.replace(old / "bundle", out_dir)  # put the previous bundle back
-                shutil.rmtree(old, ignore_errors=True)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(work, out_dir)
+                work = Path(tempfile.mkdtemp(prefix=partial_prefix(out_dir), dir=out_dir.parent))
+                work.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a bundle is an ordinary folder
+            except OSError as e:
+                raise _unwritable(out_dir, e) from e
+            try:
+                yield work
+                _move_into_place(work, out_dir)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
     except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
         for parent in created:
             shutil.rmtree(parent, ignore_errors=True)
         raise
+
+
+def _move_into_place(work: Path, out_dir: Path) -> None:
+    """Rename the finished folder to ``out_dir``; a previous bundle is swapped out, then deleted."""
+    if not out_dir.exists():
+        os.replace(work, out_dir)
+        return
+    old = Path(tempfile.mkdtemp(prefix=old_prefix(out_dir), dir=out_dir.parent))
+    os.replace(out_dir, old / "bundle")
+    try:
+        os.replace(work, out_dir)
+    except OSError:
+        os.replace(old / "bundle", out_dir)  # put the previous bundle back
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -33,7 +33,7 @@ from ..runtime.manifest import (
 from ..runtime.session import physical_cores
 from . import graph_tools
 from .builders import BUILDERS, BuildContext, build_order
-from .bundle_writer import atomic_bundle, check_target
+from .bundle_writer import atomic_bundle
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ExportError, ParityError
 from .parity import ParityBars, bars_with_overrides, check, compare
@@ -196,10 +196,9 @@ def export(
     if external_data_threshold is None:
         external_data_threshold = graph_tools.EXTERNAL_DATA_THRESHOLD
     out = Path(out_dir).expanduser().absolute()
-    check_target(out, force)
-    log.info("loading %s", source)
-    ckpt = load_checkpoint(source, allow_pickle=allow_pickle)
-    with atomic_bundle(out, force) as work:
+    with atomic_bundle(out, force) as work:  # takes the target's lock first: a second export is refused at once
+        log.info("loading %s", source)
+        ckpt = load_checkpoint(source, allow_pickle=allow_pickle)
         exporter = _Exporter(ckpt, work, bars, threads or physical_cores(), external_data_threshold)
         tokenizer_path = write_tokenizer(ckpt.tokenizer, work / TOKENIZER_NAME, list(PARITY_TEXTS), ckpt.max_length)
         exporter.build(chosen)

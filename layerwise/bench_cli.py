@@ -7,6 +7,7 @@ import json
 import sys
 
 from .runtime import load
+from .runtime.atomic import check_writable, write_text_atomic
 from .runtime.errors import InputError
 from .runtime.latency import measure_grid
 
@@ -23,6 +24,8 @@ def _ints(text: str, flag: str) -> list[int]:
 
 def run_bench(args: argparse.Namespace) -> int:
     batch_sizes, seq_lens = _ints(args.batch_sizes, "--batch-sizes"), _ints(args.seq_lens, "--seq-lens")
+    if args.json_out and args.json_out != "-":
+        check_writable(args.json_out, "--json")
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     info = encoder.info
     skipped = [s for s in seq_lens if s > info.max_length]
@@ -43,6 +46,5 @@ def run_bench(args: argparse.Namespace) -> int:
         if args.json_out == "-":
             print(text)
         else:
-            with open(args.json_out, "w", encoding="utf-8") as f:
-                f.write(text + "\n")
+            write_text_atomic(args.json_out, text + "\n")
     return 0

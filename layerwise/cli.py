@@ -177,12 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
+    except OSError as e:  # first: an unwritable --output (OutputError) is a file problem too
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     except (LayerwiseError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,12 +10,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import IO, Any, Callable, Iterable
 
 import numpy as np
 
 from .formats import npz_pooled, npz_tokens
 from .runtime import load
+from .runtime.atomic import atomic_write, check_writable
 from .runtime.errors import InputError
 from .runtime.options import resolve_layers
 
@@ -81,47 +82,52 @@ def _write_json(embeddings: Any, layers: list[int]) -> None:
     sys.stdout.write("\n")
 
 
-def _write_jsonl(rows: Iterable[np.ndarray], path: str) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        for index, row in enumerate(rows):
-            f.write(json.dumps({"index": index, "embedding": row.tolist()}) + "\n")
+def _write_jsonl(rows: Iterable[np.ndarray], f: IO[str]) -> None:
+    for index, row in enumerate(rows):
+        f.write(json.dumps({"index": index, "embedding": row.tolist()}) + "\n")
 
 
 def write_pooled(result: np.ndarray, path: str | None, layers: list[int]) -> None:
-    """Write ``embed`` output by the file's suffix, or JSON to stdout."""
+    """Write ``embed`` output by the file's suffix (atomically: a killed run leaves no file), or JSON to stdout."""
     suffix = _suffix(path)
     if path is None:
         _write_json(result.tolist(), layers)
-    elif suffix == ".npy":
-        np.save(path, result)
-    elif suffix == ".npz":
-        np.savez(path, **npz_pooled(result, layers))
-    else:
-        _write_jsonl(result, path)
+        return
+    with atomic_write(path, text=suffix == ".jsonl") as f:
+        if suffix == ".npy":
+            np.save(f, result)
+        elif suffix == ".npz":
+            np.savez(f, **npz_pooled(result, layers))
+        else:
+            _write_jsonl(result, f)
 
 
 def write_tokens(result: list[np.ndarray], path: str | None, layers: list[int], combined: bool) -> None:
-    """Write ``embed_tokens`` output by the file's suffix, or JSON to stdout."""
-    suffix = _suffix(path)
+    """Write ``embed_tokens`` output by the file's suffix (atomically), or JSON to stdout."""
+    suffix = _suffix(path, tokens=True)
     if path is None:
         _write_json([r.tolist() for r in result], layers)
-    elif suffix == ".npy":
-        raise InputError("per-token output (--pool none) has one array per text: write .npz or .jsonl")
-    elif suffix == ".npz":
-        np.savez(path, **npz_tokens(result, layers, combined))
-    else:
-        _write_jsonl(result, path)
+        return
+    with atomic_write(path, text=suffix == ".jsonl") as f:
+        if suffix == ".npz":
+            np.savez(f, **npz_tokens(result, layers, combined))
+        else:
+            _write_jsonl(result, f)
 
 
-def _suffix(path: str | None) -> str | None:
+def _suffix(path: str | None, tokens: bool = False) -> str | None:
     suffix = None if path is None else Path(path).suffix
     if suffix not in (None, ".npy", ".npz", ".jsonl"):
         raise InputError(f"--output {path!r}: use a .npy, .npz or .jsonl file name")
+    if tokens and suffix == ".npy":
+        raise InputError("per-token output (--pool none) has one array per text: write .npz or .jsonl")
     return suffix
 
 
 def run_embed(args: argparse.Namespace) -> int:
-    _suffix(args.output)  # refuse a bad --output before any work
+    if args.output is not None:  # refuse a bad --output before any work: its suffix, its folder, its permissions
+        _suffix(args.output, tokens=args.pool == "none")
+        check_writable(args.output, "--output")
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     options = {

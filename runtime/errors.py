@@ -35,3 +35,7 @@ class FusionError(ExportError):
 
 class ParityError(ExportError):
     """A variant's hidden states are further from PyTorch's than its threshold allows."""
+
+
+class OutputError(LayerwiseError, OSError):
+    """An output file cannot be written where asked (missing folder, no permission, a folder in the way)."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_text_atomic
 from .errors import BundleError
 
 FORMAT = "layerwise-bundle"
@@ -322,5 +323,4 @@ def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
     if parse_manifest(data).to_json() != data:
         raise BundleError("the manifest does not read back as written; this is a layerwise bug")
     path = Path(bundle_dir) / MANIFEST_NAME
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    return path
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
