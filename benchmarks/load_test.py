@@ -138,11 +138,11 @@ def figures(latencies: list[float], elapsed: float) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    info = report["model"]
+    info, cpu = report["model"], report["machine"]
     lines = [
         f"## layerwise serve load test: {report['bundle']} ({info['variant']}, {info['provider']}, {info['threads']} threads)",
         "",
-        f"{report['machine']['cpu']} ({report['machine']['cpu_family_title']}: {' '.join(report['machine']['cpu_flags'])}), {report['machine']['cpu_count']} logical cores; one text per request, "
+        f"{cpu['cpu']} ({cpu['cpu_family_title']}: {' '.join(cpu['cpu_flags'])}), {cpu['cpu_count']} logical cores; one text per request, "
         f"default pooling; {report['seconds']} s or {report['max_requests']} requests per cell; client on the same machine.",
         "",
         "| texts | concurrency | contender | requests | errors | req/s | p50 ms | p99 ms | requests per run |",
