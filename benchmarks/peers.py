@@ -33,9 +33,9 @@ def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int,
     with tempfile.TemporaryDirectory(prefix="layerwise-peers-") as tmp:
         work = Path(tmp)
         (work / "texts.json").write_text(json.dumps(texts))
-        command = [str(PEER_PYTHON), str(HERE / "peers_worker.py"), "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
+        command = [str(PEER_PYTHON), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
                    "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats), "--bundle", str(Path(bundle).resolve())]  # fmt: skip
-        subprocess.run(command, check=True, timeout=3600)
+        subprocess.run(command, check=True, timeout=3600, cwd=HERE.parent)
         summary = json.loads((work / "peers.json").read_text())
         for name, row in summary["peers"].items():
             scores = agreement(np.load(work / f"{name}.npy"), reference)
