@@ -29,13 +29,13 @@ $(QEMU):
 test: $(VENV)/.installed $(QEMU)
 	$(PY) -m pytest -q
 
-## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>.{json,md,png}.
+## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
 bench: $(VENV)/.installed
 	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
 
-## The HTTP load test: the server against in-process calls, loopback only; writes benchmarks/results/<date>-<host>-server.{json,md}.
+## The HTTP load test: the server against in-process calls, loopback only; writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md}.
 bench-server: $(VENV)/.installed
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	$(PY) -m benchmarks.load_test $(BUNDLE)

@@ -110,17 +110,12 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: in
 
 
 def machine() -> dict[str, Any]:
-    """CPU model and flags that matter for int8 (AVX-512 VNNI), cores, and library versions."""
-    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        flags = next(line for line in cpuinfo.splitlines() if line.startswith("flags")).split(":", 1)[1].split()
-        info["cpu"] = next(line for line in cpuinfo.splitlines() if line.startswith("model name")).split(":", 1)[1].strip()
-        info["cpu_flags"] = sorted(f for f in flags if f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "fma"))
-    except (OSError, StopIteration):
-        pass
+    """CPU model, flags and family (runtime/cpu.py, the one source), cores, and library versions."""
+    from layerwise.runtime.cpu import describe
     from layerwise.runtime.session import physical_cores
 
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    info.update(describe())
     info["physical_cores"] = physical_cores()
     versions = {}
     for name in ("onnxruntime", "torch", "transformers", "numpy", "tokenizers"):
@@ -130,3 +125,10 @@ def machine() -> dict[str, Any]:
             continue
     info["versions"] = versions
     return info
+
+
+def results_stem(day: str, host: str, family: str, suffix: str = "") -> Path:
+    """benchmarks/results/<date>-<host>-<cpu family><suffix>: one results set per CPU family
+    (the caller adds .json, .md, ...; a host name may hold dots, so no with_suffix)."""
+    RESULTS.mkdir(exist_ok=True)
+    return RESULTS / f"{day}-{host}-{family}{suffix}"

@@ -40,8 +40,8 @@ def main(bundle: str) -> None:
     stats = length_stats(tokenizer, texts, BATCH)
     print(
         f"\nAll {encoders['fp32'].info.num_layers + 1} hidden states, mean-pooled, {TEXTS} real sentences "
-        f"(mean {stats['tokens_mean']:.0f} tokens), batch {BATCH}, {threads} threads, {facts.get('cpu', '?')} "
-        f"[{' '.join(facts.get('cpu_flags', []))}]; median of 3 alternated runs\n"
+        f"(mean {stats['tokens_mean']:.0f} tokens), batch {BATCH}, {threads} threads, {facts['cpu']} ({facts['cpu_family_title']}) "
+        f"[{' '.join(facts['cpu_flags'])}]; median of 3 alternated runs\n"
     )
     print("| contender | texts/s | ms per batch of 32 | vs PyTorch | worst-layer pooled cos min | worst-layer pooled cos mean | max abs diff |")
     print("|---|---|---|---|---|---|---|")

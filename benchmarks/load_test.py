@@ -1,7 +1,7 @@
 """Load test of ``layerwise serve`` on loopback, next to calling the runtime in-process.
 
 Usage: python -m benchmarks.load_test BUNDLE [--seconds 4] [--concurrency 1,8,32] [--format markdown|json]
-Writes benchmarks/results/<date>-<host>-server.{json,md} and prints the table (or the JSON).
+Writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md} and prints the table (or the JSON).
 
 Starts ``layerwise -q serve BUNDLE`` on 127.0.0.1 (a free port, default batching flags),
 then for short (one sentence) and long (cut to the model maximum) texts and each
@@ -35,7 +35,7 @@ import numpy as np
 import layerwise
 from layerwise.runtime.atomic import write_text_atomic
 
-from .common import RESULTS, machine, real_sentences
+from .common import machine, real_sentences, results_stem
 
 WARMUP = 3  # untimed requests per contender and text kind
 
@@ -139,11 +139,11 @@ def figures(latencies: list[float], elapsed: float) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    info = report["model"]
+    info, cpu = report["model"], report["machine"]
     lines = [
         f"## layerwise serve load test: {report['bundle']} ({info['variant']}, {info['provider']}, {info['threads']} threads)",
         "",
-        f"{report['machine'].get('cpu', '?')}, {report['machine']['cpu_count']} logical cores; one text per request, "
+        f"{cpu['cpu']} ({cpu['cpu_family_title']}: {' '.join(cpu['cpu_flags'])}), {cpu['cpu_count']} logical cores; one text per request, "
         f"default pooling; {report['seconds']} s or {report['max_requests']} requests per cell; client on the same machine.",
         "",
         "| texts | concurrency | contender | requests | errors | req/s | p50 ms | p99 ms | requests per run |",
@@ -190,8 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         server.terminate()
         server.wait(timeout=60)
-    stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}-server"
-    RESULTS.mkdir(exist_ok=True)
+    stem = results_stem(date.today().isoformat(), socket.gethostname(), report["machine"]["cpu_family"], "-server")
     write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(report, indent=2) + "\n")  # a host name may hold dots
     write_text_atomic(stem.with_name(stem.name + ".md"), markdown(report) + "\n")
     print(json.dumps(report, indent=2) if args.format == "json" else markdown(report))

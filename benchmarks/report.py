@@ -27,19 +27,24 @@ def _all_layers(job: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _peers(job: dict[str, Any]) -> list[str]:
-    lines = [
-        f"### Pooled last-layer sentence embeddings against peers (batch {job['batch_size']}, {job['threads']} threads)",
-        "",
-        "| contender | texts/s | vs sentence-transformers ONNX int8 | cos min | cos mean | notes |",
-        "|---|---|---|---|---|---|",
-    ]
-    base = job["peers"].get("st-onnx-int8", {}).get("texts_per_s")
+def _peer_rows(job: dict[str, Any], base_name: str, base_title: str) -> list[str]:
+    lines = [f"| contender | texts/s | vs {base_title} | cos min | cos mean | notes |", "|---|---|---|---|---|---|"]
+    base = job["peers"].get(base_name, {}).get("texts_per_s")
     for name, r in sorted(job["peers"].items(), key=lambda kv: -kv[1]["texts_per_s"]):
         ratio = f"{r['texts_per_s'] / base:.2f}x" if base else "-"
         lines.append(f"| {name} | {r['texts_per_s']:.0f} | {ratio} | {r['cos_min']:.5f} | {r['cos_mean']:.5f} | {r.get('notes', '')} |")
-    lines += [f"| {name} | failed | | | | {error} |" for name, error in job.get("errors", {}).items()]
-    return lines
+    return lines + [f"| {name} | failed | | | | {error} |" for name, error in job.get("errors", {}).items()]
+
+
+def _peers(job: dict[str, Any]) -> list[str]:
+    title = f"### Pooled last-layer sentence embeddings against peers (batch {job['batch_size']}, {job['threads']} threads)"
+    return [title, ""] + _peer_rows(job, "st-onnx-int8", "sentence-transformers ONNX int8")
+
+
+def _all_layers_peers(job: dict[str, Any]) -> list[str]:
+    title = f"### All hidden states, mean-pooled, against the engines that return them (batch {job['batch_size']}, {job['threads']} threads)"
+    note = "Same rounds, same texts; cosine against PyTorch for the worst layer (min and mean over texts)."
+    return [title, "", note, ""] + _peer_rows(job, "openvino-fp32", "OpenVINO fp32")
 
 
 def _grid(job: dict[str, Any]) -> list[str]:
@@ -58,21 +63,27 @@ def _layer_cut(job: dict[str, Any]) -> list[str]:
 
 
 def _roofline(job: dict[str, Any]) -> list[str]:
-    c = job["ceilings"]
+    c, kernel = job["ceilings"], job["int8_kernel"]
+    shapes = ", ".join(f"{s['k']}x{s['n']} x{s['count']}" for s in job["shapes"])
+    peak = lambda kind: f"{c[kind]['peak']['weighted_gflops']:.0f} / {c[kind]['in_rounds']['weighted_gflops']:.0f}"  # noqa: E731
     lines = [
-        f"### Roofline at batch {job['batch_size']} x {job['seq_len']} ({job['threads']} threads)",
+        f"### Roofline at batch {job['batch_size']} x {job['seq_len']} and on the natural-length sentences ({job['threads']} threads)",
         "",
-        f"ONNX Runtime matmul throughput on the model's shapes, each shape back to back (peak) and "
-        f"within the alternating rounds: fp32 MatMul {c['fp32']['peak']['weighted_gflops']:.0f} / "
-        f"{c['fp32']['in_rounds']['weighted_gflops']:.0f} GFLOP/s, int8 MatMulInteger "
-        f"{c['int8']['peak']['weighted_gflops']:.0f} / {c['int8']['in_rounds']['weighted_gflops']:.0f} GOP/s. "
-        f"Model: {job['flops_per_token'] / 1e6:.1f} MFLOP per token.",
+        f"ONNX Runtime matmul throughput on the model's projection shapes ({shapes}), "
+        f"{job['batch_size'] * job['seq_len']} rows, each shape back to back (peak) / within the alternating rounds: "
+        f"fp32 MatMul {peak('fp32')} GFLOP/s; int8 MatMulInteger u8s8 {peak('int8_u8s8')} GOP/s; the int8 variant's own form "
+        f"({kernel['op_type']}, weights within [-{kernel['weight_absmax']}, {kernel['weight_absmax']}]) {peak('int8_variant')} GOP/s. "
+        f"Model: {job['flops_per_token'] / 1e6:.1f} MFLOP per token at {job['seq_len']} tokens.",
         "",
-        "| variant | p50 ms | achieved GFLOP/s | fraction of peak | fraction of in-rounds |",
-        "|---|---|---|---|---|",
+        "| variant | ceiling | 32x128 p50 ms | 32x128 GFLOP/s | fraction of peak | fraction of in-rounds | natural: GFLOP/s run (real tokens) | natural: fraction of peak (real tokens) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for variant, v in job["variants"].items():
-        lines.append(f"| {variant} | {v['p50_ms']:.0f} | {v['achieved_gflops']:.0f} | {v['fraction_of_ceiling']:.0%} | {v['fraction_of_in_rounds']:.0%} |")
+        n = v["natural"]
+        lines.append(
+            f"| {variant} | {v['ceiling']} | {v['p50_ms']:.0f} | {v['achieved_gflops']:.0f} | {v['fraction_of_ceiling']:.0%} | {v['fraction_of_in_rounds']:.0%} "
+            f"| {n['achieved_gflops']:.0f} ({n['useful_gflops']:.0f}) | {n['fraction_of_ceiling']:.0%} ({n['useful_fraction_of_ceiling']:.0%}) |"
+        )
     return lines
 
 
@@ -81,15 +92,15 @@ def _gpu(job: dict[str, Any]) -> list[str]:
     return lines + [f"| {name} | {t['median_s'] * 1e3:.2f} |" for name, t in job["contenders"].items()]
 
 
-SECTIONS = {"all_layers": _all_layers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
+SECTIONS = {"all_layers": _all_layers, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
 
 
 def markdown(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
-        f"## Benchmark {results['date']} on {results['host']}",
+        f"## Benchmark {results['date']} on {results['host']}: {m['cpu_family_title']}",
         "",
-        f"CPU: {m.get('cpu', '?')}, {m.get('physical_cores')} physical cores, flags: {' '.join(m.get('cpu_flags', []))}. "
+        f"CPU: {m['cpu']}, family {m['cpu_family']}, {m.get('physical_cores')} physical cores, flags: {' '.join(m['cpu_flags'])}. "
         f"Versions: {', '.join(f'{k} {v}' for k, v in m.get('versions', {}).items())}. Medians over alternated repeats; "
         "absolute figures are context only on a shared machine.",
     ]
@@ -132,6 +143,8 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
         bars.update({f"{k} (all layers)": v["texts_per_s"] for k, v in jobs["all_layers"]["contenders"].items()})
     if "peers" in jobs:
         bars.update({f"{k} (last layer)": v["texts_per_s"] for k, v in jobs["peers"]["peers"].items()})
+    if "all_layers_peers" in jobs:
+        bars.update({f"{k} (all layers, peer run)": v["texts_per_s"] for k, v in jobs["all_layers_peers"]["peers"].items()})
     if bars:
         fig, ax = plt.subplots(figsize=(8, 0.35 * len(bars) + 1))
         names = list(bars)

@@ -1,7 +1,7 @@
-"""``make bench``: every benchmark job in one run; results to benchmarks/results/<date>-<host>.*
+"""``make bench``: every benchmark job in one run; results to benchmarks/results/<date>-<host>-<cpu family>.*
 
-Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,peers,grid,layer_cut,roofline,gpu] [--quick]
-Writes <date>-<host>.json (everything measured, with machine facts), .md (tables) and
+Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,all_layers_peers,peers,grid,layer_cut,roofline,gpu] [--quick] [--texts N]
+Writes <date>-<host>-<cpu family>.json (everything measured, with machine facts), .md (tables) and
 -latency.png / -throughput.png plots.
 """
 
@@ -20,9 +20,9 @@ from layerwise.runtime.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, grid, layer_cut, peers, report, roofline
-from .common import RESULTS, machine, minilm_dir, real_sentences
+from .common import machine, minilm_dir, real_sentences, results_stem
 
-JOBS = ("all_layers", "peers", "grid", "layer_cut", "roofline", "gpu")
+JOBS = ("all_layers", "all_layers_peers", "peers", "grid", "layer_cut", "roofline", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", default=",".join(JOBS))
     parser.add_argument("--quick", action="store_true", help="fewer texts and repeats (a smoke run, not for publishing)")
     parser.add_argument("--threads", type=int, default=physical_cores())
+    parser.add_argument("--texts", type=int, default=None, help="how many real sentences (default 512; 128 with --quick)")
     args = parser.parse_args(argv)
     jobs = [j for j in args.jobs.split(",") if j]
     unknown = set(jobs) - set(JOBS)
@@ -38,25 +39,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown jobs {sorted(unknown)}; choose from {', '.join(JOBS)}")
 
     torch.set_num_threads(args.threads)
-    texts = real_sentences(128 if args.quick else 512)
+    texts = real_sentences(args.texts or (128 if args.quick else 512))
     repeats = 2 if args.quick else 5
     model = AutoModel.from_pretrained(minilm_dir()).eval()
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     results = {"date": date.today().isoformat(), "host": socket.gethostname(), "machine": machine(), "bundle": args.bundle, "jobs": {}}
     runners = {
         "all_layers": lambda: all_layers.run(args.bundle, model, tokenizer, texts, args.threads, repeats),
-        "peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats),
+        "all_layers_peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="all_layers"),
+        "peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="last_layer"),
         "grid": lambda: grid.run(args.bundle, args.threads, seconds=0.5 if args.quick else 2.0),
         "layer_cut": lambda: layer_cut.run(args.bundle, args.threads, repeats=repeats),
-        "roofline": lambda: roofline.run(args.bundle, args.threads),
+        "roofline": lambda: roofline.run(args.bundle, args.threads, texts, repeats=3 if args.quick else 9),
         "gpu": lambda: run_gpu(args.bundle),
     }
     for job in jobs:
         print(f"== {job}", file=sys.stderr, flush=True)
         results["jobs"][job] = runners[job]()
 
-    RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"{results['date']}-{results['host']}"
+    stem = results_stem(results["date"], results["host"], results["machine"]["cpu_family"])
     write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(results, indent=2) + "\n")
     text = report.markdown(results)
     write_text_atomic(stem.with_name(stem.name + ".md"), text)

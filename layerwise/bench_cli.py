@@ -8,6 +8,7 @@ import sys
 
 from .runtime import load
 from .runtime.atomic import check_writable, write_text_atomic
+from .runtime.cpu import describe
 from .runtime.errors import InputError
 from .runtime.latency import measure_grid
 
@@ -32,7 +33,9 @@ def run_bench(args: argparse.Namespace) -> int:
     if skipped:
         print(f"note: skipping sequence lengths {skipped} above the model maximum {info.max_length}", file=sys.stderr)
     cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
+    cpu = describe()
     print(f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; layers={args.layers} pool={args.pool}")
+    print(f"CPU: {cpu['cpu']} ({cpu['cpu_family_title']}; flags {' '.join(cpu['cpu_flags'])})")
     print("| batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s | runs |")
     print("|---|---|---|---|---|---|---|---|")
     for c in cells:
@@ -41,7 +44,7 @@ def run_bench(args: argparse.Namespace) -> int:
             f"{c['sequences_per_s']:.1f} | {c['tokens_per_s']:.0f} | {c['repeats']} |"
         )
     if args.json_out:
-        payload = {"info": {k: v for k, v in vars(info).items()}, "layers": args.layers, "pool": args.pool, "cells": cells}
+        payload = {"info": {k: v for k, v in vars(info).items()}, "cpu": cpu, "layers": args.layers, "pool": args.pool, "cells": cells}
         text = json.dumps(payload, indent=2)
         if args.json_out == "-":
             print(text)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import argparse
 
 from .runtime import load
-from .runtime.cpu import cpu_description
+from .runtime.cpu import describe
 from .runtime.errors import ProviderError
 from .runtime.manifest import read_manifest
 
 
 def run_verify(args: argparse.Namespace) -> int:
     """Print each variant's per-layer table; exit 1 when any variant misses its bar."""
-    cpu = cpu_description()
-    print(f"CPU: {cpu['model']} ({cpu['machine']}; int8 family {cpu['int8_family']}; flags {' '.join(cpu['flags']) or '-'})")  # type: ignore[arg-type]
+    cpu = describe()
+    print(f"CPU: {cpu['cpu']} ({cpu['cpu_family_title']}; flags {' '.join(cpu['cpu_flags']) or '-'})")
     variants = [args.variant] if args.variant else list(read_manifest(args.bundle).variants)
     failed = []
     for variant in variants:

@@ -18,7 +18,7 @@ import numpy as np
 
 from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
-from .cpu import cpu_description
+from .cpu import describe as describe_cpu
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
@@ -48,7 +48,7 @@ class EncoderInfo:
     threads: int
     default_pooling: dict[str, Any]
     variant_reason: str = ""
-    cpu: str = ""  # int8 kernel family of this CPU (runtime/cpu.py)
+    cpu: str = ""  # this CPU's matmul kernel family, e.g. "avx512_vnni" or "avx2" (runtime/cpu.py)
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,7 @@ class Encoder:
             threads=config.threads,
             default_pooling=manifest.default_pooling,
             variant_reason=variant_reason,
-            cpu=str(cpu_description()["int8_family"]),
+            cpu=describe_cpu()["cpu_family"],
         )
         self._stats = threading.local()
 

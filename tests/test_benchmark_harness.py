@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmarks import gpu, report
 from layerwise.runtime import load
+from layerwise.runtime.cpu import describe
 from layerwise.runtime.latency import measure_grid
 
 
@@ -16,9 +17,10 @@ def test_gpu_job_runs_on_the_cpu_provider_and_renders(tiny_bundle):
         "layerwise fused + copy of all hidden states",
         "layerwise fused pooled on device",
     }
-    results = {"date": "d", "host": "h", "machine": {"cpu_flags": ["avx512_vnni"], "versions": {}}, "jobs": {"gpu": job, "peers": {"skipped": "no env"}}}
+    results = {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "jobs": {"gpu": job, "peers": {"skipped": "no env"}}}
     text = report.markdown(results)
     assert "| layerwise fused engine only |" in text and "### peers: skipped (no env)" in text
+    assert text.startswith(f"## Benchmark d on h: {describe()['cpu_family_title']}\n")
 
 
 def test_latency_grid_reports_percentiles_and_skips_nothing_it_can_run(tiny_bundle):

@@ -12,6 +12,7 @@ import pytest
 import layerwise
 from layerwise.cli import main
 from layerwise.runtime import BundleError
+from layerwise.runtime.cpu import describe
 
 
 def test_verify_passes_every_variant_of_an_intact_bundle(minilm_bundle, capsys):
@@ -62,6 +63,6 @@ def test_default_cpu_variant_says_why_and_names_the_cpu(minilm_bundle):
     with layerwise.load(minilm_bundle, provider="cpu") as encoder:
         assert encoder.info.variant == "int8"
         assert "int8 accuracy bar" in encoder.info.variant_reason
-        assert encoder.info.cpu in ("avx512_vnni", "avx_vnni", "avx512bw", "avx2", "arm64")
+        assert encoder.info.cpu == describe()["cpu_family"] != "unknown"
     with layerwise.load(minilm_bundle, variant="fused", provider="cpu") as encoder:
         assert encoder.info.variant_reason == "requested"

@@ -1,0 +1,62 @@
+"""The CPU description every benchmark writer uses: model name, flags, family (runtime/cpu.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from layerwise.runtime.cpu import describe, family_of, family_title, parse_cpuinfo
+
+# Trimmed /proc/cpuinfo texts of real machines (two processors each; the first one is read).
+HASWELL = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz
+flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2
+
+processor\t: 1
+model name\t: something else entirely
+flags\t\t: avx512f avx512bw avx512_vnni
+"""
+ZEN4 = """processor\t: 0
+model name\t: AMD EPYC 9R14 96-Core Processor
+flags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
+"""
+SAPPHIRE_RAPIDS = """processor\t: 0
+model name\t: Intel(R) Xeon(R) Platinum 8488C
+flags\t\t: avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_bf16 amx_tile amx_int8
+"""
+
+
+@pytest.mark.parametrize(
+    "text, model, family, flags",
+    [
+        (HASWELL, "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz", "avx2", ["avx2", "fma"]),
+        (ZEN4, "AMD EPYC 9R14 96-Core Processor", "avx512_vnni", ["avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "fma"]),
+        (SAPPHIRE_RAPIDS, "Intel(R) Xeon(R) Platinum 8488C", "amx", ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "fma"]),
+    ],
+)
+def test_cpuinfo_gives_model_flags_and_the_best_int8_kernel_family(text, model, family, flags):
+    assert parse_cpuinfo(text) == {"cpu": model, "cpu_flags": flags, "cpu_family": family}
+
+
+def test_families_follow_mlas_preference_and_unknown_when_no_avx2():
+    assert family_of({"avx2", "avx_vnni"}) == "avx_vnni"
+    assert family_of({"avx2", "avx512f", "avx512bw"}) == "avx512"
+    assert family_of({"avx512f", "avx512bw", "avx512_vnni", "avx2"}) == "avx512_vnni"
+    assert family_of({"sse4_2", "avx"}) == "unknown"
+    assert family_title("avx512_vnni") == "AVX-512 VNNI" and family_title("avx2") == "AVX2 (no VNNI)"
+
+
+def test_this_machine_is_described_with_a_known_title():
+    facts = describe()
+    assert set(facts) == {"cpu", "cpu_flags", "cpu_family", "cpu_family_title"}
+    assert facts["cpu_family_title"] == family_title(facts["cpu_family"])
+    assert set(facts["cpu_flags"]) <= {f for f in open("/proc/cpuinfo").read().split()}
+
+
+def test_results_files_are_keyed_by_cpu_family(tmp_path, monkeypatch):
+    from benchmarks import common
+
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
+    stem = common.results_stem("2026-12-02", "vm.example", "avx2", "-server")
+    assert stem == tmp_path / "results" / "2026-12-02-vm.example-avx2-server" and stem.parent.is_dir()
+    assert common.machine()["cpu_family"] == describe()["cpu_family"]
