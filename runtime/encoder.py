@@ -170,6 +170,11 @@ class Encoder:
         return self._tokenizer.encode(check_texts(texts), max_length, truncate)
 
     @property
+    def tokenizer(self) -> TextTokenizer:
+        """The bundle's tokenizer, for inspecting tokens and decoding ids (``embed`` tokenizes by itself)."""
+        return self._tokenizer
+
+    @property
     def last_stats(self) -> EmbedStats:
         """Figures of this thread's last ``embed`` call (each thread sees its own)."""
         return getattr(self._stats, "last", EmbedStats())
