@@ -150,3 +150,20 @@ def test_openapi_documents_every_route_and_every_field_the_parsers_accept(runnin
     page = httpx.get(f"{url}/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and OPENAPI_PATH in page.text
 
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "kind", "message"),
+    [
+        ("/decode", {"ids": []}, 400, "empty", "`ids` cannot be empty; send at least one token id"),
+        ("/decode", {"ids": [[101], []]}, 400, "empty", "`ids[1]` cannot be empty; send at least one token id"),
+        ("/decode", {"ids": [101, -1]}, 422, "validation", "`ids` must hold token ids (integers from 0), got -1"),
+        ("/decode", {"ids": "101"}, 422, "validation", "`ids` must be a list of token ids or a list of such lists, got a string"),
+        ("/tokenize", {"inputs": ["a", ""]}, 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
+        ("/tokenize", {"inputs": ["a"] * 33}, 413, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
+        ("/tokenize", {"inputs": "a", "prompt_name": "query"}, 422, "validation", "`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text"),
+    ],
+)
+def test_bad_tokenize_and_decode_requests_get_teis_statuses(url, path, body, status, kind, message):
+    response = httpx.post(f"{url}{path}", json=body)
+    assert (response.status_code, response.json()) == (status, {"error": message, "error_type": kind})
