@@ -120,7 +120,6 @@ class TextTokenizer:
         encodings = [cut.post_process(e) for e in raw]
         return Encoded(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit)
 
-
     def tokens(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[Encoding]:
         """Every text's whole encoding (ids, tokens, offsets, special mask), never truncated: for inspection."""
         return self._raw.encode_batch(list(texts), add_special_tokens=add_special_tokens)

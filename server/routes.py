@@ -3,7 +3,7 @@
 TEI's aliases, /tokenize and /decode are in tei.py; /docs in openapi.py.
 
 Order per embedding request: readiness (503), concurrency cap (429 at once), body size (413,
-before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (500),
+before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (424),
 body. /health is readiness (200 only when loaded, warmed and not draining); /live is
 liveness. Statuses come from errors.ERRORS only.
 """

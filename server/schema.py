@@ -56,7 +56,7 @@ class DecodeRequest:
 
 
 def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
-    """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format"}``."""
+    """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format", "dimensions"}``."""
     return _parse_tei(_object(body, TEI_FIELDS, "/embed", "inputs"), info, max_inputs, auto_truncate)
 
 
