@@ -244,6 +244,11 @@ class Encoder:
         return verify(self, reference, verification.bars[self.info.variant], texts)
 
     @property
+    def tokenizer(self) -> TextTokenizer:
+        """The bundle's tokenizer, for inspecting tokens and decoding ids (``embed`` tokenizes by itself)."""
+        return self._tokenizer
+
+    @property
     def last_stats(self) -> EmbedStats:
         """Figures of this thread's last ``embed`` or ``embed_tokens`` call (each thread sees its own)."""
         return getattr(self._stats, "last", EmbedStats())

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from .errors import InputError
 
@@ -122,6 +122,23 @@ class TextTokenizer:
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
         return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit, truncate is None)
+
+    def tokens(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[Encoding]:
+        """Every text's whole encoding (ids, tokens, offsets, special mask), never truncated: for inspection."""
+        return self._raw.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+
+    @property
+    def vocab_size(self) -> int:
+        return self._raw.get_vocab_size(with_added_tokens=True)
+
+    def decode(self, ids: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
+        """Texts for token ids; an InputError names the first id outside the vocabulary."""
+        size = self.vocab_size
+        for row, seq in enumerate(ids):
+            unknown = next((i for i in seq if not 0 <= i < size), None)
+            if unknown is not None:
+                raise InputError(f"token id {unknown} (sequence {row}) is not in the vocabulary of {size} tokens (ids 0..{size - 1})")
+        return self._raw.decode_batch([list(seq) for seq in ids], skip_special_tokens=skip_special_tokens)
 
 
 def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:

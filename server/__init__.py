@@ -6,6 +6,7 @@ One request's path, one module per step:
     pipeline.py    token lengths, output size       batcher.py   bounded dynamic batching, one run at a time
     render.py      JSON / base64 / .npy / .npz      errors.py    the one exception -> status table
     lifecycle.py   load, warm, ready, drain         metrics.py   Prometheus text registry
+    tei.py         TEI's aliases, /tokenize, /decode openapi.py   /docs: OpenAPI from the route table
     app.py         Starlette + uvicorn, ``serve``
 Starlette and uvicorn are imported only inside this package.
 """

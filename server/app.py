@@ -26,8 +26,10 @@ from ..runtime.manifest import read_manifest
 from .lifecycle import Lifecycle, Loader
 from .metrics import Metrics
 from .middleware import FrontDoor
+from .openapi import DOC_ROUTES
 from .routes import EXCEPTION_HANDLERS, ROUTES
 from .settings import Settings, check_budget, settings_from_args
+from .tei import TEI_ROUTES
 
 log = logging.getLogger("layerwise.server")
 
@@ -43,9 +45,10 @@ def create_app(settings: Settings, loader: Loader) -> Starlette:
         yield
         await lifecycle.stop()
 
-    paths = tuple(route.path for route in ROUTES)
+    every_route = ROUTES + TEI_ROUTES + DOC_ROUTES
+    paths = tuple(route.path for route in every_route)
     app = Starlette(
-        routes=ROUTES,
+        routes=every_route,
         middleware=[Middleware(FrontDoor, metrics=registry, api_key=settings.api_key, paths=paths)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,

@@ -1,8 +1,11 @@
 """What the server refuses, and the one table mapping every exception to an HTTP status.
 
-Bodies follow text-embeddings-inference: ``{"error": message, "error_type": kind}``. The
-runtime's exceptions know nothing of HTTP; they are placed in ``ERRORS`` here, next to the
-server's own. Anything not in the table is a 500 whose details stay in the server log.
+Bodies follow text-embeddings-inference: ``{"error": message, "error_type": kind}``; on the
+OpenAI routes (``OPENAI_ROUTES``) OpenAI's ``{"error": {"message", "type", "code"}}`` with the
+same kind and the status as code. Statuses follow TEI: 413 and 422 validation, 422
+tokenizer, 424 backend, 429 overloaded, 503 unhealthy, 400 empty. The runtime's exceptions
+know nothing of HTTP; they are placed in ``ERRORS`` here, next to the server's own. Anything
+not in the table is a 500 whose details stay in the server log.
 """
 
 from __future__ import annotations
@@ -26,6 +29,10 @@ class EmptyInput(RequestError):
 
 class TooLarge(RequestError):
     """Body, input count, input length or response size over its limit."""
+
+
+class TokenizerError(RequestError):
+    """The tokenizer cannot encode or decode this input, e.g. a token id outside the vocabulary."""
 
 
 class NotAcceptable(RequestError):
@@ -52,6 +59,9 @@ class MethodNotAllowed(RequestError):
     """The route exists but not for this method."""
 
 
+OPENAI_ROUTES = ("/v1/embeddings", "/embeddings")  # these answer errors in OpenAI's shape
+
+
 class ServerConfigError(LayerwiseError, ValueError):
     """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
 
@@ -68,8 +78,9 @@ ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
     Unavailable: (503, "unhealthy", {"retry-after": "1"}),
     RouteNotFound: (404, "not_found", {}),
     MethodNotAllowed: (405, "method_not_allowed", {}),
-    NonFiniteOutputError: (500, "backend", {}),
-    LayerwiseError: (500, "backend", {}),
+    TokenizerError: (422, "tokenizer", {}),
+    NonFiniteOutputError: (424, "backend", {}),
+    LayerwiseError: (424, "backend", {}),
 }
 
 
@@ -81,9 +92,13 @@ def status_of(exc: BaseException) -> tuple[int, str, dict[str, str]]:
     return 500, "backend", {}
 
 
-def error_response(exc: BaseException, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error answer for ``exc``; an unlisted exception's text stays in the server log (uvicorn logs it)."""
+def error_response(exc: BaseException, path: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error answer for ``exc`` on ``path`` (TEI's shape, or OpenAI's on OPENAI_ROUTES).
+
+    An unlisted exception's text stays in the server log (uvicorn logs it).
+    """
     status, kind, extra = status_of(exc)
     listed = any(cls in ERRORS for cls in type(exc).__mro__)
     message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
-    return JSONResponse({"error": message, "error_type": kind}, status_code=status, headers={**extra, **(headers or {})})
+    body = {"error": {"message": message, "type": kind, "code": status}} if path in OPENAI_ROUTES else {"error": message, "error_type": kind}
+    return JSONResponse(body, status_code=status, headers={**extra, **(headers or {})})

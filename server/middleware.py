@@ -1,7 +1,8 @@
 """Every HTTP request passes here: the API-key check, then counts and latency by route and status.
 
 Route labels are the known paths or "other", so arbitrary URLs cannot grow the metrics.
-The key is compared in constant time and never logged; /health, /live and /metrics stay open.
+The key is compared in constant time and never logged; reads of health, metrics and the API
+description stay open (``OPEN_ROUTES``, GET and HEAD only: ``POST /`` embeds and needs the key).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import Unauthorized, error_response
 from .metrics import Metrics
+from .openapi import OPENAPI_PATH
 
-OPEN_ROUTES = ("/health", "/live", "/metrics")
+OPEN_ROUTES = ("/health", "/live", "/metrics", "/", "/ping", "/docs", OPENAPI_PATH)
+OPEN_METHODS = ("GET", "HEAD")
 
 
 def bearer_matches(scope: Scope, key: bytes) -> bool:
@@ -50,9 +53,10 @@ class FrontDoor:
             await send(message)
 
         try:
-            if self._key is not None and route not in OPEN_ROUTES and not bearer_matches(scope, self._key):
+            is_open = route in OPEN_ROUTES and scope["method"] in OPEN_METHODS
+            if self._key is not None and not is_open and not bearer_matches(scope, self._key):
                 refusal = Unauthorized("missing or wrong API key: send the header 'Authorization: Bearer <key>'")
-                await error_response(refusal)(scope, receive, send_noting_status)
+                await error_response(refusal, scope["path"])(scope, receive, send_noting_status)
             else:
                 await self.app(scope, receive, send_noting_status)
         finally:

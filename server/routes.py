@@ -1,7 +1,9 @@
-"""The routes: POST /embed (TEI), POST /v1/embeddings (OpenAI), GET /health, /live, /info, /metrics.
+"""The routes: POST /embed and /embed_all (TEI), POST /v1/embeddings (OpenAI), GET /health, /live, /info, /metrics.
+
+TEI's aliases, /tokenize and /decode are in tei.py; /docs in openapi.py.
 
 Order per embedding request: readiness (503), concurrency cap (429 at once), body size (413,
-before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (500),
+before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (424),
 body. /health is readiness (200 only when loaded, warmed and not draining); /live is
 liveness. Statuses come from errors.ERRORS only.
 """
@@ -26,7 +28,7 @@ from . import pipeline
 from .errors import MethodNotAllowed, RequestError, RouteNotFound, TooLarge, error_response
 from .metrics import CONTENT_TYPE
 from .render import binary_body, binary_media, check_acceptable, check_finite, openai_body, tei_body
-from .schema import EmbedRequest, parse_openai, parse_tei
+from .schema import EmbedRequest, parse_openai, parse_tei, parse_tei_all
 from .settings import Settings
 
 INLINE_BYTES = 1 << 16  # larger bodies are parsed in a thread, off the event loop
@@ -89,6 +91,10 @@ async def embed_tei(request: Request) -> Response:
     return await _embed(request, parse_tei, tei=True)
 
 
+async def embed_all(request: Request) -> Response:
+    return await _embed(request, parse_tei_all, tei=True)
+
+
 async def embed_openai(request: Request) -> Response:
     return await _embed(request, parse_openai, tei=False)
 
@@ -139,6 +145,7 @@ async def metrics(request: Request) -> Response:
 
 ROUTES = [
     Route("/embed", embed_tei, methods=["POST"]),
+    Route("/embed_all", embed_all, methods=["POST"]),
     Route("/v1/embeddings", embed_openai, methods=["POST"]),
     Route("/health", health, methods=["GET"]),
     Route("/live", live, methods=["GET"]),
@@ -148,19 +155,19 @@ ROUTES = [
 
 
 async def _request_error(request: Request, exc: Exception) -> Response:
-    return error_response(exc)
+    return error_response(exc, request.url.path)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    routes = ", ".join(f"{min(route.methods or ())} {route.path}" for route in ROUTES)
-    return error_response(RouteNotFound(f"no route {request.method} {request.url.path}; this server has {routes}"))
+    routes = ", ".join(f"{min(route.methods or ())} {route.path}" for route in request.app.routes if isinstance(route, Route))
+    return error_response(RouteNotFound(f"no route {request.method} {request.url.path}; this server has {routes}"), request.url.path)
 
 
 async def _not_allowed(request: Request, exc: Exception) -> Response:
     allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
     allow = ", ".join(sorted(allow.split(", ")))
     refusal = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}; use {allow}")
-    return error_response(refusal, headers={"allow": allow})
+    return error_response(refusal, request.url.path, headers={"allow": allow})
 
 
 EXCEPTION_HANDLERS = {

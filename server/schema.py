@@ -1,4 +1,5 @@
-"""Request bodies of ``/embed`` (TEI) and ``/v1/embeddings`` (OpenAI) into one typed EmbedRequest.
+"""Request bodies into typed requests: ``/embed`` and ``/embed_all`` (TEI) and ``/v1/embeddings``
+(OpenAI) into one EmbedRequest; ``/tokenize`` and ``/decode`` into their own.
 
 Every refusal names the field: bad JSON, unknown fields and wrong types are 422, no input
 or an empty string 400, more inputs than allowed 413. Defaults follow TEI: the last layer,
@@ -20,8 +21,11 @@ from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
 from .errors import EmptyInput, InvalidRequest, TooLarge
 
 OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding_format"}
-TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name"} | OPTION_FIELDS
+TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name", "dimensions"} | OPTION_FIELDS
+EMBED_ALL_FIELDS = TEI_FIELDS - {"pool"}  # always one vector per token
 OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
+TOKENIZE_FIELDS = {"inputs", "add_special_tokens", "prompt_name"}
+DECODE_FIELDS = {"ids", "skip_special_tokens"}
 ENCODINGS = ("float", "base64")
 JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
 
@@ -48,17 +52,76 @@ class EmbedRequest:
     encoding: str  # "float" or "base64"
 
 
+@dataclass(frozen=True)
+class TokenizeRequest:
+    texts: list[str]
+    add_special_tokens: bool
+
+
+@dataclass(frozen=True)
+class DecodeRequest:
+    ids: list[list[int]]
+    skip_special_tokens: bool
+
+
 def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
-    """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format"}``."""
-    data = _object(body, TEI_FIELDS, "/embed", "inputs")
+    """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format", "dimensions"}``."""
+    return _parse_tei(_object(body, TEI_FIELDS, "/embed", "inputs"), info, max_inputs, auto_truncate)
+
+
+def parse_tei_all(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
+    """``/embed_all``: as ``/embed`` without ``pool`` (every token's vector), not normalised unless asked."""
+    return _parse_tei(_object(body, EMBED_ALL_FIELDS, "/embed_all", "inputs"), info, max_inputs, auto_truncate, pool="none")
+
+
+def parse_tokenize(body: bytes, max_inputs: int) -> TokenizeRequest:
+    """``{"inputs": str | [str], "add_special_tokens": true}``, as TEI's /tokenize."""
+    data = _object(body, TOKENIZE_FIELDS, "/tokenize", "inputs")
+    texts = _texts(data, "inputs", max_inputs)
+    _no_prompt(data)
+    return TokenizeRequest(texts, _get(data, "add_special_tokens", bool, True))
+
+
+def parse_decode(body: bytes, max_inputs: int) -> DecodeRequest:
+    """``{"ids": [int] | [[int]], "skip_special_tokens": true}``, as TEI's /decode."""
+    data = _object(body, DECODE_FIELDS, "/decode", "ids")
+    value = data.get("ids")
+    if not isinstance(value, list):
+        raise InvalidRequest(f"`ids` must be a list of token ids or a list of such lists, got {_kind(value)}")
+    batch = value if value and all(isinstance(v, list) for v in value) else [value]
+    _check_batch_size(len(batch), max_inputs)
+    for index, ids in enumerate(batch):
+        where = f"`ids[{index}]`" if batch is value else "`ids`"
+        if not ids:
+            raise EmptyInput(f"{where} cannot be empty; send at least one token id")
+        bad = [i for i in ids if not isinstance(i, int) or isinstance(i, bool) or i < 0]
+        if bad:
+            raise InvalidRequest(f"{where} must hold token ids (integers from 0), got {json.dumps(bad[0])}")
+    return DecodeRequest(batch, _get(data, "skip_special_tokens", bool, True))
+
+
+def _parse_tei(data: dict[str, Any], info: EncoderInfo, max_inputs: int, auto_truncate: bool, pool: str | None = None) -> EmbedRequest:
     texts = _texts(data, "inputs", max_inputs)
     if _get(data, "truncation_direction", str, "Right").lower() != "right":
         raise InvalidRequest("`truncation_direction` 'Left' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
-    if _get(data, "prompt_name", str, None) is not None:
-        raise InvalidRequest("`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text")
-    options = _options(data, info)
+    _no_prompt(data)
+    options = _options(data, info, pool)
+    _check_dimensions(data, info, options)
     squeeze = data.get("layers") is None and options.combine is None
     return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, auto_truncate), squeeze, _encoding(data))
+
+
+def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOptions) -> None:
+    """``dimensions`` is accepted only as the width the request gives anyway: vectors are never shortened."""
+    width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
+    dimensions = _get(data, "dimensions", int, width)
+    if dimensions != width:
+        raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
+
+
+def _no_prompt(data: dict[str, Any]) -> None:
+    if _get(data, "prompt_name", str, None) is not None:
+        raise InvalidRequest("`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text")
 
 
 def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
@@ -75,10 +138,7 @@ def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate:
             f"`layers` {data['layers']!r} gives {len(options.layers)} vectors per input, but /v1/embeddings returns one: "
             "pass `combine` ('concat', 'sum' or 'mean'), or use /embed"
         )
-    width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
-    dimensions = _get(data, "dimensions", int, width)
-    if dimensions != width:
-        raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
+    _check_dimensions(data, info, options)
     return EmbedRequest("input", texts, options, _get(data, "truncate", bool, auto_truncate), options.combine is None, _encoding(data))
 
 
@@ -111,11 +171,7 @@ def _texts(data: dict[str, Any], field: str, max_inputs: int) -> list[str]:
         raise InvalidRequest(f"`{field}` must be a string or a list of strings, got {_kind(value)}")
     if not value:
         raise EmptyInput(f"`{field}` cannot be empty; send at least one string")
-    if len(value) > max_inputs:
-        raise TooLarge(
-            f"batch size {len(value)} > maximum allowed batch size {max_inputs}: split the request, "
-            "or start the server with a larger --max-client-batch-size"
-        )
+    _check_batch_size(len(value), max_inputs)
     for index, text in enumerate(value):
         if not isinstance(text, str):
             raise InvalidRequest(f"`{field}[{index}]` must be a string, got {_kind(text)}")
@@ -124,9 +180,18 @@ def _texts(data: dict[str, Any], field: str, max_inputs: int) -> list[str]:
     return value
 
 
-def _options(data: dict[str, Any], info: EncoderInfo) -> EmbedOptions:
+def _check_batch_size(size: int, max_inputs: int) -> None:
+    if size > max_inputs:
+        raise TooLarge(
+            f"batch size {size} > maximum allowed batch size {max_inputs}: split the request, "
+            "or start the server with a larger --max-client-batch-size"
+        )
+
+
+def _options(data: dict[str, Any], info: EncoderInfo, pool: str | None = None) -> EmbedOptions:
+    """The run's options; ``pool`` fixed by the route (``/embed_all``), else the request's or the model's own."""
     default_pool = info.default_pooling.get("pool")
-    pool = _get(data, "pool", str, default_pool if default_pool in POOLS else "mean")
+    pool = pool or _get(data, "pool", str, default_pool if default_pool in POOLS else "mean")
     combine = _get(data, "combine", str, None)
     layers = data.get("layers")
     try:

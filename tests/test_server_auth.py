@@ -1,4 +1,4 @@
-"""With an API key, every route but /health, /live and /metrics needs the bearer token; the key is never logged."""
+"""With an API key, every route but the reads of health, metrics and the API description needs the bearer token; the key is never logged."""
 
 from __future__ import annotations
 
@@ -37,8 +37,13 @@ def test_the_right_key_works_for_plain_http_and_the_openai_client(url):
         openai.OpenAI(base_url=f"{url}/v1", api_key="wrong", max_retries=0).embeddings.create(input="x", model="tiny")
 
 
-def test_health_live_and_metrics_stay_open_and_the_rest_is_closed(url):
-    assert [httpx.get(f"{url}{path}").status_code for path in ("/health", "/live", "/metrics")] == [200, 200, 200]
+def test_health_live_metrics_and_docs_stay_open_and_the_rest_is_closed(url):
+    open_paths = ("/health", "/live", "/metrics", "/", "/ping", "/docs", "/api-doc/openapi.json")
+    assert [httpx.get(f"{url}{path}").status_code for path in open_paths] == [200] * len(open_paths)
+    for path in ("/", "/invocations", "/embed_all", "/tokenize", "/decode", "/embeddings"):  # POST / embeds: closed, unlike GET /
+        assert httpx.post(f"{url}{path}", json={"inputs": "x"}).status_code == 401, path
+    openai_refusal = httpx.post(f"{url}/embeddings", json={"input": "x"}).json()
+    assert openai_refusal == {"error": {"message": "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "type": "unauthorized", "code": 401}}
     assert [httpx.get(f"{url}{path}").status_code for path in ("/info", "/no-such-route")] == [401, 401]
     assert httpx.get(f"{url}/info", headers={"authorization": f"Bearer {KEY}"}).json()["api_key_required"] is True
 

@@ -107,7 +107,7 @@ def test_a_failing_text_fails_only_its_own_request_when_batched(tiny_bundle, rig
         running.wait_for("layerwise_queue_depth", 2)
         rigged.gate.set()
         assert first.result().status_code == 200 and clean.result().status_code == 200
-        assert failing.result().status_code == 500 and failing.result().json()["error_type"] == "backend"
+        assert failing.result().status_code == 424 and failing.result().json()["error_type"] == "backend"
     merged, *alone = rigged.runs[2:]  # the merged run failed, then each request ran alone
     assert sorted(merged) == sorted(["clean one", "clean too", FAIL_TEXT]) and sorted(alone) == [["clean one"], ["clean too", FAIL_TEXT]]
 

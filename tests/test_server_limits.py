@@ -39,7 +39,7 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b"", 422, "validation", 'request body is empty; /embed takes a JSON object such as {"inputs": "some text"}'),
         (b"[1, 2]", 422, "validation", "request body must be a JSON object, got an array"),
         (b"[" * 100_000, 422, "validation", "request body nests too deeply to be a request"),
-        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, encoding_format, inputs, layers, normalize, pool, prompt_name, truncate, truncation_direction"),
+        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, dimensions, encoding_format, inputs, layers, normalize, pool, prompt_name, truncate, truncation_direction"),
         (b'{"normalize": true}', 422, "validation", "`inputs` is missing; send a string or a list of strings"),
         (b'{"inputs": 7}', 422, "validation", "`inputs` must be a string or a list of strings, got an integer"),
         (b'{"inputs": ["ok", {"t": 1}]}', 422, "validation", "`inputs[1]` must be a string, got an object"),
@@ -73,7 +73,8 @@ def test_bad_embed_requests_are_refused_naming_the_field(url, body, status, kind
     ],
 )
 def test_bad_openai_requests_are_refused_naming_the_field(url, body, message):
-    assert _error(httpx.post(f"{url}/v1/embeddings", json=body), 422, "validation") == message
+    response = httpx.post(f"{url}/v1/embeddings", json=body)
+    assert response.status_code == 422 and response.json() == {"error": {"message": message, "type": "validation", "code": 422}}
 
 
 @pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")  # pytest resets the server's own filter per test
@@ -121,18 +122,18 @@ def test_npy_cannot_hold_per_token_output_406(url):
 
 
 def test_unknown_route_is_404_and_wrong_method_405_as_json_errors(url):
-    assert _error(httpx.get(f"{url}/embeddings"), 404, "not_found").startswith("no route GET /embeddings; this server has POST /embed")
+    assert _error(httpx.get(f"{url}/v2/embeddings"), 404, "not_found").startswith("no route GET /v2/embeddings; this server has POST /embed")
     wrong = httpx.get(f"{url}/embed")
     assert _error(wrong, 405, "method_not_allowed") == "GET is not allowed on /embed; use POST" and wrong.headers["allow"] == "POST"
     assert _error(httpx.post(f"{url}/health"), 405, "method_not_allowed") == "POST is not allowed on /health; use GET, HEAD"
 
 
-def test_nan_in_an_output_is_a_500_and_never_serialised(tiny_bundle):
+def test_nan_in_an_output_is_a_424_backend_error_and_never_serialised(tiny_bundle):
     rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
     with serving(tiny_bundle, loader=lambda: rigged) as running:
         for accept in ("application/json", "application/x-npy"):
             response = httpx.post(f"{running.url}/embed", json={"inputs": ["fine", NAN_TEXT]}, headers={"accept": accept})
-            message = _error(response, 500, "backend")
+            message = _error(response, 424, "backend")
             assert message.startswith(f"the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
         assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
 
