@@ -7,7 +7,7 @@
  */
 
 import { loadGraph } from "./bundle.js";
-import { BundleError, NonFiniteOutputError } from "./errors.js";
+import { BundleError, InputError, NonFiniteOutputError } from "./errors.js";
 import { INPUT_NAMES, POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, outputName } from "./manifest.js";
 import { cutModel } from "./onnx_graph.js";
 import { checkOptions, checkTexts, combineRows, l2Normalize, resolveLayers } from "./options.js";
@@ -65,8 +65,8 @@ export class Encoder {
    * rows; with combine, {dims: [tokens, layers*hidden] or [tokens, hidden]}.
    */
   async embedTokens(texts, options = {}) {
+    if ("pool" in options) throw new InputError("embedTokens takes no pool option: it returns every token; pooled vectors come from embed()");
     const o = checkOptions({ ...options, pool: "mean" }, POOLING_KINDS);
-    if ("pool" in options) throw new TypeError("embedTokens takes no pool option: it returns every token");
     const { chosen, needed, perText } = await this._run(texts, o, "none");
     const hidden = this.info.hiddenSize;
     const positions = chosen.map((layer) => needed.indexOf(layer));

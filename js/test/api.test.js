@@ -57,6 +57,10 @@ for (const [options, message] of ERRORS) {
   });
 }
 
+test("embedTokens refuses a pool option, pointing to embed", async () => {
+  await assert.rejects(enc.embedTokens(["text"], { pool: "mean" }), /^InputError: embedTokens takes no pool option: it returns every token; pooled vectors come from embed\(\)$/);
+});
+
 test("texts must be strings, by index", async () => {
   await assert.rejects(enc.embed(["ok", 3]), { name: "TypeError", message: "texts[1] must be a string, got number" });
 });
