@@ -129,7 +129,9 @@ def write_ort_format(bundle: Path, graphs: list[str], entry: Callable[[Path], di
         configs = sorted(out.glob("required_operators*.config"))
         if len(configs) != 1:
             raise ExportError(f"ONNX Runtime's ORT-format converter wrote {[c.name for c in configs]}; expected one operator config")
-        shutil.move(configs[0], bundle / REQUIRED_OPERATORS)
+        operators = [line for line in configs[0].read_text().splitlines() if line and not line.startswith("#")]
+        header = "# Operators of " + ", ".join(entry["path"] for entry in converted.values())  # not the converter's scratch paths
+        (bundle / REQUIRED_OPERATORS).write_text("\n".join([header, *operators]) + "\n")
     return {
         "optimization_style": ORT_STYLE,
         "graphs": converted,

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -66,17 +66,43 @@ function serve(bundle) {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-let server, browser, page, reference;
+/** Peak resident memory (VmHWM, MB) of this browser's renderer processes, on Linux; null elsewhere. */
+function rendererPeakMB(browserPid) {
+  if (!existsSync("/proc/self/status")) return null;
+  const parent = (pid) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+  const descends = (pid) => {
+    for (let p = pid; p > 1; p = parent(p)) if (p === browserPid) return true;
+    return false;
+  };
+  let peak = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer") || !descends(pid)) continue;
+      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return Math.round(peak);
+}
+
+let server, browser, reference;
 
 before(async () => {
   reference = pythonReference(CASES);
   server = await serve(bundleDir());
   browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
-  page = await browser.newPage();
+});
+
+/** A page in its own browser context (its own renderer process), ready to run cases. */
+async function freshPage() {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
   page.on("pageerror", (e) => console.error("page error:", e));
   await page.goto(`http://127.0.0.1:${server.address().port}/`);
   await page.waitForFunction("window.ready === true");
-});
+  return { page, context };
+}
 
 after(async () => {
   await browser?.close();
@@ -88,12 +114,16 @@ const decode = (r) => (Array.isArray(r) ? r.map(decode) : { dims: r.dims, data: 
 for (const variant of BROWSER_VARIANTS) {
   test(`in Chromium, ${variant} gives the Python runtime's vectors`, async (t) => {
     const cases = CASES.filter((c) => c.variant === variant && inBrowser(c));
+    const { page, context } = await freshPage();
     const run = await page.evaluate((v, c, texts) => window.runCases(v, c, texts), variant, cases, TEXTS);
+    const peakMB = rendererPeakMB(browser.process().pid);
+    await context.close();
     assert.equal(run.info.variant, variant);
     assert.match(run.info.backend, /^onnxruntime-web .* wasm$/);
     t.diagnostic(
       `chromium ${await browser.version()}, ${variant}, ${run.info.threads} threads: load ${run.loadSeconds.toFixed(2)} s, ` +
-        `first call ${run.firstMs.toFixed(0)} ms, steady ${run.steadyMs.toFixed(1)} ms per text (one sentence, all layers)`,
+        `first call ${run.firstMs.toFixed(0)} ms, steady ${run.steadyMs.toFixed(1)} ms per text (one sentence, all layers), ` +
+        `renderer peak memory ${peakMB} MB`,
     );
     cases.forEach((c, i) => {
       const got = decode(run.results[i]);
