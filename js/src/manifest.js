@@ -13,8 +13,11 @@ export const VARIANTS = ["fp32", "fused", "int8", "fp16"];
 export const POOLING_KINDS = ["mean", "max", "cls"];
 export const POOLING_INPUTS = ["hidden_state", "attention_mask"];
 export const POOLING_OUTPUT = "pooled";
-/** Variants a CPU (or WebAssembly) loader picks when none is asked for, best first; fp16 is for CUDA. */
-export const CPU_PREFERENCE = ["int8", "fused", "fp32"];
+export const PROVIDERS = ["cpu", "cuda"];
+/** Among the variants that run on a provider, fastest first (runtime/loader.py FASTEST_FIRST). */
+export const FASTEST_FIRST = ["int8", "fp16", "fused", "fp32"];
+/** The provider these loaders run on: onnxruntime-node's CPU and onnxruntime-web's WebAssembly are CPU kernels. */
+const PROVIDER = "cpu";
 
 /** Graph output holding hidden state `layer` (0 is the embedding output). */
 export const outputName = (layer) => `hidden_state_${layer}`;
@@ -65,8 +68,13 @@ export function parseManifest(data) {
     if (!VARIANTS.includes(name)) {
       throw new BundleError(`manifest names an unknown variant '${name}'; known variants: ${VARIANTS.join(", ")}`);
     }
+    const providers = entry.providers;
+    if (!Array.isArray(providers) || providers.length === 0 || providers.some((p) => !PROVIDERS.includes(p))) {
+      throw new BundleError(`manifest field variants.${name}.providers must list some of ${PROVIDERS.join(", ")}, got ${JSON.stringify(providers)}`);
+    }
     variants[name] = {
       name,
+      providers,
       graph: fileEntry(entry.graph, `variants.${name}.graph`),
       externalData: (entry.external_data ?? []).map((e) => fileEntry(e, `variants.${name}.external_data`)),
       sessionConfig: sessionConfig(entry, name),
@@ -88,9 +96,14 @@ export function parseManifest(data) {
   };
 }
 
-/** The requested variant, checked; or the best one present for a CPU/WebAssembly loader. */
+/**
+ * The requested variant, checked against the providers the manifest records for it; or, as
+ * runtime/loader.py chooses, the fastest present that runs on the CPU, those built for it
+ * (listed first in `providers`) before the others: int8, fused, fp32, then fp16.
+ */
 export function chooseVariant(manifest, requested) {
-  const available = Object.keys(manifest.variants);
+  const variants = manifest.variants;
+  const available = Object.keys(variants);
   if (requested != null) {
     if (!available.includes(requested)) {
       throw new BundleError(
@@ -98,9 +111,13 @@ export function chooseVariant(manifest, requested) {
           `export it with \`layerwise export SOURCE --out BUNDLE --variants ${requested} --force\``,
       );
     }
+    if (!variants[requested].providers.includes(PROVIDER)) {
+      throw new BundleError(`the ${requested} variant runs on ${variants[requested].providers.join(", ")} only (as its manifest records), not on the CPU or WebAssembly`);
+    }
     return requested;
   }
-  const best = CPU_PREFERENCE.find((v) => available.includes(v));
-  if (!best) throw new BundleError(`this bundle has no variant for the CPU (it has ${available.join(", ")}); export int8, fused or fp32`);
-  return best;
+  const runsHere = FASTEST_FIRST.filter((v) => available.includes(v) && variants[v].providers.includes(PROVIDER));
+  runsHere.sort((a, b) => (variants[a].providers[0] !== PROVIDER) - (variants[b].providers[0] !== PROVIDER)); // stable
+  if (!runsHere.length) throw new BundleError(`this bundle has no variant that runs on the CPU (it has ${available.join(", ")}); export int8, fused or fp32`);
+  return runsHere[0];
 }

@@ -69,3 +69,10 @@ test("the public surface is load, Encoder and the errors", async () => {
   const api = await import("../src/node.js");
   assert.deepEqual(Object.keys(api).sort(), ["BundleError", "Encoder", "InputError", "LayerwiseError", "NonFiniteOutputError", "load"]);
 });
+
+test("a variant the manifest records for CUDA only is refused, naming where it runs", async () => {
+  const { chooseVariant } = await import("../src/manifest.js");
+  const manifest = { variants: { fp16: { providers: ["cuda"] }, fused: { providers: ["cpu", "cuda"] } } };
+  assert.equal(chooseVariant(manifest, null), "fused");
+  assert.throws(() => chooseVariant(manifest, "fp16"), /^BundleError: the fp16 variant runs on cuda only \(as its manifest records\), not on the CPU or WebAssembly$/);
+});

@@ -76,7 +76,7 @@ for (const [location, message] of [
     const graph = modelWithExternalData(location);
     const dir = bundleCopy((m, folder) => {
       writeFileSync(path.join(folder, "model.fp32.onnx"), graph);
-      m.variants = { fp32: { graph: entry("model.fp32.onnx", graph) } };
+      m.variants = { fp32: { graph: entry("model.fp32.onnx", graph), providers: ["cpu", "cuda"] } };
     });
     await assert.rejects(load(dir), message);
   });

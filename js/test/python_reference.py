@@ -17,7 +17,7 @@ import numpy as np
 import warnings
 
 import layerwise
-from layerwise.runtime import TruncationWarning, engine, manifest, options
+from layerwise.runtime import TruncationWarning, engine, loader, manifest, options
 
 NAMES = {"batchSize": "batch_size", "maxLength": "max_length"}
 
@@ -30,9 +30,7 @@ def _array(a: np.ndarray) -> dict:
 def _run(enc, method: str, texts: list[str], opts: dict) -> object:
     kwargs = {NAMES.get(k, k): v for k, v in opts.items()}
     if method == "embed_tokens":
-        if hasattr(enc, "embed_tokens"):  # the split API (issue 13)
-            return [_array(t) for t in enc.embed_tokens(texts, **kwargs)]
-        return [_array(t) for t in enc.embed(texts, pool="none", **kwargs)]
+        return [_array(t) for t in enc.embed_tokens(texts, **kwargs)]
     return _array(enc.embed(texts, **kwargs))
 
 
@@ -55,6 +53,7 @@ def main(spec_path: str, out_path: str) -> None:
         "INPUT_NAMES": list(manifest.INPUT_NAMES),
         "BATCH_TOKENS_CPU": engine.BATCH_TOKENS_CPU,
         "COMBINES": [k for k in options.COMBINERS],
+        "FASTEST_FIRST": list(loader.FASTEST_FIRST),
     }
     with open(out_path, "w", encoding="utf-8") as f:
         json.dump({"cases": results, "ids": ids, "constants": constants}, f)
