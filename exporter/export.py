@@ -11,9 +11,10 @@ import logging
 import platform
 import shutil
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..runtime.bundle import sha256_of
 from ..runtime.manifest import (
@@ -31,6 +32,7 @@ from ..runtime.manifest import (
     write_manifest,
 )
 from ..runtime.session import physical_cores
+from . import edge as edge_bundle
 from . import graph_tools
 from .builders import BUILDERS, BuildContext, build_order
 from .bundle_writer import atomic_bundle
@@ -96,13 +98,14 @@ def _model_info(ckpt: Checkpoint) -> ModelInfo:
 class _Exporter:
     """One export run: builds the requested variants into ``work``, each checked against PyTorch."""
 
-    def __init__(self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int) -> None:
-        self.ckpt, self.work, self.bars, self.threads = ckpt, work, bars, threads
+    def __init__(self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int, edge: bool = False) -> None:
+        self.ckpt, self.work, self.bars, self.threads, self.edge = ckpt, work, bars, threads, edge
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
         self.external_data_threshold = external_data_threshold
         self.parity: ParitySet = build_parity_set(ckpt.model, ckpt.tokenizer, ckpt.max_length)
         self.variants: dict[str, Variant] = {}
+        self.ort_format: dict[str, Any] = {}  # the edge bundle's ORT-format section, written after the pooling graphs
 
     def build(self, requested: list[str]) -> None:
         """Build each requested variant and the graphs it starts from (those stay in scratch)."""
@@ -113,8 +116,23 @@ class _Exporter:
             builder = BUILDERS[name]
             built[name] = self.scratch / f"{name}.onnx"
             report = builder.build(context, built[builder.source] if builder.source else None, built[name])
+            if name == "int8" and self.edge:  # after the int8 graph is built, so it composes with any int8 scheme
+                report = self._compress_word_embeddings(built[name], report)
             if name in requested:
                 self.variants[name] = self._finish_variant(name, built[name], report, started)
+            if name == "int8" and self.edge:
+                self.variants[name] = self._check_hidden_state_0(self.variants[name])
+
+    def _compress_word_embeddings(self, graph: Path, report: BuildReport) -> BuildReport:
+        model = graph_tools.load(graph)
+        record = edge_bundle.compress_word_embeddings(model)
+        graph_tools.save(model, graph)
+        return replace(report, details={**report.details, "edge": record})
+
+    def _check_hidden_state_0(self, variant: Variant) -> Variant:
+        """The edge bar on the export's own parity run: raises below it, else records it."""
+        edge = {**variant.build.details["edge"], **edge_bundle.check_hidden_state_0(variant.parity)}
+        return replace(variant, build=replace(variant.build, details={**variant.build.details, "edge": edge}))
 
     def _finish_variant(self, name: str, path: Path, report: BuildReport, started: float) -> Variant:
         """Move a built graph into the bundle, check its parity, and describe it for the manifest."""
@@ -148,6 +166,7 @@ class _Exporter:
             parity_set=self.parity.describe(),
             versions=_versions(),
             verification=verification,
+            ort_format=self.ort_format,
         )
 
 
@@ -173,6 +192,7 @@ def export(
     thresholds: Sequence[str] = (),
     threads: int | None = None,
     external_data_threshold: int | None = None,
+    edge: bool = False,
 ) -> Path:
     """Export a BERT or ALBERT checkpoint to a verified bundle folder.
 
@@ -185,6 +205,8 @@ def export(
         threads: ONNX Runtime threads for the parity runs (default: physical cores).
         external_data_threshold: weights above this many bytes go to one external-data file
             (default: graph_tools.EXTERNAL_DATA_THRESHOLD, 1 GiB).
+        edge: the compact edge bundle (``exporter/edge.py``): int8 word embeddings in the int8
+            variant, ORT-format copies of it and of the pooling graphs, required_operators.config.
 
     Returns the bundle folder. Raises ExportError (or FusionError/ParityError) naming the fix.
 
@@ -192,6 +214,8 @@ def export(
         >>> layerwise.export("sentence-transformers/all-MiniLM-L6-v2", "bundles/minilm")
     """
     chosen = _check_variants(variants)
+    if edge and "int8" not in chosen:
+        raise ExportError(f"--edge compresses the int8 variant, but --variants is {','.join(chosen)}: add int8 (e.g. --variants int8 --edge)")
     bars = bars_with_overrides(thresholds)
     if external_data_threshold is None:
         external_data_threshold = graph_tools.EXTERNAL_DATA_THRESHOLD
@@ -199,11 +223,14 @@ def export(
     with atomic_bundle(out, force) as work:  # takes the target's lock first: a second export is refused at once
         log.info("loading %s", source)
         ckpt = load_checkpoint(source, allow_pickle=allow_pickle)
-        exporter = _Exporter(ckpt, work, bars, threads or physical_cores(), external_data_threshold)
+        exporter = _Exporter(ckpt, work, bars, threads or physical_cores(), external_data_threshold, edge)
         tokenizer_path = write_tokenizer(ckpt.tokenizer, work / TOKENIZER_NAME, list(PARITY_TEXTS), ckpt.max_length)
         exporter.build(chosen)
         pooling = {kind: _file_entry(p, work) for kind, p in write_pooling_graphs(work, int(ckpt.config.hidden_size)).items()}
         shutil.rmtree(exporter.scratch)
+        if edge:
+            graphs = [variant_file("int8"), *(entry.path for entry in pooling.values())]
+            exporter.ort_format = edge_bundle.write_ort_format(work, graphs, lambda p: _file_entry(p, work).to_json())
         reference = write_reference(ckpt.model, ckpt.tokenizer, ckpt.max_length, work)
         verification = Verification(_file_entry(reference, work), {v: pooled_bars(bars[v]) for v in chosen})
         write_manifest(work, exporter.manifest(_file_entry(tokenizer_path, work), pooling, verification))

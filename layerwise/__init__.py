@@ -49,6 +49,7 @@ def export(
     thresholds: Sequence[str] = (),
     threads: int | None = None,
     external_data_threshold: int | None = None,
+    edge: bool = False,
 ) -> Path:
     """Export a BERT/ALBERT checkpoint to a verified bundle; see ``layerwise.exporter.export`` for the arguments."""
     try:
@@ -66,4 +67,5 @@ def export(
         thresholds=thresholds,
         threads=threads,
         external_data_threshold=external_data_threshold,
+        edge=edge,
     )

@@ -47,6 +47,7 @@ def _export(args: argparse.Namespace) -> int:
         allow_pickle=args.allow_pickle,
         thresholds=args.threshold,
         threads=args.threads,
+        edge=args.edge,
     )
     from .summary import describe
 
@@ -101,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights: only for checkpoints you trust")
     p.add_argument("--threshold", action="append", default=[], metavar="VARIANT.METRIC=VALUE", help="override a parity bar, e.g. int8.pooled_cos_min=0.98")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads for the parity checks")
+    p.add_argument("--edge", action="store_true", help="compact edge bundle: int8 word embeddings in the int8 variant, ORT-format graphs, required_operators.config")
     p.set_defaults(run=_export)
 
     p = verbs.add_parser("inspect", help="print a bundle's manifest summary and parity table")

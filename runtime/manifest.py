@@ -224,6 +224,7 @@ class Manifest:
     parity_set: dict[str, Any]  # what the parity checks ran on (batches, texts, tokens)
     versions: dict[str, str]
     verification: Verification | None = None  # absent in bundles exported before `layerwise verify` existed
+    ort_format: dict[str, Any] = field(default_factory=dict)  # edge bundles: ORT-format graphs, required_operators.config
 
     @property
     def output_names(self) -> list[str]:
@@ -266,6 +267,7 @@ class Manifest:
             "parity_set": self.parity_set,
             "versions": self.versions,
             **({"verification": self.verification.to_json()} if self.verification else {}),
+            **({"ort_format": self.ort_format} if self.ort_format else {}),
         }
 
 
@@ -297,6 +299,7 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
         parity_set=dict(data.get("parity_set") or {}),
         versions=dict(data.get("versions") or {}),
         verification=Verification.from_json(data["verification"]) if "verification" in data else None,
+        ort_format=dict(data.get("ort_format") or {}),
     )
 
 

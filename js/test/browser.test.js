@@ -1,0 +1,144 @@
+/**
+ * A real browser: headless Chromium (Debian's `chromium`) opens a page served from loopback,
+ * loads the bundle with onnxruntime-web and this package, embeds the test texts, and the
+ * vectors it returns are held against the Python runtime's as in Node. Load time and
+ * per-text latency in the browser are reported as test diagnostics.
+ */
+
+import assert from "node:assert/strict";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { createServer } from "node:http";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
+import puppeteer from "puppeteer-core";
+import { CASES, INT8_BAR, INT8_REFERENCE, TOLERANCE } from "./cases.js";
+import { bundleDir, maxAbsDiff, pooledCosines, pythonReference, TEXTS } from "./helpers.js";
+
+const PACKAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const BROWSER_VARIANTS = ["fused", "int8"];
+/** In WebAssembly each case costs about 3x Node: every pooling kind, a combine and per-token output suffice here. */
+const inBrowser = (c) => BROWSER_VARIANTS.includes(c.variant) && (c.variant === "int8" || c.options.layers === "all" || c.options.combine === "concat");
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm", ".json": "application/json" };
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>layerwise browser test</title>
+<script type="importmap">{"imports": {
+  "layerwise": "/pkg/src/browser.js",
+  "onnxruntime-web/wasm": "/pkg/node_modules/onnxruntime-web/dist/ort.wasm.bundle.min.mjs",
+  "@huggingface/tokenizers": "/pkg/node_modules/@huggingface/tokenizers/dist/tokenizers.min.mjs"
+}}</script>
+<script type="module">
+  import { load } from "layerwise";
+  const base64 = (f) => { let s = ""; const b = new Uint8Array(f.buffer, f.byteOffset, f.byteLength);
+    for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000)); return btoa(s); };
+  const pack = (r) => Array.isArray(r) ? r.map(pack) : { dims: r.dims, data: base64(r.data) };
+  window.runCases = async (variant, cases, texts) => {
+    let t = performance.now();
+    const enc = await load("/bundle/", { variant, threads: 2 });
+    const loadSeconds = (performance.now() - t) / 1000;
+    t = performance.now();
+    await enc.embed([texts[0]], { layers: "all" });
+    const firstMs = performance.now() - t;
+    const steady = [];
+    for (let i = 0; i < 10; i++) { t = performance.now(); await enc.embed([texts[0]], { layers: "all" }); steady.push(performance.now() - t); }
+    steady.sort((a, b) => a - b);
+    const results = [];
+    for (const c of cases) results.push(pack(c.method === "embed" ? await enc.embed(texts, c.options) : await enc.embedTokens(texts, c.options)));
+    const info = enc.info;
+    await enc.close();
+    return { results, info, loadSeconds, firstMs, steadyMs: steady[5] };
+  };
+  window.ready = true;
+</script>`;
+
+function serve(bundle) {
+  const server = createServer((req, res) => {
+    const url = new URL(req.url, "http://127.0.0.1");
+    const headers = { "Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp" };
+    if (url.pathname === "/") return res.writeHead(200, { ...headers, "content-type": "text/html" }).end(PAGE);
+    const [root, prefix] = url.pathname.startsWith("/bundle/") ? [bundle, "/bundle/"] : url.pathname.startsWith("/pkg/") ? [PACKAGE, "/pkg/"] : [null, ""];
+    const file = root && path.join(root, decodeURIComponent(url.pathname.slice(prefix.length)));
+    if (!file || !file.startsWith(root + path.sep) || !existsSync(file) || !statSync(file).isFile()) return res.writeHead(404, headers).end();
+    res.writeHead(200, { ...headers, "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+/** Peak resident memory (VmHWM, MB) of this browser's renderer processes, on Linux; null elsewhere. */
+function rendererPeakMB(browserPid) {
+  if (!existsSync("/proc/self/status")) return null;
+  const parent = (pid) => Number(readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[1]);
+  const descends = (pid) => {
+    for (let p = pid; p > 1; p = parent(p)) if (p === browserPid) return true;
+    return false;
+  };
+  let peak = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d)).map(Number)) {
+    try {
+      if (!readFileSync(`/proc/${pid}/cmdline`, "utf8").includes("--type=renderer") || !descends(pid)) continue;
+      peak = Math.max(peak, Number(/VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))[1]) / 1024);
+    } catch {
+      // the process ended while being read
+    }
+  }
+  return Math.round(peak);
+}
+
+let server, browser, reference;
+
+before(async () => {
+  reference = pythonReference(CASES);
+  server = await serve(bundleDir());
+  browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+});
+
+/** A page in its own browser context (its own renderer process), ready to run cases. */
+async function freshPage() {
+  const context = await browser.createBrowserContext();
+  const page = await context.newPage();
+  page.on("pageerror", (e) => console.error("page error:", e));
+  await page.goto(`http://127.0.0.1:${server.address().port}/`);
+  await page.waitForFunction("window.ready === true");
+  return { page, context };
+}
+
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+const decode = (r) => (Array.isArray(r) ? r.map(decode) : { dims: r.dims, data: new Float32Array(Buffer.from(r.data, "base64").buffer.slice(0)) });
+
+for (const variant of BROWSER_VARIANTS) {
+  test(`in Chromium, ${variant} gives the Python runtime's vectors`, async (t) => {
+    const cases = CASES.filter((c) => c.variant === variant && inBrowser(c));
+    const { page, context } = await freshPage();
+    const run = await page.evaluate((v, c, texts) => window.runCases(v, c, texts), variant, cases, TEXTS);
+    const peakMB = rendererPeakMB(browser.process().pid);
+    await context.close();
+    assert.equal(run.info.variant, variant);
+    assert.match(run.info.backend, /^onnxruntime-web .* wasm$/);
+    t.diagnostic(
+      `chromium ${await browser.version()}, ${variant}, ${run.info.threads} threads: load ${run.loadSeconds.toFixed(2)} s, ` +
+        `first call ${run.firstMs.toFixed(0)} ms, steady ${run.steadyMs.toFixed(1)} ms per text (one sentence, all layers), ` +
+        `renderer peak memory ${peakMB} MB`,
+    );
+    cases.forEach((c, i) => {
+      const got = decode(run.results[i]);
+      const index = CASES.indexOf(c);
+      if (variant === "int8") {
+        for (const row of pooledCosines(got, reference.cases[INT8_REFERENCE].result)) {
+          assert.ok(row.mean >= INT8_BAR.mean && row.min >= INT8_BAR.min, `layer ${row.layer}: cosine mean ${row.mean}, min ${row.min}`);
+        }
+        return;
+      }
+      const want = reference.cases[index].result;
+      for (const [g, w] of Array.isArray(want) ? want.map((w, k) => [got[k], w]) : [[got, want]]) {
+        assert.deepEqual(g.dims, w.dims);
+        assert.ok(maxAbsDiff(g.data, w.data) <= TOLERANCE, `${JSON.stringify(c.options)}: max abs difference ${maxAbsDiff(g.data, w.data)}`);
+      }
+    });
+  });
+}

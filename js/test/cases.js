@@ -1,0 +1,30 @@
+/** The option sets compared with the Python runtime, in Node and in the browser. */
+
+export const FLOAT_VARIANTS = ["fp32", "fused"];
+export const TOLERANCE = 1e-4; // fp32 and fused: max abs difference at every layer
+export const INT8_BAR = { mean: 0.995, min: 0.99 }; // the exporter's int8 bar (exporter/parity.py)
+
+const pooled = (variant) => [
+  { variant, method: "embed", options: { layers: "all", pool: "mean" } },
+  { variant, method: "embed", options: { layers: "all", pool: "max" } },
+  { variant, method: "embed", options: { layers: "all", pool: "cls" } },
+  { variant, method: "embed", options: { layers: [-4, -3, -2, -1], pool: "mean", combine: "concat", normalize: true } },
+  { variant, method: "embed", options: { layers: [0, 2, 2, -1], pool: "max", combine: "sum" } },
+  { variant, method: "embed", options: { layers: [1, 3], pool: "mean", combine: "mean", batchSize: 3 } },
+  { variant, method: "embed_tokens", options: { layers: "all" } },
+  { variant, method: "embed_tokens", options: { layers: [-1, 0], combine: "concat", normalize: true } },
+];
+
+export const CASES = [
+  ...FLOAT_VARIANTS.flatMap(pooled),
+  { variant: "fp32", method: "embed", options: { layers: "all", pool: "mean", maxLength: 16 } },
+  { variant: "int8", method: "embed", options: { layers: "all", pool: "mean" } },
+];
+
+/** The fp32 case the int8 result is held against. */
+export const INT8_REFERENCE = CASES.findIndex((c) => c.variant === "fp32" && c.method === "embed" && c.options.pool === "mean" && c.options.layers === "all" && !c.options.maxLength);
+
+/** Run a case with a JS encoder: the same call the Python helper made. */
+export function runCase(enc, c, texts) {
+  return c.method === "embed" ? enc.embed(texts, c.options) : enc.embedTokens(texts, c.options);
+}
