@@ -144,10 +144,10 @@ def test_auto_falls_back_to_the_cpu_and_says_why_when_cuda_cannot_run(minilm_bun
     monkeypatch.setattr(session, "cuda_provider_installed", lambda: True)
     real_create = loader.Encoder
 
-    def fake_encoder(bundle, variant, config, tokenizer):
+    def fake_encoder(bundle, variant, config, tokenizer, reason):
         if config.provider == "cuda":
             raise ProviderError("CUDAExecutionProvider was requested but ONNX Runtime is running it with CPUExecutionProvider")
-        return real_create(bundle, variant, config, tokenizer)
+        return real_create(bundle, variant, config, tokenizer, reason)
 
     monkeypatch.setattr(loader, "Encoder", fake_encoder)
     with caplog.at_level("WARNING", logger="layerwise"):
