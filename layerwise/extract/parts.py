@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import uuid
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..runtime import Encoder, TruncationWarning
+from ..runtime import Encoder
 from ..runtime.errors import InputError
 
 METADATA_KEY = b"layerwise"
@@ -71,12 +70,8 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
 def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    encoded = encoder.tokenize(texts, options.max_length, truncate=True)
-    with warnings.catch_warnings():  # each row's cut is recorded in the ``truncated`` column instead
-        warnings.simplefilter("ignore", TruncationWarning)
-        vectors = encoder.embed(encoded, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
-    if not isinstance(vectors, np.ndarray):
-        raise InputError(f"extract writes pooled vectors; pool {options.pool!r} gives per-token output")
+    encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
+    vectors = encoder.embed(encoded, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
     table = batch.drop_columns([text_column])
     table = table.append_column("tokens", pa.array(encoded.lengths, pa.int32()))
     table = table.append_column("truncated", pa.array(np.asarray(encoded.full_lengths) > encoded.limit, pa.bool_()))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..runtime.bundle import open_bundle
 from ..runtime.errors import InputError
-from ..runtime.loader import PREFERENCE
+from ..runtime.loader import choose_variant
 from ..runtime.manifest import INPUT_NAMES, output_name
 
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
@@ -60,14 +60,7 @@ def write_repository(
             raise InputError(f"--{flag} must be at least 1, got {value}")
     bundle = open_bundle(bundle_dir)
     manifest = bundle.manifest
-    chosen = variant or next((v for v in PREFERENCE[PROVIDER_OF_KIND[kind]] if v in manifest.variants), "")
-    if chosen not in manifest.variants:
-        raise InputError(f"variant {chosen!r} is not in {str(bundle_dir)!r} (it has {', '.join(manifest.variants)})")
-    if kind == "gpu" and chosen == "int8":
-        raise InputError("the int8 variant is built for the CPU: with --kind gpu use fp16, fused or fp32")
-    session_config = manifest.variants[chosen].report.get("session_config")
-    if session_config:
-        raise InputError(f"variant {chosen!r} needs ONNX Runtime session entries {session_config} that a Triton config cannot set; use another variant")
+    chosen = choose_variant(manifest, PROVIDER_OF_KIND[kind], variant)  # the runtime's own choice and checks
     model = name or f"{Path(bundle_dir).resolve().name}-{chosen}".replace(".", "_")
     graph = bundle.variant_graph(manifest.variants[chosen])  # verified: digests and external-data paths
     target = Path(repo) / model
@@ -79,10 +72,11 @@ def write_repository(
         (version / "model.onnx").write_bytes(graph.model_bytes)
         for entry in manifest.variants[chosen].external_data:
             shutil.copyfile(bundle.path / entry.path, version / Path(entry.path).relative_to(Path(manifest.variants[chosen].graph.path).parent))
-        (staging / "config.pbtxt").write_text(config_text(model, manifest.num_layers, manifest.hidden_size, kind, instances, max_batch_size, threads))
+        (staging / "config.pbtxt").write_text(config_text(model, manifest.model.num_layers, manifest.model.hidden_size, kind, instances, max_batch_size, threads))
         (staging / "tokenizer.json").write_text(bundle.tokenizer_json(), encoding="utf-8")
-        side = {"variant": chosen, "max_length": manifest.max_length, "pad_token_id": int(manifest.raw["model"].get("pad_token_id") or 0),
-                "num_layers": manifest.num_layers, "hidden_size": manifest.hidden_size, "outputs": manifest.output_names}
+        info = manifest.model
+        side = {"variant": chosen, "max_length": info.max_length, "pad_token_id": info.pad_token_id,
+                "num_layers": info.num_layers, "hidden_size": info.hidden_size, "outputs": manifest.output_names}
         (staging / "layerwise.json").write_text(json.dumps(side, indent=1) + "\n")
         if target.exists():
             shutil.rmtree(target)
