@@ -85,7 +85,7 @@ def test_rerun_after_a_killed_run_removes_its_temp_file_and_fills_in(minilm_bund
     out = tmp_path / "out"
     assert extract(minilm_bundle, source, out, "--layers", "-1", "--rows-per-part", "4") == 0
     parts = sorted(out.glob("part-*.parquet"))
-    parts[1].rename(out / f".{parts[1].name}.tmp")  # as a run killed while writing that part leaves it
+    parts[1].rename(out / f".{parts[1].name}.partial-x1y2")  # as a run killed while writing that part leaves it
     assert extract(minilm_bundle, source, out, "--layers", "-1", "--rows-per-part", "4") == 0
     table, _ = read_output(out)
     assert table.column("row").to_pylist() == list(range(12)) and not list(out.glob(".part-*"))

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from ..runtime import Encoder
 from .inputs import Plan, read_unit
-from .parts import EmbedOptions, PartWriter, embed_batch
+from .parts import EmbedOptions, embed_batch, part_writer
 from .spec import Output
 
 ROW_GROUP = 1024  # rows embedded and written at once
@@ -51,14 +51,9 @@ def extract_local(encoder: Encoder, plan: Plan, options: EmbedOptions, output: O
     written = 0
     for unit, done in work:
         rows = without_done(read_unit(unit, plan), done)
-        writer = PartWriter(output.path, schema, unit.first_row)
-        try:
+        with part_writer(output.path, schema, unit.first_row) as writer:
             for start in range(0, rows.num_rows, ROW_GROUP):
-                writer.write(embed_batch(encoder, rows.slice(start, ROW_GROUP), options).cast(schema))
+                writer.write_table(embed_batch(encoder, rows.slice(start, ROW_GROUP), options).cast(schema))
                 advance(min(ROW_GROUP, rows.num_rows - start))
-        except BaseException:
-            writer.abort()
-            raise
-        writer.commit()
         written += rows.num_rows
     return written

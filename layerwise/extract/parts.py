@@ -4,28 +4,28 @@ Columns: ``row`` (global input row), the id column when given, ``tokens`` (token
 ``truncated``, then one ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]``
 (or one ``embedding`` column when layers are combined). The schema metadata key
 ``layerwise`` holds the bundle's sha256, variant, pooling and layers as JSON, so any Parquet
-reader knows what it holds. Parts are written to a hidden temp file beside, then renamed:
+reader knows what it holds. Parts are written through runtime/atomic.py (a hidden temp file beside, then renamed):
 a reader (or a rerun) never sees half a part. Not handled here: which rows to run (plan.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..runtime import Encoder
+from ..runtime.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
 from ..runtime.errors import InputError
 
 METADATA_KEY = b"layerwise"
-TEMP_SUFFIX = ".tmp"
 PART_GLOB = "part-*.parquet"
 RESERVED = ("row", "text", "tokens", "truncated", "embedding")
 
@@ -82,40 +82,22 @@ def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_c
     return table
 
 
-class PartWriter:
-    """One output part: row groups go to a hidden temp file, renamed to ``part-….parquet`` on ``commit``."""
-
-    def __init__(self, out_dir: Path, schema: pa.Schema, first_row: int) -> None:
-        self.path = out_dir / f"part-{first_row:012d}-{uuid.uuid4().hex[:8]}.parquet"
-        self._temp = out_dir / f".{self.path.name}{TEMP_SUFFIX}"
-        self._writer = pq.ParquetWriter(self._temp, schema, compression="zstd")
-        self.rows = 0
-
-    def write(self, table: pa.Table) -> None:
-        self._writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        self.rows += table.num_rows
-
-    def commit(self) -> Path:
-        self._writer.close()
-        with open(self._temp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(self._temp, self.path)
-        return self.path
-
-    def abort(self) -> None:
-        self._writer.close()
-        self._temp.unlink(missing_ok=True)
+@contextmanager
+def part_writer(out_dir: Path, schema: pa.Schema, first_row: int) -> Iterator[pq.ParquetWriter]:
+    """A Parquet writer whose file becomes ``part-….parquet`` only when the block ends without error
+    (runtime/atomic.py: a locked temp file beside, fsync, rename)."""
+    with atomic_write(out_dir / f"part-{first_row:012d}-{uuid.uuid4().hex[:8]}.parquet") as f:
+        writer = pq.ParquetWriter(f, schema, compression="zstd")
+        try:
+            yield writer
+        finally:
+            writer.close()
 
 
-def write_part(out_dir: Path, table: pa.Table) -> Path:
+def write_part(out_dir: Path, table: pa.Table) -> None:
     """Write ``table`` as one atomic part (the Ray engine's blocks)."""
-    writer = PartWriter(out_dir, table.schema, int(table.column("row")[0].as_py()) if table.num_rows else 0)
-    try:
-        writer.write(table)
-    except BaseException:
-        writer.abort()
-        raise
-    return writer.commit()
+    with part_writer(out_dir, table.schema, int(table.column("row")[0].as_py()) if table.num_rows else 0) as writer:
+        writer.write_table(table)
 
 
 def done_rows(out_dir: Path) -> np.ndarray:
@@ -128,9 +110,7 @@ def done_rows(out_dir: Path) -> np.ndarray:
     return unique
 
 
-def remove_temp_files(out_dir: Path) -> int:
-    """Delete the temp files a killed run left behind; return how many."""
-    stale = list(out_dir.glob(f".part-*{TEMP_SUFFIX}"))
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
+def remove_temp_files(out_dir: Path) -> None:
+    """Delete the temp files of parts that a killed run left behind (not those a live writer holds)."""
+    for temp in out_dir.glob(f".part-*{PARTIAL_MARK}*"):
+        remove_stale_partials(out_dir / temp.name[1:].split(PARTIAL_MARK)[0])

@@ -20,6 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..runtime import Encoder
+from ..runtime.atomic import write_text_atomic
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
@@ -111,9 +112,7 @@ def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Pl
                 raise InputError(f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or delete this folder")
         elif any(p.name != LOCK_NAME for p in path.iterdir()):
             raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
-        temp = path / f".{SPEC_NAME}.tmp"  # (re)written: a run that wrote no part yet may change its arguments
-        temp.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-        os.replace(temp, spec_path)
+        write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments
         yield Output(path, done)
 
 
