@@ -12,9 +12,11 @@ import signal
 import sys
 from typing import Callable, Sequence
 
+from .extract.command import add_parser as add_extract_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import PROVIDERS, VARIANTS
 from .runtime.options import POOLS
+from .triton.command import add_parser as add_triton_parser
 
 
 def _csv(text: str) -> list[str]:
@@ -81,6 +83,10 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if args.ray:
+        from .ray.serve import serve_on_ray
+
+        return serve_on_ray(args)
     try:
         from .server.app import serve
     except ImportError as e:
@@ -155,8 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (more: 413, before parsing)")
     p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
     p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM/SIGINT")
+    p.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
+    p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
+    p.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")
+    p.add_argument("--ray-address", help="with --ray: cluster to join (default: start a local one, or RAY_ADDRESS)")
     _add_runtime_flags(p)
     p.set_defaults(run=_serve)
+
+    add_extract_parser(verbs, _add_runtime_flags, _layers)
+    add_triton_parser(verbs)
     return parser
 
 

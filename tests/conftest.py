@@ -45,3 +45,14 @@ def tiny_bert(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Pat
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
     """A small fp32 + fused bundle, cheap to copy and tamper with."""
     return layerwise.export(str(tiny_bert), tmp_path_factory.mktemp("bundles") / "tiny", variants=["fp32", "fused"])
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for the whole session, shared by the Ray Data and Ray Serve
+    tests: Ray starts slowly. Yields the address other drivers join it by."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

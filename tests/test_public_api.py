@@ -44,6 +44,7 @@ def test_export_shows_its_typed_signature():
 
 
 def test_import_layerwise_does_not_import_torch_or_transformers():
-    code = "import sys, layerwise; print(sorted(m for m in ('torch', 'transformers', 'onnx', 'optimum') if m in sys.modules))"
+    heavy = ("torch", "transformers", "onnx", "optimum", "ray", "pyarrow", "tritonclient")
+    code = f"import sys, layerwise, layerwise.cli; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"

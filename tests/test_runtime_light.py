@@ -7,7 +7,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-BLOCKED = ("torch", "transformers", "optimum", "onnx", "sentencepiece", "safetensors")
+BLOCKED = ("torch", "transformers", "optimum", "onnx", "sentencepiece", "safetensors", "ray", "pyarrow", "tritonclient")
 RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
 
 

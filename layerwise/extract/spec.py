@@ -1,0 +1,123 @@
+"""One extract output folder: what it holds (``_layerwise_extract.json``), who writes it (a lock),
+and what is left to do.
+
+A rerun with the same arguments and unchanged inputs resumes: rows already in complete parts
+are skipped, temp files of a killed run are removed. Different arguments or changed inputs
+are refused with the fix (a new --output), never mixed into one dataset.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+import numpy as np
+
+from .. import __version__
+from ..runtime import Encoder
+from ..runtime.atomic import write_text_atomic
+from ..runtime.bundle import sha256_of
+from ..runtime.errors import InputError
+from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
+from ..runtime.options import check_batch_size
+from .inputs import Plan, Unit
+from .parts import EmbedOptions, check_id_column, done_rows, remove_temp_files
+
+SPEC_NAME = "_layerwise_extract.json"
+LOCK_NAME = "_layerwise_extract.lock"
+FORMAT = "layerwise-extract"
+
+
+def embed_options(encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int) -> EmbedOptions:
+    """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers."""
+    if pool not in POOLING_KINDS:
+        raise InputError(f"extract writes pooled vectors: --pool must be one of {', '.join(POOLING_KINDS)}, got {pool!r}")
+    check_batch_size(batch_size)
+    encoder.tokenize([""], max_length)  # a bad max_length fails now, before the output folder is touched
+    info = encoder.info
+    metadata = {
+        "format": FORMAT,
+        "layerwise_version": __version__,
+        "bundle": Path(info.bundle).resolve().name,
+        "bundle_sha256": sha256_of(Path(info.bundle) / MANIFEST_NAME),
+        "model_type": info.model_type,
+        "variant": info.variant,
+        "hidden_size": info.hidden_size,
+        "layers": layers,
+        "pool": pool,
+        "combine": combine,
+        "normalize": normalize,
+        "max_length": max_length or info.max_length,
+    }
+    return EmbedOptions(layers, pool, combine, normalize, max_length, batch_size, metadata)
+
+
+@dataclass(frozen=True)
+class Output:
+    """An output folder locked for one run, with the rows already done."""
+
+    path: Path
+    done: np.ndarray  # sorted global rows in complete parts
+
+    def missing(self, plan: Plan) -> Iterator[tuple[Unit, np.ndarray]]:
+        """Units with rows still to compute, each with its rows already done (usually none)."""
+        for unit in plan.units():
+            lo, hi = np.searchsorted(self.done, [unit.first_row, unit.first_row + unit.stop - unit.start])
+            if hi - lo < unit.stop - unit.start:
+                yield unit, self.done[lo:hi]
+
+
+def _spec(options: EmbedOptions, plan: Plan) -> dict[str, Any]:
+    keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length")
+    return {
+        "format": FORMAT,
+        "options": {k: options.metadata[k] for k in keep},
+        "text_column": plan.text_column,
+        "id_column": plan.id_column,
+        "inputs": [f.fingerprint() for f in plan.files],
+        "rows": plan.rows,
+    }
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    diffs = [f"{k}: {old['options'].get(k)!r} then, {v!r} now" for k, v in new["options"].items() if old.get("options", {}).get(k) != v]
+    diffs += [f"{k}: {old.get(k)!r} then, {new[k]!r} now" for k in ("text_column", "id_column") if old.get(k) != new[k]]
+    if old.get("inputs") != new["inputs"]:
+        diffs.append("the input files changed (paths, sizes or modification times)")
+    return diffs
+
+
+@contextmanager
+def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Plan) -> Iterator[Output]:
+    """Create or resume ``out_dir`` for this run, holding its lock throughout."""
+    check_id_column(plan.id_column)
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"--output {str(path)!r} is a file; give a folder")
+    path.mkdir(parents=True, exist_ok=True)
+    spec = _spec(options, plan)
+    spec_path = path / SPEC_NAME
+    with open(path / LOCK_NAME, "w") as lock:
+        _lock(lock, path)
+        remove_temp_files(path)
+        done = done_rows(path)
+        if spec_path.exists():
+            diffs = _differences(json.loads(spec_path.read_text(encoding="utf-8")), spec)
+            if diffs and len(done):
+                raise InputError(f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or delete this folder")
+        elif any(p.name != LOCK_NAME for p in path.iterdir()):
+            raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
+        write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments
+        yield Output(path, done)
+
+
+def _lock(handle: IO[str], path: Path) -> None:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise InputError(f"another layerwise extract is writing to {str(path)!r}; wait for it or pass another --output") from None

@@ -1,0 +1,51 @@
+"""The HTTP app as Ray Serve replicas on the session's local Ray cluster: /embed and
+/v1/embeddings answer with the Python API's vectors."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import numpy as np
+import openai
+
+import layerwise
+from layerwise.exporter.texts import PARITY_TEXTS
+from layerwise.server.settings import Settings
+
+TEXTS = list(PARITY_TEXTS[:4])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_replicas_answer_tei_and_openai_routes_with_the_runtimes_vectors(minilm_bundle, ray_cluster):
+    from ray import serve
+
+    from layerwise.ray.serve import APP_NAME, deploy
+
+    settings = Settings(bundle=str(minilm_bundle), port=_free_port(), variant="int8", provider="cpu")
+    url = f"http://127.0.0.1:{settings.port}"
+    deploy(settings, replicas=2, threads_per_replica=1)
+    try:
+        deadline, ready = time.monotonic() + 180, 0
+        while ready < 6 and time.monotonic() < deadline:  # several 200s in a row: both replicas loaded
+            ready = ready + 1 if httpx.get(f"{url}/health", timeout=10).status_code == 200 else 0
+            time.sleep(0.2)
+        assert ready == 6, "the replicas did not become ready"
+        encoder = layerwise.load(minilm_bundle, variant="int8")
+        got = httpx.post(f"{url}/embed", json={"inputs": TEXTS, "normalize": True}, timeout=60)
+        assert got.status_code == 200, got.text
+        want = encoder.embed(TEXTS, layers=-1, normalize=True)[:, 0]
+        np.testing.assert_allclose(np.array(got.json(), dtype=np.float32), want, atol=1e-5)
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
+        result = client.embeddings.create(input=TEXTS, model=minilm_bundle.name, extra_body={"layers": [0, -1], "combine": "concat", "normalize": True})
+        want = encoder.embed(TEXTS, layers=[0, -1], combine="concat", normalize=True)
+        np.testing.assert_allclose(np.array([d.embedding for d in result.data], dtype=np.float32), want, atol=1e-5)
+    finally:
+        serve.delete(APP_NAME)
+        serve.shutdown()
