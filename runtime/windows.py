@@ -16,13 +16,14 @@ This module does not handle pairs of texts (single sequences only, as ``embed`` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
 
 import numpy as np
 from tokenizers import Encoding
 
 from .errors import InputError, LayerwiseError
+from .options import OVERFLOWS
 from .tokenize import TextTokenizer, Tokenized
 
 DEFAULT_STRIDE = 128  # content tokens shared by consecutive windows, capped at half a window
@@ -84,8 +85,21 @@ class Windows:
     def alignments(self) -> list[TokenAlignment]:
         return [TokenAlignment.of(e) for e in self.merged]
 
+    @property
+    def output_lengths(self) -> list[int]:
+        """Rows per text once merged (what per-token output returns), special tokens included."""
+        return [len(e.ids) for e in self.merged]
 
-OVERFLOWS = ("truncate", "error", "chunk")  # what to do with a text longer than max_length
+    @staticmethod
+    def concat(parts: Sequence["Windows"]) -> "Windows":
+        """One Windows holding ``parts`` in order, to run several requests' windows together."""
+        texts: list[str] = []
+        placements: list[Placement] = []
+        for part in parts:
+            placements += [replace(p, text=p.text + len(texts)) for p in part.placements]
+            texts += part.texts
+        merged = [e for part in parts for e in part.merged]
+        return Windows(texts, Tokenized.concat([part.tokenized for part in parts]), placements, merged, parts[0].stride)
 
 
 def check_overflow(overflow: object, truncate: bool | None, stride: object) -> bool | None:
