@@ -24,9 +24,9 @@ from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
-from .spans import check_span_pool, pool_spans, span_rows
+from .span_methods import SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
-from .windows import TokenAlignment, Windows, check_overflow, merge, run_pool, split
+from .windows import Windows, check_overflow, merge, run_pool, split
 
 if TYPE_CHECKING:
     from .verify import VerifyReport
@@ -68,7 +68,7 @@ class EmbedStats:
     windows: int = 0  # sequences run: one per text, or its windows when split
 
 
-class Encoder:
+class Encoder(SpanMethods):
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
@@ -165,49 +165,6 @@ class Encoder:
             combined = combined.transpose(1, 0, 2) if combine is None else combined
             out.append(self._finish(combined, normalize, row, states, needed, names, combine))
         return out
-
-    def embed_spans(
-        self,
-        texts: str | list[str],
-        spans: list[list[tuple[int, int]]],
-        layers: Any = "all",
-        pool: str = "mean",
-        combine: str | None = None,
-        normalize: bool = False,
-        batch_size: int = 32,
-        max_length: int | None = None,
-        stride: int | None = None,
-    ) -> list[np.ndarray]:
-        """One vector per character span (``text[start:end]``) per layer, pooled ("mean", "max" or
-        "first" sub-token) over the tokens overlapping it: per text float32 [spans, layers, hidden]
-        ([spans, layers*hidden] / [spans, hidden] when combined). Texts are never cut: long ones
-        run as windows (overflow="chunk" with ``stride``), so spans anywhere work.
-
-        Example:
-            >>> [v.shape for v in enc.embed_spans(["New York is big"], [[(0, 8), (12, 15)]], layers=-1)]
-            [(2, 1, 384)]
-        """
-        pool = check_span_pool(pool)
-        combiner = COMBINERS[check_combine(combine)]
-        windows = split(self._tokenizer, check_texts(texts), max_length, stride)
-        rows = span_rows(windows, spans)  # checked before any model work
-        per_text, names, positions, needed = self._run(windows, layers, "none", batch_size, None, None, None, None)
-        return [
-            self._finish(combiner(pool_spans(states, text_rows, pool)[:, positions]), normalize, index, states, needed, names, combine)
-            for index, (states, text_rows) in enumerate(zip(per_text, rows))
-        ]
-
-    def token_offsets(
-        self, texts: str | list[str], max_length: int | None = None, overflow: str | None = None, stride: int | None = None
-    ) -> list[TokenAlignment]:
-        """Each text's token rows as ``embed_tokens`` returns them for the same arguments: character
-        offsets [tokens, 2] and word indices [tokens] (-1 for special tokens), to align word pieces with words."""
-        texts = check_texts(texts)
-        if overflow == "chunk":
-            return split(self._tokenizer, texts, max_length, stride).alignments()
-        self.tokenize(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
-        _, cut = self._tokenizer.overflowing(texts, self._tokenizer.check_limit(max_length), 0)
-        return [TokenAlignment.of(encoding) for encoding in cut]
 
     def _finish(self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None) -> np.ndarray:
         """Normalise if asked and refuse NaN/Inf, naming the text."""
