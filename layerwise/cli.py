@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from .extract.command import add_parser as add_extract_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import PROVIDERS, VARIANTS
-from .runtime.options import POOLS
+from .runtime.options import OVERFLOWS, POOLS
 from .triton.command import add_parser as add_triton_parser
 
 
@@ -133,6 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
     p.add_argument("--no-truncate", action="store_true", help="fail on texts longer than the maximum instead of cutting them")
+    p.add_argument("--overflow", choices=OVERFLOWS, help="texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping windows, merged)")
+    p.add_argument("--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))")
     p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
     _add_runtime_flags(p)
     p.set_defaults(run=_embed)

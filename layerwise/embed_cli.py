@@ -124,6 +124,13 @@ def _suffix(path: str | None, tokens: bool = False) -> str | None:
     return suffix
 
 
+def _overflow(args: argparse.Namespace) -> str | None:
+    """--overflow, with the older --no-truncate as --overflow error."""
+    if args.no_truncate and args.overflow not in (None, "error"):
+        raise InputError(f"--no-truncate is --overflow error: pass one of them, not --overflow {args.overflow} with it")
+    return "error" if args.no_truncate else args.overflow
+
+
 def run_embed(args: argparse.Namespace) -> int:
     if args.output is not None:  # refuse a bad --output before any work: its suffix, its folder, its permissions
         _suffix(args.output, tokens=args.pool == "none")
@@ -136,7 +143,8 @@ def run_embed(args: argparse.Namespace) -> int:
         "normalize": args.normalize,
         "batch_size": args.batch_size,
         "max_length": args.max_length,
-        "truncate": False if args.no_truncate else None,
+        "overflow": _overflow(args),
+        "stride": args.stride,
     }
     layers = resolve_layers(args.layers, encoder.info.num_layers)
     if args.pool == "none":

@@ -24,7 +24,9 @@ from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
 from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
+from .span_methods import SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
+from .windows import Windows, check_overflow, merge, run_pool, split
 
 if TYPE_CHECKING:
     from .verify import VerifyReport
@@ -62,9 +64,11 @@ class EmbedStats:
     batches: int = 0
     seconds: float = 0.0
     truncated_indices: tuple[int, ...] = field(default_factory=tuple)
+    split: int = 0  # texts cut into several windows (overflow="chunk")
+    windows: int = 0  # sequences run: one per text, or its windows when split
 
 
-class Encoder:
+class Encoder(SpanMethods):
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
@@ -105,6 +109,8 @@ class Encoder:
         batch_size: int = 32,
         max_length: int | None = None,
         truncate: bool | None = None,
+        overflow: str | None = None,
+        stride: int | None = None,
     ) -> np.ndarray:
         """Pooled embeddings of texts with the chosen layers (0 is the embedding output, -1 the last layer).
 
@@ -112,7 +118,9 @@ class Encoder:
         [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
         come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
         leave max_length and truncate at their defaults). Texts longer than max_length are cut
-        with a TruncationWarning; truncate=True cuts silently, truncate=False raises InputError.
+        with a TruncationWarning; truncate=True (or overflow="truncate") cuts silently, truncate=False
+        (overflow="error") raises InputError. overflow="chunk" embeds the whole text as windows
+        sharing ``stride`` tokens (default min(128, half a window)), merged as runtime/windows.py defines.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
@@ -121,12 +129,12 @@ class Encoder:
         if check_pool(pool) not in POOLING_KINDS:
             raise InputError(f"pool={pool!r} gives one array per text: call embed_tokens() for per-token states")
         combiner = COMBINERS[check_combine(combine)]
-        pooled, tokenized, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate)
+        pooled, names, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate, overflow, stride)
         result = combiner(pooled[:, positions])
         result = l2_normalize(result) if normalize else np.ascontiguousarray(result)
         if not np.isfinite(result).all():
             row = next(i for i, vector in enumerate(result) if not np.isfinite(vector).all())
-            self._raise_non_finite(row, pooled[row], needed, tokenized.texts, combine)
+            self._raise_non_finite(row, pooled[row], needed, names, combine)
         return result
 
     def embed_tokens(
@@ -138,38 +146,56 @@ class Encoder:
         batch_size: int = 32,
         max_length: int | None = None,
         truncate: bool | None = None,
+        overflow: str | None = None,
+        stride: int | None = None,
     ) -> list[np.ndarray]:
         """Per-token hidden states: one float32 array per text, [layers, its tokens, hidden] (no
         padding rows); [tokens, layers*hidden] with combine="concat", [tokens, hidden] with
-        "sum"/"mean". Other arguments as for ``embed``.
+        "sum"/"mean". Other arguments as for ``embed``; ``token_offsets`` aligns the rows with characters and words.
 
         Example:
             >>> [t.shape for t in enc.embed_tokens(["hello world", "a"], layers=[0, -1])]
             [(2, 4, 384), (2, 3, 384)]
         """
         combiner = COMBINERS[check_combine(combine)]
-        per_text, tokenized, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate)
+        per_text, names, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate, overflow, stride)
         out = []
         for row, states in enumerate(per_text):  # [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
             combined = combiner(np.ascontiguousarray(states[positions].transpose(1, 0, 2)))
             combined = combined.transpose(1, 0, 2) if combine is None else combined
-            combined = l2_normalize(combined) if normalize else np.ascontiguousarray(combined)
-            if not np.isfinite(combined).all():
-                self._raise_non_finite(row, states, needed, tokenized.texts, combine)
-            out.append(combined)
+            out.append(self._finish(combined, normalize, row, states, needed, names, combine))
         return out
 
-    def _run(
-        self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None
-    ) -> tuple[Any, Tokenized, list[int], list[int]]:
-        """The path both entry points share: tokenize (unless given tokens), batch, run, collect per text.
+    def _finish(self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None) -> np.ndarray:
+        """Normalise if asked and refuse NaN/Inf, naming the text."""
+        values = l2_normalize(values) if normalize else np.ascontiguousarray(values)
+        if not np.isfinite(values).all():
+            self._raise_non_finite(row, states, needed, names, combine)
+        return values
 
-        Returns (per-text values over ``needed`` layers, the tokens, the caller's layers as
+    def _run(
+        self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None,
+        overflow: str | None, stride: int | None,
+    ) -> tuple[Any, list[str], list[int], list[int]]:
+        """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
+        collect per text (merging windows).
+
+        Returns (per-text values over ``needed`` layers, the texts, the caller's layers as
         positions into ``needed``, ``needed``: each asked layer once, sorted).
         """
         started = time.perf_counter()
         chosen = resolve_layers(layers, self.info.num_layers)
         batch_size = check_batch_size(batch_size)
+        truncate = check_overflow(overflow, truncate, stride)
+        windows = None
+        if overflow == "chunk" and isinstance(texts, Tokenized):
+            raise InputError("overflow='chunk' splits texts itself: pass the texts, not what tokenize() returned")
+        if overflow == "chunk" and not isinstance(texts, Windows):
+            texts = split(self._tokenizer, check_texts(texts), max_length, stride)
+            max_length = None
+        if isinstance(texts, Windows):
+            windows, texts, pool_asked = texts, texts.tokenized, pool
+            pool = run_pool(windows, pool)
         if isinstance(texts, Tokenized):
             if max_length is not None or truncate is not None:
                 raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
@@ -181,7 +207,9 @@ class Encoder:
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
         per_text = collect(results, len(tokenized.texts), needed)
-        self._record_stats(tokenized, batches, started)
+        if windows is not None:
+            per_text = merge(windows, per_text, pool_asked)
+        self._record_stats(tokenized, batches, started, windows)
         if tokenized.truncated and tokenized.warn_truncated:
             cut = tokenized.truncated
             warnings.warn(
@@ -191,7 +219,8 @@ class Encoder:
                 TruncationWarning,
                 stacklevel=3,  # the caller of embed or embed_tokens
             )
-        return per_text, tokenized, [needed.index(layer) for layer in chosen], needed
+        names = tokenized.texts if windows is None else windows.texts
+        return per_text, names, [needed.index(layer) for layer in chosen], needed
 
     def _raise_non_finite(self, index: int, states: np.ndarray, layers: list[int], texts: list[str], combine: str | None) -> None:
         """Name the text and the first layer holding NaN or Inf; if every layer is finite, ``combine`` overflowed."""
@@ -263,14 +292,16 @@ class Encoder:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _record_stats(self, tokenized: Tokenized, batches: list[Batch], started: float) -> None:
+    def _record_stats(self, tokenized: Tokenized, batches: list[Batch], started: float, windows: Windows | None) -> None:
         truncated = tokenized.truncated
         self._stats.last = EmbedStats(
-            texts=len(tokenized.texts),
+            texts=len(tokenized.texts if windows is None else windows.texts),
             tokens=int(tokenized.lengths.sum()),
             padded_tokens=sum(b.input_ids.size for b in batches),
             truncated=len(truncated),
             batches=len(batches),
             seconds=time.perf_counter() - started,
             truncated_indices=tuple(truncated),
+            split=0 if windows is None else len(windows.split),
+            windows=len(tokenized.texts),
         )

@@ -9,6 +9,7 @@ from .errors import InputError
 from .manifest import POOLING_KINDS
 
 POOLS = (*POOLING_KINDS, "none")
+OVERFLOWS = ("truncate", "error", "chunk")  # what to do with a text longer than max_length (runtime/windows.py)
 
 
 def check_texts(texts: Any) -> list[str]:

@@ -87,28 +87,39 @@ class TextTokenizer:
         self._raw.no_padding()
         self._raw.no_truncation()
         self._specials = self._raw.num_special_tokens_to_add(False)
-        self._by_length: dict[int, Tokenizer] = {}
+        self._by_length: dict[tuple[int, int], Tokenizer] = {}
         self._lock = threading.Lock()
         self._truncating(model_max_length)  # fail at load, not at first request
 
-    def _truncating(self, max_length: int) -> Tokenizer:
+    def _truncating(self, max_length: int, stride: int = 0) -> Tokenizer:
+        key = (max_length, stride)
         with self._lock:
-            if max_length not in self._by_length:
+            if key not in self._by_length:
                 if len(self._by_length) >= CACHED_LIMITS:  # keep the model maximum; drop the oldest other
-                    oldest = next(k for k in self._by_length if k != self.model_max_length)
+                    oldest = next(k for k in self._by_length if k != (self.model_max_length, 0))
                     del self._by_length[oldest]
                 tokenizer = Tokenizer.from_str(self._json)
                 tokenizer.no_padding()
-                tokenizer.enable_truncation(max_length)
-                self._by_length[max_length] = tokenizer
-            return self._by_length[max_length]
+                tokenizer.enable_truncation(max_length, stride=stride)
+                self._by_length[key] = tokenizer
+            return self._by_length[key]
+
+    def check_limit(self, max_length: int | None) -> int:
+        """The token limit asked (None: the model maximum), checked."""
+        limit = self.model_max_length if max_length is None else max_length
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
+            raise InputError(f"max_length must be an int from 2 to the model maximum {self.model_max_length}, got {max_length!r}")
+        return limit
+
+    @property
+    def special_tokens(self) -> int:
+        """Special tokens the model wraps around one text (2 for BERT's [CLS] ... [SEP])."""
+        return self._specials
 
     def encode(self, texts: Sequence[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
         """Tokenize ``texts``; longer than ``max_length`` is cut (truncate None or True), or an InputError
         (truncate=False)."""
-        limit = self.model_max_length if max_length is None else max_length
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
-            raise InputError(f"max_length must be an int from 2 to the model maximum {self.model_max_length}, got {max_length!r}")
+        limit = self.check_limit(max_length)
         texts = list(texts)
         raw = self._raw.encode_batch(texts, add_special_tokens=False)
         full = [len(e.ids) + self._specials for e in raw]
@@ -122,6 +133,13 @@ class TextTokenizer:
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
         return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit, truncate is None)
+
+    def overflowing(self, texts: Sequence[str], limit: int, stride: int) -> tuple[list[Encoding], list[Encoding]]:
+        """Each text whole with special tokens, and cut into windows of ``limit`` tokens sharing
+        ``stride`` (the first window, the others in its ``.overflowing``)."""
+        raw = self._raw.encode_batch(list(texts), add_special_tokens=False)
+        cut = self._truncating(limit, stride)
+        return [self._raw.post_process(e) for e in raw], [cut.post_process(e) for e in raw]
 
     def tokens(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[Encoding]:
         """Every text's whole encoding (ids, tokens, offsets, special mask), never truncated: for inspection."""

@@ -24,6 +24,7 @@ from typing import Awaitable, Callable, Iterator
 import numpy as np
 
 from ..runtime import Encoder, Tokenized
+from ..runtime.windows import Windows, split
 from .errors import Overloaded, Unavailable
 from .metrics import Metrics
 from .schema import EmbedOptions
@@ -52,7 +53,7 @@ class RunResult:
 
 @dataclass
 class _Job:
-    tokenized: Tokenized
+    inputs: Tokenized | Windows  # Windows when options.chunk
     options: EmbedOptions
     tokens: int  # after truncation: what the run pays for
     future: asyncio.Future[RunResult]
@@ -62,14 +63,14 @@ class _Job:
 class Admission:
     """An admitted request: it counts as on its way to the queue until ``embed`` is called."""
 
-    def __init__(self, submit: Callable[[Tokenized, EmbedOptions], Awaitable[RunResult]]) -> None:
+    def __init__(self, submit: Callable[[Tokenized | Windows, EmbedOptions], Awaitable[RunResult]]) -> None:
         self._submit = submit
         self.submitted = False
 
-    async def embed(self, tokenized: Tokenized, options: EmbedOptions) -> RunResult:
-        """Queue the tokenized texts and wait for their share of a run."""
+    async def embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> RunResult:
+        """Queue the tokenized texts (their windows when ``options.chunk``) and wait for their share of a run."""
         self.submitted = True
-        return await self._submit(tokenized, options)
+        return await self._submit(inputs, options)
 
 
 class Batcher:
@@ -106,8 +107,9 @@ class Batcher:
                 self._arriving -= 1
                 self._wake.set()  # one fewer request to wait for
 
-    async def _submit(self, tokenized: Tokenized, options: EmbedOptions) -> RunResult:
-        job = _Job(tokenized, options, int(tokenized.lengths.sum()), asyncio.get_running_loop().create_future())
+    async def _submit(self, inputs: Tokenized | Windows, options: EmbedOptions) -> RunResult:
+        tokenized = inputs.tokenized if isinstance(inputs, Windows) else inputs
+        job = _Job(inputs, options, int(tokenized.lengths.sum()), asyncio.get_running_loop().create_future())
         self._arriving -= 1
         self._queue.append(job)
         self._metrics.set("layerwise_queue_depth", len(self._queue))
@@ -121,6 +123,13 @@ class Batcher:
         if sum(map(len, texts)) <= INLINE_CHARS:
             return tokenize(texts)
         return await asyncio.to_thread(tokenize, texts)
+
+    async def split(self, texts: list[str], stride: int | None) -> Windows:
+        """Every text as windows of the model maximum sharing ``stride`` tokens, long requests in a thread."""
+        windows = functools.partial(split, self.encoder.tokenizer, texts, None, stride)
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            return windows()
+        return await asyncio.to_thread(windows)
 
     # -- the worker ---------------------------------------------------------------------
     async def _work(self) -> None:
@@ -170,9 +179,10 @@ class Batcher:
     async def _run(self, jobs: list[_Job]) -> None:
         """Run the jobs' texts in one embed call; on failure, run each job alone so only the culprit fails."""
         started = time.monotonic()
-        tokenized = Tokenized.concat([job.tokenized for job in jobs])
+        parts = [job.inputs for job in jobs]  # equal options: all Windows or all Tokenized
+        inputs = Windows.concat(parts) if jobs[0].options.chunk else Tokenized.concat(parts)  # type: ignore[arg-type]
         try:
-            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, tokenized, jobs[0].options)
+            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, inputs, jobs[0].options)
         except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
             if len(jobs) > 1:
                 for job in jobs:
@@ -182,20 +192,20 @@ class Batcher:
                 jobs[0].future.set_exception(e)
             return
         inference = time.monotonic() - started
-        self._record(jobs, len(tokenized.texts), started, inference)
+        self._record(jobs, len(inputs.texts), started, inference)
         offset = 0
         for job in jobs:
-            share = output[offset : offset + len(job.tokenized.texts)]
-            offset += len(job.tokenized.texts)
+            share = output[offset : offset + len(job.inputs.texts)]
+            offset += len(job.inputs.texts)
             if not job.future.done():
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
 
-    def _embed(self, tokenized: Tokenized, options: EmbedOptions) -> list[np.ndarray]:
-        """One array per text: pooled through ``embed``, or per token through ``embed_tokens``."""
+    def _embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> list[np.ndarray]:
+        """One array per text: pooled through ``embed``, or per token through ``embed_tokens`` (windows merged per text)."""
         common = {"layers": list(options.layers), "combine": options.combine, "normalize": options.normalize}
         if options.pool == "none":
-            return self.encoder.embed_tokens(tokenized, **common)
-        return list(self.encoder.embed(tokenized, pool=options.pool, **common))
+            return self.encoder.embed_tokens(inputs, **common)  # type: ignore[arg-type]
+        return list(self.encoder.embed(inputs, pool=options.pool, **common))  # type: ignore[arg-type]
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)

@@ -17,7 +17,7 @@ from starlette.schemas import SchemaGenerator
 
 from .. import __version__
 from ..runtime.combine import COMBINERS
-from ..runtime.options import POOLS
+from ..runtime.options import OVERFLOWS, POOLS
 from . import routes, tei
 from .schema import DECODE_FIELDS, EMBED_ALL_FIELDS, ENCODINGS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
@@ -30,6 +30,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "input": TEXTS,
     "normalize": {"type": "boolean", "description": "unit-length vectors; default true on /embed, false on /embed_all"},
     "truncate": {"type": "boolean", "default": False, "description": "cut texts longer than the model maximum instead of a 413"},
+    "overflow": {"type": "string", "enum": list(OVERFLOWS), "nullable": True, "description": "layerwise extension beside truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info)"},
+    "stride": {"type": "integer", "nullable": True, "description": "with overflow 'chunk': tokens shared by consecutive windows (default min(128, half a window))"},
     "truncation_direction": {"type": "string", "enum": ["right", "Right"], "default": "right"},
     "prompt_name": {"type": "string", "nullable": True, "description": "not supported: must be null"},
     "dimensions": {"type": "integer", "nullable": True, "description": "only the width the request gives anyway"},

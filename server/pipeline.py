@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..runtime import EncoderInfo, Tokenized
+from ..runtime.windows import Windows
 from .batcher import Admission, Batcher, RunResult
 from .errors import TooLarge
 from .schema import EmbedRequest
@@ -51,17 +52,39 @@ def _ms(seconds: float) -> str:
     return str(int(seconds * 1000))
 
 
-async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, json_floats: bool) -> Embedded:
-    """Check the request against the model's limits, then queue it; ``json_floats`` caps the output size."""
+async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, json_floats: bool, max_tokens: int) -> Embedded:
+    """Check the request against the model's limits (``max_tokens``: all windows of chunked inputs
+    together), then queue it; ``json_floats`` caps the output size."""
     started = time.perf_counter()
-    tokenized = await batcher.tokenize(request.texts)
-    tokenization = time.perf_counter() - started
-    check_lengths(request, tokenized)
-    tokens = tokenized.lengths.tolist()  # after truncation
+    inputs: Tokenized | Windows
+    if request.options.chunk:
+        inputs = await batcher.split(request.texts, request.options.stride)
+        tokenization = time.perf_counter() - started
+        tokenized, rows = inputs.tokenized, inputs.output_lengths
+        check_window_tokens(request, inputs, max_tokens)
+    else:
+        inputs = tokenized = await batcher.tokenize(request.texts)
+        tokenization = time.perf_counter() - started
+        check_lengths(request, tokenized)
+        rows = tokenized.lengths.tolist()  # after truncation
     if json_floats:
-        check_json_size(request, tokens, batcher.encoder.info)
-    run = await admission.embed(tokenized, request.options)
-    return Embedded(run, sum(tokens), sum(len(text) for text in request.texts), tokenization)
+        check_json_size(request, rows, batcher.encoder.info)
+    run = await admission.embed(inputs, request.options)
+    return Embedded(run, int(tokenized.lengths.sum()), sum(len(text) for text in request.texts), tokenization)
+
+
+def check_window_tokens(request: EmbedRequest, windows: Windows, max_tokens: int) -> None:
+    """A 413 for a chunked request whose windows hold more tokens than one request may run."""
+    total = int(windows.tokenized.lengths.sum())
+    if total > max_tokens:
+        per_text = np.bincount([p.text for p in windows.placements], weights=windows.tokenized.lengths, minlength=len(windows.texts))
+        largest = int(np.argmax(per_text))
+        raise TooLarge(
+            f"the inputs come to {total} tokens in {len(windows.placements)} windows (`{request.field}[{largest}]` alone "
+            f"{int(per_text[largest])} tokens), more than the limit of {max_tokens} tokens per request "
+            "(--max-client-batch-size times the model's maximum input length): split the document across requests, "
+            "or send a smaller `stride`"
+        )
 
 
 def check_lengths(request: EmbedRequest, tokenized: Tokenized) -> None:

@@ -29,7 +29,7 @@ from .errors import MethodNotAllowed, RequestError, RouteNotFound, TooLarge, err
 from .metrics import CONTENT_TYPE
 from .render import binary_body, binary_media, check_acceptable, check_finite, openai_body, tei_body
 from .schema import EmbedRequest, parse_openai, parse_tei, parse_tei_all
-from .settings import Settings
+from .settings import Settings, max_request_tokens
 
 INLINE_BYTES = 1 << 16  # larger bodies are parsed in a thread, off the event loop
 INLINE_FLOATS = 1 << 16  # larger outputs are checked and serialised in a thread
@@ -63,7 +63,8 @@ async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool
         parsed = await asyncio.to_thread(parse_body) if len(body) > INLINE_BYTES else parse_body()
         media = binary_media(request.headers.get("accept")) if tei else None
         check_acceptable(parsed, media)
-        done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float")
+        max_tokens = max_request_tokens(settings, batcher.encoder.info.max_length)
+        done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float", max_tokens=max_tokens)
         floats = sum(a.size for a in done.output)
         finish = _body_maker(parsed, done, media, tei, settings.model_id)
         content = await asyncio.to_thread(finish) if floats > INLINE_FLOATS else finish()
@@ -130,6 +131,7 @@ async def info(request: Request) -> Response:
             "max_batch_requests": settings.max_batch_requests,
             "max_wait_ms": settings.max_wait_ms,
             "max_client_batch_size": settings.max_client_batch_size,
+            "max_request_tokens": max_request_tokens(settings, model.max_length),
             "payload_limit": settings.payload_limit,
             "json_float_limit": pipeline.JSON_FLOAT_LIMIT,
             "auto_truncate": settings.auto_truncate,

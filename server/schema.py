@@ -7,6 +7,10 @@ pooled the model's own way (``EncoderInfo.default_pooling``, else mean), normali
 (per-token output is not, as TEI's /embed_all), one flat vector per input, no truncation unless the server runs with ``auto_truncate``.
 ``null`` counts as absent. Not handled here: token lengths (they need the tokenizer; see
 pipeline.py).
+
+Layerwise extensions beside TEI's ``truncate``: ``"overflow": "truncate" | "error" | "chunk"`` and
+``"stride"`` (chunk only): "chunk" embeds a long input whole as overlapping windows merged as
+runtime/windows.py defines; all windows' tokens count against the request's token limit.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ from typing import Any
 from ..runtime import EncoderInfo
 from ..runtime.errors import InputError
 from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
+from ..runtime.windows import check_overflow
 from .errors import EmptyInput, InvalidRequest, TooLarge
 
-OPTION_FIELDS = {"normalize", "truncate", "layers", "pool", "combine", "encoding_format"}
+OPTION_FIELDS = {"normalize", "truncate", "overflow", "stride", "layers", "pool", "combine", "encoding_format"}
 TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name", "dimensions"} | OPTION_FIELDS
 EMBED_ALL_FIELDS = TEI_FIELDS - {"pool"}  # always one vector per token
 OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
@@ -38,6 +43,8 @@ class EmbedOptions:
     pool: str  # "none": per-token states (TEI's /embed_all), else pooled
     combine: str | None
     normalize: bool
+    chunk: bool = False  # "overflow": "chunk": long inputs run whole, as windows
+    stride: int | None = None  # tokens shared by consecutive windows (None: the runtime's default)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ def _parse_tei(data: dict[str, Any], info: EncoderInfo, max_inputs: int, auto_tr
     options = _options(data, info, pool)
     _check_dimensions(data, info, options)
     squeeze = data.get("layers") is None and options.combine is None
-    return EmbedRequest("inputs", texts, options, _get(data, "truncate", bool, auto_truncate), squeeze, _encoding(data))
+    return EmbedRequest("inputs", texts, options, _truncate(data, auto_truncate), squeeze, _encoding(data))
 
 
 def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOptions) -> None:
@@ -139,7 +146,7 @@ def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate:
             "pass `combine` ('concat', 'sum' or 'mean'), or use /embed"
         )
     _check_dimensions(data, info, options)
-    return EmbedRequest("input", texts, options, _get(data, "truncate", bool, auto_truncate), options.combine is None, _encoding(data))
+    return EmbedRequest("input", texts, options, _truncate(data, auto_truncate), options.combine is None, _encoding(data))
 
 
 def _object(body: bytes, allowed: set[str], route: str, field: str) -> dict[str, Any]:
@@ -202,7 +209,17 @@ def _options(data: dict[str, Any], info: EncoderInfo, pool: str | None = None) -
         raise InvalidRequest(str(e)) from None
     # TEI and OpenAI return unit vectors unless told otherwise; token states (TEI's /embed_all) stay raw
     normalize = _get(data, "normalize", bool, pool != "none")
-    return EmbedOptions(tuple(chosen), pool, combine, normalize)
+    overflow = _get(data, "overflow", str, None)
+    return EmbedOptions(tuple(chosen), pool, combine, normalize, overflow == "chunk", _get(data, "stride", int, None))
+
+
+def _truncate(data: dict[str, Any], auto_truncate: bool) -> bool:
+    """Whether too-long inputs are cut: TEI's ``truncate``, or our ``overflow`` (checked with ``stride`` as the runtime checks them)."""
+    try:
+        truncate = check_overflow(_get(data, "overflow", str, None), _get(data, "truncate", bool, None), _get(data, "stride", int, None))
+    except InputError as e:
+        raise InvalidRequest(str(e).replace("pass overflow or truncate", "send `overflow` or `truncate`")) from None
+    return auto_truncate if truncate is None else truncate
 
 
 def _encoding(data: dict[str, Any]) -> str:

@@ -76,3 +76,9 @@ def check_budget(settings: Settings, max_length: int) -> None:
             f"--max-batch-tokens {settings.max_batch_tokens} is less than the model's maximum input length "
             f"{max_length} tokens, so a full-length input could never run; pass --max-batch-tokens {max_length} or more"
         )
+
+
+def max_request_tokens(settings: Settings, max_length: int) -> int:
+    """Tokens one request may run, all windows of chunked inputs together: its most inputs at full
+    length, so ``"overflow": "chunk"`` never buys more work than a full request of cut inputs."""
+    return settings.max_client_batch_size * max_length

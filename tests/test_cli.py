@@ -60,6 +60,9 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         (["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"], "error: per-token output (--pool none) has one array per text: write .npz or .jsonl"),
         (["embed", "{bundle}", "x", "--provider", "cuda"], "error: provider='cuda' was requested"),
         (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
+        (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
+        (["embed", "{bundle}", "x", "--stride", "8"], 'error: stride applies to overflow="chunk" only'),
+        (["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"], "error: stride must be an int from 0 to 125"),
     ],
 )
 def test_errors_are_one_line_with_exit_status_2(tiny_bundle, tmp_path, monkeypatch, capsys, args, message):
@@ -90,3 +93,26 @@ def test_an_unwritable_output_file_is_one_line_with_exit_status_1(tiny_bundle, c
     assert main(["embed", str(tiny_bundle), "x", "--output", "/proc/nope/out.npy"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+LONG_TEXT = " ".join(f"token{i % 37} and layer {i} of the encoder." for i in range(60))  # ~700 tokens: 6+ windows of 128
+
+
+def test_embed_overflow_chunk_embeds_long_texts_whole_as_the_runtime_does(tiny_bundle, tmp_path):
+    import layerwise
+
+    source = tmp_path / "in.txt"
+    source.write_text(f"{LONG_TEXT}\nshort one\n")
+    common = ["--input", str(source), "--layers", "0,-1", "--overflow", "chunk", "--stride", "16", "--provider", "cpu", "--threads", "1"]
+    pooled, tokens = tmp_path / "pooled.npy", tmp_path / "tokens.npz"
+    for extra in (["--output", str(pooled)], ["--pool", "none", "--output", str(tokens)]):
+        result = _cli("embed", str(tiny_bundle), *common, *extra)
+        assert result.returncode == 0, result.stderr
+    encoder = layerwise.load(tiny_bundle, provider="cpu", threads=1)
+    texts = [LONG_TEXT, "short one"]
+    want = encoder.embed(texts, layers=[0, -1], overflow="chunk", stride=16)
+    assert encoder.last_stats.split == 1 and encoder.last_stats.windows > 5
+    np.testing.assert_array_equal(np.load(pooled), want)
+    saved, want_tokens = np.load(tokens), encoder.embed_tokens(texts, layers=[0, -1], overflow="chunk", stride=16)
+    assert saved["lengths"].tolist() == [t.shape[1] for t in want_tokens] and saved["lengths"][0] > 600
+    np.testing.assert_array_equal(saved["layer_1"], np.concatenate([t[1] for t in want_tokens]))

@@ -161,3 +161,48 @@ def test_metrics_are_prometheus_text_counting_requests_by_route_and_status(url):
     assert 'layerwise_requests_total{route="/embed",status="400"} 1' in lines
     for name in ("layerwise_batch_requests_count", "layerwise_tokens_total", "layerwise_queue_depth", "layerwise_inference_duration_seconds_bucket"):
         assert any(line.startswith(name) for line in lines), name
+
+
+LONG_TEXT = " ".join(f"token{i % 37} and layer {i} of the encoder." for i in range(60))  # ~700 tokens: 6+ windows of 128
+
+
+def test_overflow_chunk_embeds_long_inputs_whole_as_the_runtime_does(url, encoder):
+    texts = [LONG_TEXT, TEXTS[0]]
+    got = np.array(_post(url, {"inputs": texts, "layers": [0, -1], "overflow": "chunk", "stride": 16}).json(), dtype=np.float32)
+    want = encoder.embed(texts, layers=[0, -1], overflow="chunk", stride=16, normalize=True)
+    assert encoder.last_stats.split == 1 and encoder.last_stats.windows > 5
+    np.testing.assert_array_equal(got, want)
+    openai_body = {"input": texts, "pool": "cls", "overflow": "chunk", "encoding_format": "float"}
+    response = httpx.post(f"{url}/v1/embeddings", json=openai_body)
+    assert response.status_code == 200, response.text
+    vectors = np.array([row["embedding"] for row in response.json()["data"]], dtype=np.float32)
+    np.testing.assert_array_equal(vectors, encoder.embed(texts, layers=-1, pool="cls", overflow="chunk", normalize=True)[:, 0])
+    tokens = _post(url, {"inputs": [LONG_TEXT], "layers": -1, "pool": "none", "normalize": False, "overflow": "chunk"}).json()
+    np.testing.assert_array_equal(np.array(tokens[0], dtype=np.float32), encoder.embed_tokens(LONG_TEXT, layers=-1, overflow="chunk")[0])
+
+
+def test_a_chunked_document_over_the_request_token_limit_gets_413_naming_its_tokens(url, encoder):
+    from layerwise.runtime.windows import split
+
+    document = LONG_TEXT * 8  # ~5,600 tokens in windows > 32 inputs x 128 tokens
+    tokens = int(split(encoder.tokenizer, [document], None, None).tokenized.lengths.sum())
+    limit = httpx.get(f"{url}/info").json()["max_request_tokens"]
+    assert limit == 32 * 128 < tokens
+    for route, field in (("/embed", "inputs"), ("/v1/embeddings", "input")):
+        response = httpx.post(f"{url}{route}", json={field: [TEXTS[0], document], "overflow": "chunk"})
+        assert response.status_code == 413, response.text
+        assert f"`{field}[1]` alone {tokens} tokens" in response.text and f"limit of {limit} tokens per request" in response.text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"overflow": "chunk", "stride": 126}, "stride must be an int from 0 to 125"),
+        ({"stride": 8}, 'stride applies to overflow=\\"chunk\\" only'),
+        ({"overflow": "chunk", "truncate": True}, "send `overflow` or `truncate`, not both"),
+        ({"overflow": "split"}, "overflow must be one of 'truncate', 'error', 'chunk'"),
+    ],
+)
+def test_bad_chunking_options_get_422_naming_the_fix(url, body, message):
+    response = httpx.post(f"{url}/embed", json={"inputs": LONG_TEXT, **body})
+    assert response.status_code == 422 and message in response.text, response.text

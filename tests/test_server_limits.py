@@ -39,7 +39,7 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b"", 422, "validation", 'request body is empty; /embed takes a JSON object such as {"inputs": "some text"}'),
         (b"[1, 2]", 422, "validation", "request body must be a JSON object, got an array"),
         (b"[" * 100_000, 422, "validation", "request body nests too deeply to be a request"),
-        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, dimensions, encoding_format, inputs, layers, normalize, pool, prompt_name, truncate, truncation_direction"),
+        (b'{"text": "x"}', 422, "validation", "unknown field `text` for /embed; it takes combine, dimensions, encoding_format, inputs, layers, normalize, overflow, pool, prompt_name, stride, truncate, truncation_direction"),
         (b'{"normalize": true}', 422, "validation", "`inputs` is missing; send a string or a list of strings"),
         (b'{"inputs": 7}', 422, "validation", "`inputs` must be a string or a list of strings, got an integer"),
         (b'{"inputs": ["ok", {"t": 1}]}', 422, "validation", "`inputs[1]` must be a string, got an object"),

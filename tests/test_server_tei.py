@@ -77,12 +77,12 @@ def test_post_root_and_invocations_are_embed_and_get_root_and_ping_are_health(ur
 
 def test_embed_all_is_every_tokens_vector_as_pool_none(url, encoder):
     got = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS}).json()  # TEI's shape: per input [tokens, hidden], not normalised
-    want = encoder.embed(TEXTS, layers=-1, pool="none")
+    want = encoder.embed_tokens(TEXTS, layers=-1)
     assert [np.array(g).shape for g in got] == [(w.shape[1], 64) for w in want]
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.array(g, dtype=np.float32), w[0])
     layered = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS[0], "layers": "all", "combine": "concat", "normalize": True}).json()
-    np.testing.assert_array_equal(np.array(layered[0], dtype=np.float32), encoder.embed(TEXTS[0], layers="all", pool="none", combine="concat", normalize=True)[0])
+    np.testing.assert_array_equal(np.array(layered[0], dtype=np.float32), encoder.embed_tokens(TEXTS[0], layers="all", combine="concat", normalize=True)[0])
     refused = httpx.post(f"{url}/embed_all", json={"inputs": "x", "pool": "mean"})
     assert refused.status_code == 422 and refused.json()["error"].startswith("unknown field `pool` for /embed_all")
 

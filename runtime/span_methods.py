@@ -1,0 +1,68 @@
+"""``Encoder.embed_spans`` and ``Encoder.token_offsets``: vectors for character spans, and each token row's characters and word.
+
+A mixin so encoder.py stays one concern; it relies on the Encoder's ``_tokenizer``, ``_run``,
+``_finish`` and ``tokenize``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .combine import COMBINERS
+from .options import check_combine, check_texts
+from .spans import check_span_pool, pool_spans, span_rows
+from .windows import TokenAlignment, check_overflow, split
+
+
+class SpanMethods:
+    """Span and alignment methods of ``Encoder``."""
+
+    _tokenizer: Any
+    _run: Any
+    _finish: Any
+    tokenize: Any
+
+    def embed_spans(
+        self,
+        texts: str | list[str],
+        spans: list[list[tuple[int, int]]],
+        layers: Any = "all",
+        pool: str = "mean",
+        combine: str | None = None,
+        normalize: bool = False,
+        batch_size: int = 32,
+        max_length: int | None = None,
+        stride: int | None = None,
+    ) -> list[np.ndarray]:
+        """One vector per character span (``text[start:end]``) per layer, pooled ("mean", "max" or
+        "first" sub-token) over the tokens overlapping it: per text float32 [spans, layers, hidden]
+        ([spans, layers*hidden] / [spans, hidden] when combined). Texts are never cut: long ones
+        run as windows (overflow="chunk" with ``stride``), so spans anywhere work.
+
+        Example:
+            >>> [v.shape for v in enc.embed_spans(["New York is big"], [[(0, 8), (12, 15)]], layers=-1)]
+            [(2, 1, 384)]
+        """
+        pool = check_span_pool(pool)
+        combiner = COMBINERS[check_combine(combine)]
+        windows = split(self._tokenizer, check_texts(texts), max_length, stride)
+        rows = span_rows(windows, spans)  # checked before any model work
+        per_text, names, positions, needed = self._run(windows, layers, "none", batch_size, None, None, None, None)
+        return [
+            self._finish(combiner(pool_spans(states, text_rows, pool)[:, positions]), normalize, index, states, needed, names, combine)
+            for index, (states, text_rows) in enumerate(zip(per_text, rows))
+        ]
+
+    def token_offsets(
+        self, texts: str | list[str], max_length: int | None = None, overflow: str | None = None, stride: int | None = None
+    ) -> list[TokenAlignment]:
+        """Each text's token rows as ``embed_tokens`` returns them for the same arguments: character
+        offsets [tokens, 2] and word indices [tokens] (-1 for special tokens), to align word pieces with words."""
+        texts = check_texts(texts)
+        if overflow == "chunk":
+            return split(self._tokenizer, texts, max_length, stride).alignments()
+        self.tokenize(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
+        _, cut = self._tokenizer.overflowing(texts, self._tokenizer.check_limit(max_length), 0)
+        return [TokenAlignment.of(encoding) for encoding in cut]
