@@ -18,9 +18,6 @@ import numpy as np
 from .encoder import Encoder
 from .errors import BundleError
 
-METRICS = ("pooled_max_abs", "pooled_cos_mean", "pooled_cos_min")
-
-
 @dataclass(frozen=True)
 class LayerCheck:
     """One hidden state's agreement with the stored reference."""
