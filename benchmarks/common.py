@@ -11,7 +11,7 @@ import platform
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +25,30 @@ BENCH_SKIP = CALIBRATION_SENTENCES + EVALUATION_SENTENCES  # the exporter calibr
 def real_sentences(count: int = 512) -> list[str]:
     """Natural English sentences (Python reference manual), disjoint from export-time checks."""
     return corpus_sentences(count, skip=BENCH_SKIP)
+
+
+def long_documents(tokenizer: Any, lengths: Sequence[int]) -> list[str]:
+    """Real long documents: consecutive pieces of the Python reference manual (``pydoc_data``, every
+    topic joined in sorted order; prose, grammar and code, as tests/test_long_texts.py uses), about
+    ``lengths`` tokens each (special tokens included), cut at token boundaries. Deterministic for a
+    given Python version; the topics holding the export-time calibration and evaluation sentences
+    are left out. ``tokenizer``: a ``TextTokenizer`` (``Encoder.tokenizer``); re-tokenized pieces may
+    differ from ``lengths`` by a token or two, so count the documents' tokens afterwards.
+    """
+    from pydoc_data.topics import topics
+
+    skip = set(corpus_sentences(BENCH_SKIP))
+    keys = [k for k in sorted(topics) if not any(s in " ".join(topics[k].split()) for s in skip)]
+    source = " ".join(topics[k] for k in keys)
+    offsets = tokenizer.tokens([source], add_special_tokens=False)[0].offsets
+    content = [n - tokenizer.special_tokens for n in lengths]
+    if sum(content) > len(offsets):
+        raise ValueError(f"the source has {len(offsets)} tokens; documents of {sum(content)} were asked for")
+    documents, start = [], 0
+    for n in content:
+        documents.append(source[offsets[start][0] : offsets[start + n - 1][1]])
+        start += n
+    return documents
 
 
 def minilm_dir() -> Path:

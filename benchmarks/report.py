@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,28 @@ def _all_layers(job: dict[str, Any]) -> list[str]:
             f"{r['cos_mean_worst_layer']:.5f} | {r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f}) |"
         )
     return lines
+
+
+def _long_docs(job: dict[str, Any]) -> list[str]:
+    d = job["documents"]
+    tokens = d["tokens"]
+    lines = [
+        f"### Long documents, all hidden states, mean-pooled (overflow=\"chunk\", windows of {job['max_length']} sharing {job['stride']} tokens, "
+        f"batch {job['batch_size']}, {job['threads']} threads)",
+        "",
+        f"{d['count']} documents from the Python reference manual, {min(tokens)}-{max(tokens)} tokens (median {statistics.median(tokens):.0f}, "
+        f"{d['tokens_total']} in all); {d['windows']} windows ({d['window_tokens_total']} window tokens). PyTorch runs the runtime's own "
+        "windows document by document and merges them by the same rule; tokens/s counts the documents' tokens.",
+        "",
+        "| contender | texts/s | tokens/s | windows | vs PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | median s (min-max) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in job["contenders"].items():
+        lines.append(
+            f"| {name} | {r['texts_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['windows']} | {r['speedup_vs_pytorch']:.2f}x | {r['cos_min']:.5f} | "
+            f"{r['cos_mean_worst_layer']:.5f} | {r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f}) |"
+        )
+    return lines + [f"| layerwise {v} | skipped | | | | | | {why} |" for v, why in job.get("skipped_variants", {}).items()]
 
 
 def _peer_rows(job: dict[str, Any], base_name: str, base_title: str) -> list[str]:
@@ -92,7 +115,7 @@ def _gpu(job: dict[str, Any]) -> list[str]:
     return lines + [f"| {name} | {t['median_s'] * 1e3:.2f} |" for name, t in job["contenders"].items()]
 
 
-SECTIONS = {"all_layers": _all_layers, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
+SECTIONS = {"all_layers": _all_layers, "long_docs": _long_docs, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
 
 
 def markdown(results: dict[str, Any]) -> str:

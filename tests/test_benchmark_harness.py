@@ -1,9 +1,9 @@
 """The benchmark code paths that the CI machine can run: the accelerator job on the CPU
-provider, the latency grid and the report."""
+provider, the latency grid, the long-documents job on a tiny model and the report."""
 
 from __future__ import annotations
 
-from benchmarks import gpu, report
+from benchmarks import gpu, long_docs, report
 from layerwise.runtime import load
 from layerwise.runtime.cpu import describe
 from layerwise.runtime.latency import measure_grid
@@ -29,3 +29,21 @@ def test_latency_grid_reports_percentiles_and_skips_nothing_it_can_run(tiny_bund
     for c in cells:
         assert c["repeats"] >= 5 and c["p50_ms"] <= c["p90_ms"] <= c["p99_ms"]
         assert abs(c["tokens_per_s"] - c["sequences_per_s"] * c["seq_len"]) < 1e-6 * c["tokens_per_s"]
+
+
+def test_long_docs_job_runs_the_same_windows_as_pytorch_and_renders(tiny_bert, tiny_bundle):
+    from transformers import AutoModel, AutoTokenizer
+
+    model, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
+    job = long_docs.run(str(tiny_bundle), model, tokenizer, threads=1, repeats=1, lengths=(300, 700))
+    docs = job["documents"]
+    assert docs["tokens"] == [300, 700] and job["max_length"] == 128 and job["stride"] == 63  # half of 126 content tokens
+    assert docs["windows"] == (1 + -(-(298 - 126) // 63)) + (1 + -(-(698 - 126) // 63))
+    assert set(job["contenders"]) == {"pytorch document loop", "layerwise fused"} and set(job["skipped_variants"]) == {"int8"}
+    for row in job["contenders"].values():
+        assert row["windows"] == docs["windows"] and row["cos_min"] > 0.9999
+        assert abs(row["tokens_per_s"] - 1000 * row["texts_per_s"] / 2) < 1e-6 * row["tokens_per_s"]
+    results = {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "jobs": {"long_docs": job}}
+    text = report.markdown(results)
+    assert "2 documents from the Python reference manual, 300-700 tokens (median 500, 1000 in all); 15 windows" in text
+    assert "| layerwise fused | " in text and "| layerwise int8 | skipped |" in text
