@@ -3,8 +3,8 @@
 Every document is split by the runtime's own window split (runtime/windows.py: windows of the
 model maximum sharing ``stride`` tokens, 128 for MiniLM), so PyTorch runs exactly the windows layerwise runs.
 PyTorch is the loop a user writes: document by document, that document's windows padded into
-batches of up to ``BATCH`` (one batch for documents under about 12,000 tokens), eager
-``output_hidden_states=True``, then the merge rule of runtime/windows.py in torch (a token seen in
+batches of up to ``BATCH`` (one batch for documents under about 12,000 tokens),
+``output_hidden_states=True`` (the model as AutoModel loads it, as in the other jobs), then the merge rule of runtime/windows.py in torch (a token seen in
 several windows gets the mean of its rows; the text's mean pool is the mean over its merged rows,
 every layer). Its time includes the split, as layerwise's does. layerwise runs every document's
 windows together in its length-sorted batches of ``BATCH``. Contenders alternate round by round.
@@ -33,7 +33,7 @@ def document_lengths(count: int, shortest: int = 2000, longest: int = 10000) -> 
 
 
 def torch_windows_mean(model: Any, tokenizer: Any, windows: Windows, batch_size: int) -> np.ndarray:
-    """PyTorch eager over ``windows``, document by document, merged and mean-pooled per layer: [texts, layers, hidden]."""
+    """PyTorch over ``windows``, document by document, merged and mean-pooled per layer: [texts, layers, hidden]."""
     import torch
 
     owners = np.array([p.text for p in windows.placements])
