@@ -50,6 +50,26 @@ def _long_docs(job: dict[str, Any]) -> list[str]:
     return lines + [f"| layerwise {v} | skipped | | | | | | {why} |" for v, why in job.get("skipped_variants", {}).items()]
 
 
+def _batching(job: dict[str, Any]) -> list[str]:
+    names = list(next(iter(job["sets"].values()))["configurations"])
+    lines = [
+        f"### CPU batching defaults re-measured ({job['variant']}, all layers mean-pooled, batch {job['batch_size']}, {job['threads']} threads; "
+        f"default: {job['default']})",
+        "",
+        "texts/s per text set; the best of each set in bold.",
+        "",
+        "| configuration | " + " | ".join(job["sets"]) + " |",
+        "|---|" + "---|" * len(job["sets"]),
+    ]
+    for name in names:
+        cells = []
+        for result in job["sets"].values():
+            value = f"{result['configurations'][name]['texts_per_s']:.1f}"
+            cells.append(f"**{value}**" if result["best"] == name else value)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _peer_rows(job: dict[str, Any], base_name: str, base_title: str) -> list[str]:
     lines = [f"| contender | texts/s | vs {base_title} | cos min | cos mean | notes |", "|---|---|---|---|---|---|"]
     base = job["peers"].get(base_name, {}).get("texts_per_s")
@@ -115,7 +135,7 @@ def _gpu(job: dict[str, Any]) -> list[str]:
     return lines + [f"| {name} | {t['median_s'] * 1e3:.2f} |" for name, t in job["contenders"].items()]
 
 
-SECTIONS = {"all_layers": _all_layers, "long_docs": _long_docs, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
+SECTIONS = {"all_layers": _all_layers, "long_docs": _long_docs, "batching": _batching, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -1,6 +1,6 @@
 """``make bench``: every benchmark job in one run; results to benchmarks/results/<date>-<host>-<cpu family>.*
 
-Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,long_docs,all_layers_peers,peers,grid,layer_cut,roofline,gpu] [--quick] [--texts N]
+Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,long_docs,all_layers_peers,peers,batching,grid,layer_cut,roofline,gpu] [--quick] [--texts N]
 Writes <date>-<host>-<cpu family>.json (everything measured, with machine facts), .md (tables) and
 -latency.png / -throughput.png plots.
 """
@@ -19,10 +19,10 @@ from transformers import AutoModel, AutoTokenizer
 from layerwise.runtime.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
-from . import all_layers, grid, layer_cut, long_docs, peers, report, roofline
+from . import all_layers, batching, grid, layer_cut, long_docs, peers, report, roofline
 from .common import machine, minilm_dir, real_sentences, results_stem
 
-JOBS = ("all_layers", "long_docs", "all_layers_peers", "peers", "grid", "layer_cut", "roofline", "gpu")
+JOBS = ("all_layers", "long_docs", "all_layers_peers", "peers", "batching", "grid", "layer_cut", "roofline", "gpu")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         "long_docs": lambda: long_docs.run(args.bundle, model, tokenizer, args.threads, repeats, lengths=long_docs.QUICK_LENGTHS if args.quick else None),
         "all_layers_peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="all_layers"),
         "peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="last_layer"),
+        "batching": lambda: batching.run(args.bundle, texts, args.threads, repeats),
         "grid": lambda: grid.run(args.bundle, args.threads, seconds=0.5 if args.quick else 2.0),
         "layer_cut": lambda: layer_cut.run(args.bundle, args.threads, repeats=repeats),
         "roofline": lambda: roofline.run(args.bundle, args.threads, texts, repeats=3 if args.quick else 9),

@@ -12,7 +12,8 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .loader import open_encoder
 from .manifest import Manifest
 from .tokenize import Batch
 
-__all__ = ["graph_outputs", "hidden_states", "manifest", "open_encoder", "run_batch", "synthetic_batch", "vocab_size"]
+__all__ = ["batching", "graph_outputs", "hidden_states", "manifest", "open_encoder", "run_batch", "synthetic_batch", "vocab_size"]
 
 
 def synthetic_batch(batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> Batch:
@@ -56,3 +57,17 @@ def hidden_states(encoder: Encoder, batch: Batch, copy_back: bool) -> list[Any]:
 def graph_outputs(encoder: Encoder, deepest: int) -> list[str]:
     """The outputs of the graph ``embed`` runs when layer ``deepest`` is the deepest asked for."""
     return [output.name for output in encoder._engine.session(deepest).get_outputs()]
+
+
+@contextmanager
+def batching(encoder: Encoder, batch_tokens: int | None, side_by_side: bool) -> Iterator[Encoder]:
+    """Within the block, ``embed`` caps batches at ``batch_tokens`` padded tokens (None: no cap) and
+    runs batches side by side on one thread each (False: one at a time on intra-op threads).
+    For measuring the defaults (runtime/engine.py) on a machine; not thread-safe."""
+    engine = encoder._engine
+    saved = engine.batch_tokens, engine.side_by_side
+    engine.batch_tokens, engine.side_by_side = batch_tokens, engine.config.threads if side_by_side else 1
+    try:
+        yield encoder
+    finally:
+        engine.batch_tokens, engine.side_by_side = saved

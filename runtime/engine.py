@@ -48,20 +48,15 @@ class Engine:
         self._sessions = {(num_layers, config.threads): self._create(full, config, f"variant {variant!r}")}
         self._check_contract(self._sessions[(num_layers, config.threads)])
         self._pools = {kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling}
+        on_cpu = config.provider == "cpu"
+        # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
+        # batches may run at once on one thread each (1: one batch at a time on intra-op threads).
+        self.batch_tokens: int | None = BATCH_TOKENS_CPU if on_cpu else None
+        self.side_by_side: int = config.threads if on_cpu else 1
 
     @property
     def manifest(self) -> Manifest:
         return self._bundle.manifest
-
-    @property
-    def batch_tokens(self) -> int | None:
-        """Padded tokens per CPU batch at most; None on CUDA, where bigger batches pay."""
-        return BATCH_TOKENS_CPU if self.config.provider == "cpu" else None
-
-    @property
-    def side_by_side(self) -> int:
-        """How many batches may run at once (one thread each); 1 means use intra-op threads."""
-        return self.config.threads if self.config.provider == "cpu" else 1
 
     def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> "ort.InferenceSession":
         return create_session(graph.model_bytes, config, name, graph.folder)

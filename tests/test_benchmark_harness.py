@@ -1,9 +1,11 @@
 """The benchmark code paths that the CI machine can run: the accelerator job on the CPU
-provider, the latency grid, the long-documents job on a tiny model and the report."""
+provider, the latency grid, the long-documents and batching jobs on a tiny model and the report."""
 
 from __future__ import annotations
 
-from benchmarks import gpu, long_docs, report
+from benchmarks import batching, gpu, long_docs, report
+from layerwise.runtime.bench_hooks import batching as batching_hook
+from layerwise.runtime.engine import BATCH_TOKENS_CPU
 from layerwise.runtime import load
 from layerwise.runtime.cpu import describe
 from layerwise.runtime.latency import measure_grid
@@ -47,3 +49,21 @@ def test_long_docs_job_runs_the_same_windows_as_pytorch_and_renders(tiny_bert, t
     text = report.markdown(results)
     assert "2 documents from the Python reference manual, 300-700 tokens (median 500, 1000 in all); 15 windows" in text
     assert "| layerwise fused | " in text and "| layerwise int8 | skipped |" in text
+
+
+def test_batching_job_measures_every_configuration_and_restores_the_defaults(tiny_bundle):
+    encoder = load(tiny_bundle, provider="cpu", threads=2)
+    engine = encoder._engine
+    with batching_hook(encoder, 256, side_by_side=False):
+        assert (engine.batch_tokens, engine.side_by_side) == (256, 1)
+    assert (engine.batch_tokens, engine.side_by_side) == (BATCH_TOKENS_CPU, 2)
+
+    sentences = [f"sentence number {i} about cats and dogs" for i in range(64)]
+    job = batching.run(str(tiny_bundle), sentences, threads=2, repeats=1)
+    assert set(job["sets"]) == {"sentences", "128-token texts", "sentences with a few 128-token texts"}
+    assert job["sets"]["sentences with a few 128-token texts"]["texts"] == 66
+    for result in job["sets"].values():
+        assert len(result["configurations"]) == len(batching.CAPS) + 1
+        assert all(row["texts_per_s"] > 0 for row in result["configurations"].values())
+    text = report.markdown({"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "jobs": {"batching": job}})
+    assert "| cap none, side by side |" in text and "| cap 512, intra-op threads |" in text
