@@ -12,6 +12,7 @@ import { INPUT_NAMES, POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, outputName 
 import { cutModel } from "./onnx_graph.js";
 import { checkOptions, checkTexts, combineRows, l2Normalize, resolveLayers } from "./options.js";
 import { lengthSortedBatches, truncatedIndices } from "./tokenize.js";
+import { merge, runPool, split } from "./windows.js";
 
 /** Padded tokens per batch on the CPU: the Python runtime's measured best (BATCH_TOKENS_CPU in runtime/engine.py). */
 export const BATCH_TOKENS_CPU = 512;
@@ -28,7 +29,7 @@ export class Encoder {
     this._tokenizer = tokenizer;
     this._sessions = sessions; // deepest layer -> Promise<InferenceSession>
     this._pools = pools;
-    this.lastStats = { texts: 0, tokens: 0, paddedTokens: 0, truncated: 0, truncatedIndices: [], batches: 0, seconds: 0 };
+    this.lastStats = { texts: 0, tokens: 0, paddedTokens: 0, truncated: 0, truncatedIndices: [], batches: 0, seconds: 0, split: 0, windows: 0 };
     this.info = Object.freeze({
       bundle: source.location,
       modelType: manifest.modelType,
@@ -46,18 +47,19 @@ export class Encoder {
    * Pooled embeddings: {dims: [texts, layers, hidden], data: Float32Array} (row-major);
    * [texts, layers*hidden] with combine "concat", [texts, hidden] with "sum" / "mean".
    * Options: layers ("all", an integer or an array; negative counts from the end), pool
-   * ("mean", "max", "cls"), combine, normalize, batchSize, maxLength, truncate.
-   * `truncated` lists the texts cut to the maximum length.
+   * ("mean", "max", "cls"), combine, normalize, batchSize, maxLength, truncate, overflow
+   * ("truncate", "error" or "chunk": the whole text as windows sharing `stride` tokens, default
+   * min(128, half a window), merged as windows.js defines). `truncated` lists the texts cut to the maximum length.
    */
   async embed(texts, options = {}) {
     const o = checkOptions(options, POOLING_KINDS);
-    const { encoded, chosen, needed, perText } = await this._run(texts, o, o.pool);
+    const { truncated, chosen, needed, perText } = await this._run(texts, o, o.pool);
     const hidden = this.info.hiddenSize;
     const positions = chosen.map((layer) => needed.indexOf(layer));
     const vec = (i, j) => perText[i].subarray(positions[j] * hidden, (positions[j] + 1) * hidden);
     const { tail, data } = combineRows(vec, perText.length, positions.length, hidden, o.combine);
     if (o.normalize) l2Normalize(data, hidden * (o.combine === "concat" ? positions.length : 1));
-    return { dims: [perText.length, ...tail], data, truncated: truncatedIndices(encoded) };
+    return { dims: [perText.length, ...tail], data, truncated };
   }
 
   /**
@@ -81,19 +83,24 @@ export class Encoder {
     });
   }
 
-  /** Tokenize, batch, run; per text a Float32Array [needed layers, hidden] (pooled) or [needed layers, tokens, hidden]. */
+  /**
+   * Tokenize (or split into windows with overflow "chunk"), batch, run, merge windows; per text a
+   * Float32Array [needed layers, hidden] (pooled) or [needed layers, tokens, hidden].
+   */
   async _run(texts, o, pool) {
     const started = performance.now();
     const chosen = resolveLayers(o.layers, this.info.numLayers);
     const needed = [...new Set(chosen)].sort((a, b) => a - b);
     const list = checkTexts(texts);
-    const encoded = this._tokenizer.encode(list, o.maxLength, o.truncate);
+    const windows = o.overflow === "chunk" ? split(this._tokenizer, list, o.maxLength, o.stride) : null;
+    const encoded = windows ? windows.encoded : this._tokenizer.encode(list, o.maxLength, o.truncate);
     const batches = [...lengthSortedBatches(encoded, o.batchSize, this._tokenizer.padId, BATCH_TOKENS_CPU)];
-    const perText = new Array(list.length);
+    const perRow = new Array(encoded.ids.length); // per text, or per window with overflow "chunk"
     for (const batch of batches) {
-      const values = await this._runBatch(batch, needed, pool);
-      batch.indices.forEach((row, r) => (perText[row] = values(r)));
+      const values = await this._runBatch(batch, needed, windows ? runPool(windows, pool) : pool);
+      batch.indices.forEach((row, r) => (perRow[row] = values(r)));
     }
+    const perText = windows ? merge(windows, perRow, pool, needed.length, this.info.hiddenSize) : perRow;
     perText.forEach((values, row) => this._checkFinite(values, row, needed, list));
     const truncated = truncatedIndices(encoded);
     this.lastStats = {
@@ -104,8 +111,10 @@ export class Encoder {
       truncatedIndices: truncated,
       batches: batches.length,
       seconds: (performance.now() - started) / 1000,
+      split: windows ? windows.split.length : 0,
+      windows: encoded.ids.length,
     };
-    return { encoded, chosen, needed, perText };
+    return { truncated, chosen, needed, perText };
   }
 
   /** Run one batch; returns row -> that text's Float32Array for the needed layers. */

@@ -6,7 +6,10 @@
 import { InputError } from "./errors.js";
 
 export const COMBINES = [null, "concat", "sum", "mean"];
-export const DEFAULTS = { layers: "all", pool: "mean", combine: null, normalize: false, batchSize: 32, maxLength: null, truncate: true };
+export const OVERFLOWS = ["truncate", "error", "chunk"]; // what to do with a text longer than maxLength (windows.js for "chunk")
+export const DEFAULTS = {
+  layers: "all", pool: "mean", combine: null, normalize: false, batchSize: 32, maxLength: null, truncate: true, overflow: null, stride: null,
+};
 
 /** A string or an array of strings, as an array; anything else names the bad index. */
 export function checkTexts(texts) {
@@ -52,9 +55,31 @@ export function checkOptions(options, pools) {
   }
   if (!COMBINES.includes(o.combine)) throw new InputError(`combine must be one of null, 'concat', 'sum', 'mean', got ${JSON.stringify(o.combine)}`);
   if (typeof o.normalize !== "boolean") throw new InputError(`normalize must be true or false, got ${JSON.stringify(o.normalize)}`);
-  if (typeof o.truncate !== "boolean") throw new InputError(`truncate must be true or false, got ${JSON.stringify(o.truncate)}`);
   if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new InputError(`batchSize must be a positive integer, got ${JSON.stringify(o.batchSize)}`);
-  return o;
+  return checkOverflow(o, options ?? {});
+}
+
+/**
+ * `overflow` and the older `truncate` flag as one choice (runtime/windows.py check_overflow):
+ * "truncate" is truncate: true, "error" is truncate: false, "chunk" splits into windows sharing
+ * `stride` tokens (checked against the window size by windows.js). `given` are the caller's options.
+ */
+export function checkOverflow(o, given) {
+  o.overflow ??= null;
+  o.stride ??= null;
+  if (o.overflow === null) {
+    if (o.stride !== null) throw new InputError('stride applies to overflow: "chunk" only: pass overflow: "chunk" with it');
+    if (typeof o.truncate !== "boolean") throw new InputError(`truncate must be true or false, got ${JSON.stringify(o.truncate)}`);
+    return o;
+  }
+  if (!OVERFLOWS.includes(o.overflow)) {
+    throw new InputError(`overflow must be one of ${OVERFLOWS.map((x) => `'${x}'`).join(", ")}, got ${JSON.stringify(o.overflow)}`);
+  }
+  if (given.truncate !== undefined) {
+    throw new InputError("pass overflow or truncate, not both (overflow: 'truncate' is truncate: true, 'error' is truncate: false)");
+  }
+  if (o.overflow !== "chunk" && o.stride !== null) throw new InputError(`stride applies to overflow: "chunk" only, not overflow: ${JSON.stringify(o.overflow)}`);
+  return { ...o, truncate: o.overflow !== "error" };
 }
 
 /**

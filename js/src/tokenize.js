@@ -20,18 +20,39 @@ export class TextTokenizer {
     this.specials = this.postProcess([]).ids.length;
   }
 
-  /** Special tokens and type ids around already-cut text ids, by the tokenizer's own template. */
+  /** The token limit asked (null: the model maximum), checked. */
+  checkLimit(maxLength) {
+    const limit = maxLength ?? this.modelMaxLength;
+    if (!Number.isInteger(limit) || limit < 2 || limit > this.modelMaxLength) {
+      throw new InputError(`maxLength must be an integer from 2 to the model maximum ${this.modelMaxLength}, got ${JSON.stringify(maxLength)}`);
+    }
+    return limit;
+  }
+
+  /** Every text's ids without special tokens, never cut. */
+  rawIds(texts) {
+    return texts.map((t) => this.tokenizer.encode(t, { add_special_tokens: false }).ids);
+  }
+
+  /**
+   * Special tokens and type ids around already-cut text ids, by the tokenizer's own template;
+   * `content` lists the rows holding the given ids (the others are special tokens).
+   */
   postProcess(ids) {
     const slots = ids.map((_, i) => SLOT + i);
     const processor = this.tokenizer.post_processor;
     const out = processor ? processor(slots, null, true) : { tokens: slots };
-    const tokenIds = out.tokens.map((t) => {
-      if (t.startsWith(SLOT)) return ids[Number(t.slice(SLOT.length))];
+    const content = [];
+    const tokenIds = out.tokens.map((t, row) => {
+      if (t.startsWith(SLOT)) {
+        content.push(row);
+        return ids[Number(t.slice(SLOT.length))];
+      }
       const id = this.tokenizer.token_to_id(t);
       if (id === undefined) throw new InputError(`the tokenizer's post-processor adds '${t}', which is not in its vocabulary`);
       return id;
     });
-    return { ids: tokenIds, typeIds: out.token_type_ids ?? new Array(tokenIds.length).fill(0) };
+    return { ids: tokenIds, typeIds: out.token_type_ids ?? new Array(tokenIds.length).fill(0), content };
   }
 
   /**
@@ -39,11 +60,8 @@ export class TextTokenizer {
    * InputError when `truncate` is false. Returns {texts, ids, typeIds, fullLengths, limit}.
    */
   encode(texts, maxLength = null, truncate = true) {
-    const limit = maxLength ?? this.modelMaxLength;
-    if (!Number.isInteger(limit) || limit < 2 || limit > this.modelMaxLength) {
-      throw new InputError(`maxLength must be an integer from 2 to the model maximum ${this.modelMaxLength}, got ${JSON.stringify(maxLength)}`);
-    }
-    const raw = texts.map((t) => this.tokenizer.encode(t, { add_special_tokens: false }).ids);
+    const limit = this.checkLimit(maxLength);
+    const raw = this.rawIds(texts);
     const fullLengths = raw.map((ids) => ids.length + this.specials);
     const tooLong = fullLengths.flatMap((n, i) => (n > limit ? [i] : []));
     if (tooLong.length && !truncate) {

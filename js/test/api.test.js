@@ -48,7 +48,7 @@ const ERRORS = [
   [{ layers: 7 }, "InputError: layer 7 does not exist: this model has hidden states 0..6 (0 is the embedding output), or -7..-1 counting from the end"],
   [{ pool: "none" }, "InputError: pool must be one of mean, max, cls, got \"none\": per-token output comes from embedTokens()"],
   [{ combine: "max" }, "InputError: combine must be one of null, 'concat', 'sum', 'mean', got \"max\""],
-  [{ batch_size: 4 }, "InputError: unknown option(s) batch_size; options are layers, pool, combine, normalize, batchSize, maxLength, truncate"],
+  [{ batch_size: 4 }, "InputError: unknown option(s) batch_size; options are layers, pool, combine, normalize, batchSize, maxLength, truncate, overflow, stride"],
   [{ maxLength: 1000 }, "InputError: maxLength must be an integer from 2 to the model maximum 512, got 1000"],
 ];
 for (const [options, message] of ERRORS) {

@@ -13,7 +13,7 @@ import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import puppeteer from "puppeteer-core";
 import { CASES, INT8_BAR, INT8_REFERENCE, TOLERANCE } from "./cases.js";
-import { bundleDir, maxAbsDiff, pooledCosines, pythonReference, TEXTS } from "./helpers.js";
+import { bundleDir, maxAbsDiff, pooledCosines, pythonLongTexts, pythonReference, TEXTS } from "./helpers.js";
 
 const PACKAGE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -43,11 +43,14 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>layerwise browser test
     const steady = [];
     for (let i = 0; i < 10; i++) { t = performance.now(); await enc.embed([texts[0]], { layers: "all" }); steady.push(performance.now() - t); }
     steady.sort((a, b) => a - b);
-    const results = [];
-    for (const c of cases) results.push(pack(c.method === "embed" ? await enc.embed(texts, c.options) : await enc.embedTokens(texts, c.options)));
+    const results = [], stats = [];
+    for (const c of cases) {
+      results.push(pack(c.method === "embed" ? await enc.embed(texts, c.options) : await enc.embedTokens(texts, c.options)));
+      stats.push({ split: enc.lastStats.split, windows: enc.lastStats.windows, batches: enc.lastStats.batches });
+    }
     const info = enc.info;
     await enc.close();
-    return { results, info, loadSeconds, firstMs, steadyMs: steady[5] };
+    return { results, stats, info, loadSeconds, firstMs, steadyMs: steady[5] };
   };
   window.ready = true;
 </script>`;
@@ -142,3 +145,23 @@ for (const variant of BROWSER_VARIANTS) {
     });
   });
 }
+
+test("in Chromium, fused embeds long texts as windows (overflow chunk) as the Python runtime does", async () => {
+  const long = pythonLongTexts();
+  const texts = ["Short one.", long.overLimit, long.short]; // the first text is the page's warm-up
+  const cases = [
+    { variant: "fused", method: "embed", options: { layers: "all", pool: "mean", overflow: "chunk" } },
+    { variant: "fused", method: "embed", options: { layers: "all", pool: "cls", overflow: "chunk", maxLength: 64, stride: 16 } },
+  ];
+  const want = pythonReference(cases, texts);
+  const { page, context } = await freshPage();
+  const run = await page.evaluate((v, c, t) => window.runCases(v, c, t), "fused", cases, texts);
+  await context.close();
+  cases.forEach((c, i) => {
+    const got = decode(run.results[i]);
+    const { result, stats } = want.cases[i];
+    assert.deepEqual(run.stats[i], { split: stats.split, windows: stats.windows, batches: stats.batches });
+    assert.deepEqual(got.dims, result.dims);
+    assert.ok(maxAbsDiff(got.data, result.data) <= TOLERANCE, `${JSON.stringify(c.options)}: max abs difference ${maxAbsDiff(got.data, result.data)}`);
+  });
+});

@@ -28,3 +28,29 @@ export const INT8_REFERENCE = CASES.findIndex((c) => c.variant === "fp32" && c.m
 export function runCase(enc, c, texts) {
   return c.method === "embed" ? enc.embed(texts, c.options) : enc.embedTokens(texts, c.options);
 }
+
+/**
+ * Long texts (overflow "chunk") against the Python runtime's own overflow="chunk" results, on
+ * the texts of tests/test_long_texts.py (`long` from pythonLongTexts()) and the usual test texts.
+ * Returns {texts, cases, windows: the (maxLength, stride) whose windows are held against Python's}.
+ */
+export function chunkCases(long, texts) {
+  const all = [long.short, long.long, "Short one.", long.atLimit, long.overLimit, "", ...texts];
+  const fp32 = (method, options, own) => ({ variant: "fp32", method, options: { overflow: "chunk", ...options }, ...(own && { texts: own }) });
+  const cases = [
+    fp32("embed_tokens", { layers: [0, 3, -1] }, [long.short, long.long, "Short one."]),
+    fp32("embed", { layers: "all", pool: "mean" }),
+    fp32("embed", { layers: "all", pool: "max", stride: 128 }),
+    fp32("embed", { layers: "all", pool: "cls", stride: 200 }),
+    fp32("embed", { layers: [-4, -3, -2, -1], pool: "mean", combine: "concat", normalize: true, batchSize: 2, stride: 64 }),
+    fp32("embed", { layers: "all", pool: "mean" }, [long.atLimit]),
+    fp32("embed", { layers: "all", pool: "mean" }, [long.overLimit]),
+    ...[0, 61].flatMap((stride) => [
+      fp32("embed_tokens", { layers: [0, 3, -1], maxLength: 64, stride }, [long.short]),
+      fp32("embed", { layers: "all", pool: "cls", maxLength: 64, stride }, [long.short]),
+      fp32("embed", { layers: "all", pool: "max", maxLength: 64, stride }, [long.short]),
+    ]),
+  ];
+  const windows = [{}, { maxLength: 64 }, { maxLength: 64, stride: 0 }, { maxLength: 64, stride: 61 }, { maxLength: 16, stride: 7 }, { maxLength: 3, stride: 0 }];
+  return { texts: all, cases, windows };
+}

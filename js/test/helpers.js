@@ -40,10 +40,13 @@ export const TEXTS = [
   "Transformers' hidden_states tuple holds the embedding output followed by the output of every encoder layer.",
 ];
 
-/** Reference results of the Python runtime for `cases`, cached per spec (both test files share one run). */
-export function pythonReference(cases, texts = TEXTS) {
+/**
+ * Reference results of the Python runtime for `cases`, cached per spec (both test files share one
+ * run); with `windows` ([{maxLength, stride}]), also the windows runtime/windows.py cuts `texts` into.
+ */
+export function pythonReference(cases, texts = TEXTS, windows = []) {
   const bundle = bundleDir();
-  const spec = { bundle, texts, cases, threads: 1 };
+  const spec = { bundle, texts, cases, threads: 1, windows };
   const helper = path.join(here, "python_reference.py");
   const key = createHash("sha256")
     .update(JSON.stringify(spec))
@@ -61,6 +64,16 @@ export function pythonReference(cases, texts = TEXTS) {
   const data = JSON.parse(readFileSync(out, "utf8"));
   const decode = (r) => (Array.isArray(r) ? r.map(decode) : { dims: r.dims, data: new Float32Array(Buffer.from(r.data, "base64").buffer.slice(0)) });
   return { ...data, cases: data.cases.map((c) => ({ ...c, result: decode(c.result) })) };
+}
+
+let longTexts;
+/**
+ * The long texts of the Python overflow tests (tests/test_long_texts.py), from the Python side:
+ * {long: ~2,100 tokens of CPython's docs, atLimit: 512 tokens, overLimit: 513, short: ~100 tokens}.
+ */
+export function pythonLongTexts() {
+  longTexts ??= JSON.parse(execFileSync(PYTHON, [path.join(here, "python_reference.py"), "long-texts", bundleDir()], { encoding: "utf8" }));
+  return longTexts;
 }
 
 export function maxAbsDiff(a, b) {

@@ -2,8 +2,14 @@
 
 Usage: python python_reference.py SPEC.json OUT.json, where SPEC holds the bundle folder,
 the texts and the cases ({variant, method: "embed" | "embed_tokens", options in the JS
-spelling}). OUT holds, per case, {dims, data: base64 float32 little-endian} (a list of them
-for per-token output), plus the constants the JS package mirrors, so a drift fails a test.
+spelling, optional texts of their own}). OUT holds, per case, {dims, data: base64 float32
+little-endian} (a list of them for per-token output) and the call's last_stats, plus the
+constants the JS package mirrors, so a drift fails a test, and, for each of SPEC's optional
+"windows" ({maxLength, stride}), the windows runtime/windows.py cuts the texts into.
+
+python python_reference.py long-texts BUNDLE prints the long texts of the overflow tests as
+JSON: tests/test_long_texts.py's document (~2,100 tokens of CPython's own docs), pieces of it
+exactly at the model maximum and one token over, and a ~100-token piece.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import numpy as np
 import warnings
 
 import layerwise
-from layerwise.runtime import TruncationWarning, engine, loader, manifest, options
+from layerwise.runtime import TruncationWarning, engine, loader, manifest, options, windows
 
 NAMES = {"batchSize": "batch_size", "maxLength": "max_length"}
 
@@ -44,7 +50,10 @@ def main(spec_path: str, out_path: str) -> None:
         if variant not in encoders:
             encoders[variant] = layerwise.load(spec["bundle"], variant=variant, provider="cpu", threads=spec.get("threads", 1))
         enc = encoders[variant]
-        results.append({"result": _run(enc, case["method"], spec["texts"], case.get("options", {})), "truncated": list(enc.last_stats.truncated_indices)})
+        result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
+        s = enc.last_stats
+        stats = {"texts": s.texts, "tokens": s.tokens, "paddedTokens": s.padded_tokens, "batches": s.batches, "split": s.split, "windows": s.windows}
+        results.append({"result": result, "truncated": list(s.truncated_indices), "stats": stats})
     ids = next(iter(encoders.values())).tokenize(spec["texts"]).ids  # the ids the JS tokenizer must reproduce
     constants = {
         "FORMAT_VERSION": manifest.FORMAT_VERSION,
@@ -54,10 +63,46 @@ def main(spec_path: str, out_path: str) -> None:
         "BATCH_TOKENS_CPU": engine.BATCH_TOKENS_CPU,
         "COMBINES": [k for k in options.COMBINERS],
         "FASTEST_FIRST": list(loader.FASTEST_FIRST),
+        "OVERFLOWS": list(options.OVERFLOWS),
+        "DEFAULT_STRIDE": windows.DEFAULT_STRIDE,
     }
+    tokenizer = next(iter(encoders.values())).tokenizer
+    cut = [_windows(tokenizer, spec["texts"], w.get("maxLength"), w.get("stride")) for w in spec.get("windows", [])]
     with open(out_path, "w", encoding="utf-8") as f:
-        json.dump({"cases": results, "ids": ids, "constants": constants}, f)
+        json.dump({"cases": results, "ids": ids, "constants": constants, "windows": cut}, f)
+
+
+def _windows(tokenizer, texts: list[str], max_length: int | None, stride: int | None) -> dict:
+    """The windows runtime/windows.py cuts ``texts`` into: ids per window and where its rows go."""
+    w = windows.split(tokenizer, texts, max_length, stride)
+    placements = [{"text": p.text, "source": p.source.tolist(), "target": p.target.tolist(), "fresh": p.fresh} for p in w.placements]
+    return {"ids": w.tokenized.ids, "typeIds": w.tokenized.type_ids, "placements": placements, "mergedLengths": w.output_lengths, "split": w.split, "stride": w.stride}
+
+
+def long_texts(bundle: str) -> dict[str, str]:
+    """As tests/test_long_texts.py builds them: LONG, long_doc and text_of(512 / 513 tokens)."""
+    from pydoc_data.topics import topics
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(f"{bundle}/tokenizer.json")
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    source = " ".join(topics[k] for k in sorted(topics)[:12])
+    doc = source[: tokenizer.encode(source, add_special_tokens=False).offsets[2100][1]]
+    offsets = tokenizer.encode(doc, add_special_tokens=False).offsets
+
+    def text_of(tokens: int) -> str:
+        for skip in range(50):
+            piece = doc[offsets[skip][0] : offsets[skip + tokens - 3][1]]
+            if len(tokenizer.encode(piece).ids) == tokens:
+                return piece
+        raise AssertionError(f"no piece of {tokens} tokens found")
+
+    return {"long": doc, "atLimit": text_of(512), "overLimit": text_of(513), "short": source[:400]}
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "long-texts":
+        print(json.dumps(long_texts(sys.argv[2])))
+    else:
+        main(*sys.argv[1:3])
