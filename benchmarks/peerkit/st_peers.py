@@ -95,9 +95,11 @@ def build_st_onnx_int8(ctx: Context) -> Peer:
     preset = int8_preset()
     model, out = st_onnx_export(ctx)
     export_dynamic_quantized_onnx_model(model, preset, str(out))
-    file_name = f"onnx/model_qint8_{preset}.onnx"
-    if not (out / file_name).is_file():
-        raise FileNotFoundError(f"quantized export not found at {out / file_name}")
+    # The file is named after optimum's weight type for the preset: qint8 on avx512_vnni and arm64, quint8 on avx2.
+    found = sorted((out / "onnx").glob(f"model_*int8_{preset}.onnx"))
+    if len(found) != 1:
+        raise FileNotFoundError(f"expected one quantized export onnx/model_*int8_{preset}.onnx in {out}, found {[p.name for p in found]}")
+    file_name = f"onnx/{found[0].name}"
     quantized = SentenceTransformer(
         str(out),
         device="cpu",
