@@ -10,6 +10,7 @@ from .manifest import POOLING_KINDS
 
 POOLS = (*POOLING_KINDS, "none")
 OVERFLOWS = ("truncate", "error", "chunk")  # what to do with a text longer than max_length (runtime/windows.py)
+CORPUS_OVERFLOWS = ("truncate", "chunk")  # what `layerwise extract` takes: one long text must not stop a corpus job
 
 
 def check_texts(texts: Any) -> list[str]:

@@ -141,3 +141,39 @@ def test_bad_option_fails_before_the_output_folder_is_created(minilm_bundle, tmp
     assert extract(minilm_bundle, source, tmp_path / "out", "--max-length", "9999") == 2
     assert "max_length must be an int from 2 to the model maximum 512, got 9999" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_overflow_chunk_embeds_whole_texts_as_encoder_embed_does(minilm_bundle, corpus, tmp_path, capsys):
+    folder, texts = corpus
+    out = tmp_path / "out"
+    flags = ("--layers", "0,-1", "--max-length", "16", "--overflow", "chunk", "--stride", "4", "--rows-per-part", "20")
+    assert extract(minilm_bundle, folder / "a.jsonl", out, *flags) == 0
+    table, meta = read_output(out)
+    encoder = layerwise.load(minilm_bundle, variant="fp32")
+    want = encoder.embed(texts[:25], layers=[0, -1], max_length=16, overflow="chunk", stride=4)
+    assert encoder.last_stats.split > 0  # some texts really were split into windows
+    np.testing.assert_allclose(layer(table, "layer_6"), want[:, 1], atol=1e-5)
+    truncated = encoder.embed(texts[:25], layers=[-1], max_length=16, truncate=True)[:, 0]
+    assert np.abs(layer(table, "layer_6") - truncated).max() > 1e-2  # not the truncated vectors
+    assert table.column("tokens").to_pylist() == list(encoder.tokenize(texts[:25]).full_lengths)
+    assert not any(table.column("truncated").to_pylist())
+    assert meta["overflow"] == "chunk" and meta["stride"] == 4
+
+    capsys.readouterr()
+    assert extract(minilm_bundle, folder / "a.jsonl", out, "--layers", "0,-1", "--max-length", "16", "--rows-per-part", "20") == 2
+    assert "(overflow: 'chunk' then, 'truncate' now; stride: 4 then, None now)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--stride", "4"), "--stride applies to --overflow chunk only"),
+        (("--overflow", "chunk", "--max-length", "16", "--stride", "14"), "stride must be an int from 0 to 13"),
+        (("--overflow", "chunk", "--stride", "-1"), "stride must be an int from 0 to 509"),
+    ],
+)
+def test_bad_overflow_options_fail_before_the_output_exists(minilm_bundle, corpus, tmp_path, capsys, flags, message):
+    folder, _ = corpus
+    assert extract(minilm_bundle, folder / "a.jsonl", tmp_path / "out", *flags) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,7 +1,7 @@
 """Extract output: the Parquet schema, one batch of rows embedded into it, and atomic parts.
 
-Columns: ``row`` (global input row), the id column when given, ``tokens`` (tokens embedded),
-``truncated``, then one ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]``
+Columns: ``row`` (global input row), the id column when given, ``tokens`` (tokens embedded:
+the whole text's with ``--overflow chunk``), ``truncated`` (always false with chunk), then one ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]``
 (or one ``embedding`` column when layers are combined). The schema metadata key
 ``layerwise`` holds the bundle's sha256, variant, pooling and layers as JSON, so any Parquet
 reader knows what it holds. Parts are written through runtime/atomic.py (a hidden temp file beside, then renamed):
@@ -40,6 +40,8 @@ class EmbedOptions:
     normalize: bool = False
     max_length: int | None = None
     batch_size: int = 32
+    overflow: str = "truncate"  # or "chunk": long texts embedded whole as windows (runtime/windows.py)
+    stride: int | None = None  # with "chunk": tokens shared by consecutive windows (None: the default)
     metadata: dict[str, Any] = field(default_factory=dict)  # bundle sha256, variant, ... (see spec.py)
 
     def vector_columns(self) -> list[str]:
@@ -71,10 +73,16 @@ def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_c
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
     encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
-    vectors = encoder.embed(encoded, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
+    pooling = dict(layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
+    if options.overflow == "chunk":
+        vectors = encoder.embed(texts, max_length=options.max_length, overflow="chunk", stride=options.stride, **pooling)
+        tokens, truncated = np.asarray(encoded.full_lengths), np.zeros(len(texts), dtype=bool)
+    else:
+        vectors = encoder.embed(encoded, **pooling)
+        tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
-    table = table.append_column("tokens", pa.array(encoded.lengths, pa.int32()))
-    table = table.append_column("truncated", pa.array(np.asarray(encoded.full_lengths) > encoded.limit, pa.bool_()))
+    table = table.append_column("tokens", pa.array(tokens, pa.int32()))
+    table = table.append_column("truncated", pa.array(truncated, pa.bool_()))
     if options.combine:
         return table.append_column("embedding", _vectors(vectors, vectors.shape[-1]))
     for j, name in enumerate(options.vector_columns()):

@@ -24,21 +24,34 @@ from ..runtime.atomic import write_text_atomic
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
-from ..runtime.options import check_batch_size
+from ..runtime.options import CORPUS_OVERFLOWS, check_batch_size
+from ..runtime.windows import check_stride
 from .inputs import Plan, Unit
 from .parts import EmbedOptions, check_id_column, done_rows, remove_temp_files
 
 SPEC_NAME = "_layerwise_extract.json"
 LOCK_NAME = "_layerwise_extract.lock"
 FORMAT = "layerwise-extract"
+SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after the first outputs were written
 
 
-def embed_options(encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int) -> EmbedOptions:
-    """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers."""
+def embed_options(
+    encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int,
+    overflow: str = "truncate", stride: int | None = None,
+) -> EmbedOptions:
+    """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers.
+    Every option is checked here, before the output folder is touched."""
     if pool not in POOLING_KINDS:
         raise InputError(f"extract writes pooled vectors: --pool must be one of {', '.join(POOLING_KINDS)}, got {pool!r}")
     check_batch_size(batch_size)
-    encoder.tokenize([""], max_length)  # a bad max_length fails now, before the output folder is touched
+    encoder.tokenize([""], max_length)  # a bad max_length fails now
+    if overflow not in CORPUS_OVERFLOWS:
+        raise InputError(f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}")
+    if overflow == "chunk":
+        tokenizer = encoder.tokenizer
+        stride = check_stride(stride, tokenizer.check_limit(max_length) - tokenizer.special_tokens)
+    elif stride is not None:
+        raise InputError("--stride applies to --overflow chunk only: add --overflow chunk or leave out --stride")
     info = encoder.info
     metadata = {
         "format": FORMAT,
@@ -53,8 +66,10 @@ def embed_options(encoder: Encoder, layers: list[int], pool: str, combine: str |
         "combine": combine,
         "normalize": normalize,
         "max_length": max_length or info.max_length,
+        "overflow": overflow,
+        "stride": stride,
     }
-    return EmbedOptions(layers, pool, combine, normalize, max_length, batch_size, metadata)
+    return EmbedOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
 
 
 @dataclass(frozen=True)
@@ -73,7 +88,7 @@ class Output:
 
 
 def _spec(options: EmbedOptions, plan: Plan) -> dict[str, Any]:
-    keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length")
+    keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
     return {
         "format": FORMAT,
         "options": {k: options.metadata[k] for k in keep},
@@ -85,7 +100,8 @@ def _spec(options: EmbedOptions, plan: Plan) -> dict[str, Any]:
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    diffs = [f"{k}: {old['options'].get(k)!r} then, {v!r} now" for k, v in new["options"].items() if old.get("options", {}).get(k) != v]
+    before = {**SPEC_DEFAULTS, **old.get("options", {})}  # outputs written before an option existed used its default
+    diffs = [f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in new["options"].items() if before.get(k) != v]
     diffs += [f"{k}: {old.get(k)!r} then, {new[k]!r} now" for k in ("text_column", "id_column") if old.get(k) != new[k]]
     if old.get("inputs") != new["inputs"]:
         diffs.append("the input files changed (paths, sizes or modification times)")

@@ -46,6 +46,8 @@ class Embedder:
         normalize: bool = False,
         max_length: int | None = None,
         batch_size: int = 32,
+        overflow: str = "truncate",
+        stride: int | None = None,
         text_column: str = "text",
         variant: str | None = None,
         provider: str = "cpu",
@@ -53,7 +55,7 @@ class Embedder:
     ) -> None:
         self.encoder = load(bundle, variant=variant, provider=provider, threads=threads or assigned_cpus() or None)
         chosen = resolve_layers(layers, self.encoder.info.num_layers)
-        self.options: EmbedOptions = embed_options(self.encoder, chosen, pool, combine, normalize, max_length, batch_size)
+        self.options: EmbedOptions = embed_options(self.encoder, chosen, pool, combine, normalize, max_length, batch_size, overflow, stride)
         self.text_column = text_column
 
     def __call__(self, batch: pa.Table) -> pa.Table:
