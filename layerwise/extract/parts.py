@@ -1,8 +1,9 @@
 """Extract output: the Parquet schema, one batch of rows embedded into it, and atomic parts.
 
 Columns: ``row`` (global input row), the id column when given, ``tokens`` (tokens embedded:
-the whole text's with ``--overflow chunk``), ``truncated`` (always false with chunk), then one ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]``
-(or one ``embedding`` column when layers are combined). The schema metadata key
+the whole text's with ``--overflow chunk``), ``truncated`` (always false with chunk), then one
+``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]`` (or one ``embedding``
+column when layers are combined). The schema metadata key
 ``layerwise`` holds the bundle's sha256, variant, pooling and layers as JSON, so any Parquet
 reader knows what it holds. Parts are written through runtime/atomic.py (a hidden temp file beside, then renamed):
 a reader (or a rerun) never sees half a part. Not handled here: which rows to run (plan.py).
