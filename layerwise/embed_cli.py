@@ -17,6 +17,7 @@ import numpy as np
 from .formats import npz_pooled, npz_tokens
 from .runtime import load
 from .runtime.atomic import atomic_write, check_writable
+from .jsonl import read_record
 from .runtime.errors import InputError
 from .runtime.options import resolve_layers
 
@@ -47,12 +48,7 @@ def _parse_lines(lines: Iterable[str], jsonl: bool, name: str) -> list[str]:
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise InputError(f"{name} line {number} is not valid JSON: {e.msg}") from e
-        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-            raise InputError(f"{name} line {number} needs a string field 'text'")
+        record = read_record(line, f"{name} line {number}", column_flag=None)
         texts.append(record["text"])
     return texts
 

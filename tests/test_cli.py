@@ -76,7 +76,7 @@ def test_bad_jsonl_names_the_line(tiny_bundle, tmp_path, capsys):
     source = tmp_path / "bad.jsonl"
     source.write_text('{"text": "ok"}\n{"txt": "no"}\n')
     assert main(["embed", str(tiny_bundle), "--input", str(source)]) == 2
-    assert "line 2 needs a string field 'text'" in capsys.readouterr().err
+    assert "bad.jsonl line 2: the text field 'text' is missing; fix the row\n" in capsys.readouterr().err
 
 
 def test_negative_layer_lists_and_jsonl_on_stdin_work_as_the_readme_shows(tiny_bundle, tmp_path):

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..jsonl import read_record
 from ..runtime.errors import InputError
 
 log = logging.getLogger("layerwise")
@@ -122,16 +123,7 @@ def _scan_lines(path: Path, fmt: str, text_column: str, id_column: str | None, u
             if fmt == "jsonl":
                 if not line.strip():
                     continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{where} is not valid JSON ({e.msg}); each line must be one JSON object") from e
-                if not isinstance(record, dict):
-                    raise InputError(f"{where} is a JSON {type(record).__name__}, expected an object with a {text_column!r} field")
-                if not isinstance(record.get(text_column), str):
-                    value = record.get(text_column)
-                    found = "is missing" if text_column not in record else "is null" if value is None else f"is {type(value).__name__}, not a string"
-                    raise InputError(f"{where}: the text field {text_column!r} {found}; fix the row or pass --text-column")
+                record = read_record(line, where, text_column)
                 if id_column is not None:
                     if record.get(id_column) is None:
                         raise InputError(f"{where}: the id field {id_column!r} is missing; fix the row or pass another --id-column")
