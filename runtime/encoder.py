@@ -101,7 +101,7 @@ class Encoder(SpanMethods):
 
     def embed(
         self,
-        texts: str | list[str] | Tokenized,
+        texts: str | list[str] | Tokenized | Windows,
         layers: Any = "all",
         pool: str = "mean",
         combine: str | None = None,
@@ -117,7 +117,7 @@ class Encoder(SpanMethods):
         Returns float32 [texts, layers, hidden]; [texts, layers*hidden] with combine="concat";
         [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
         come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
-        leave max_length and truncate at their defaults). Texts longer than max_length are cut
+        leave max_length and truncate at their defaults), or what ``runtime.windows.split`` returned. Texts longer than max_length are cut
         with a TruncationWarning; truncate=True (or overflow="truncate") cuts silently, truncate=False
         (overflow="error") raises InputError. overflow="chunk" embeds the whole text as windows
         sharing ``stride`` tokens (default min(128, half a window)), merged as runtime/windows.py defines.
@@ -139,7 +139,7 @@ class Encoder(SpanMethods):
 
     def embed_tokens(
         self,
-        texts: str | list[str] | Tokenized,
+        texts: str | list[str] | Tokenized | Windows,
         layers: Any = "all",
         combine: str | None = None,
         normalize: bool = False,

@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from ..runtime import Encoder
 from ..runtime.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
 from ..runtime.errors import InputError
+from ..runtime.windows import split
 
 METADATA_KEY = b"layerwise"
 PART_GLOB = "part-*.parquet"
@@ -73,12 +74,13 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
 def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
     pooling = dict(layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
-    if options.overflow == "chunk":
-        vectors = encoder.embed(texts, max_length=options.max_length, overflow="chunk", stride=options.stride, **pooling)
-        tokens, truncated = np.asarray(encoded.full_lengths), np.zeros(len(texts), dtype=bool)
+    if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
+        windows = split(encoder.tokenizer, texts, options.max_length, options.stride)
+        vectors = encoder.embed(windows, **pooling)
+        tokens, truncated = np.asarray(windows.output_lengths), np.zeros(len(texts), dtype=bool)
     else:
+        encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
         vectors = encoder.embed(encoded, **pooling)
         tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
