@@ -1,7 +1,7 @@
 """Job: the CPU batching defaults re-measured on this machine (they were tuned on one CPU family).
 
-runtime/engine.py caps a CPU batch at BATCH_TOKENS_CPU padded tokens and runs batches side by
-side on one thread each. Here the default variant (what ``variant=None`` picks) embeds three text
+runtime/engine.py caps a CPU batch at ``cpu_batch_tokens(family)`` padded tokens and runs batches
+side by side on one thread each. Here the default variant (what ``variant=None`` picks) embeds three text
 sets with each cap, side by side, and with the default cap on intra-op threads instead; all
 layers mean-pooled, batch size 32, configurations alternated round by round.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import layerwise
 from layerwise.runtime.bench_hooks import batching
-from layerwise.runtime.engine import BATCH_TOKENS_CPU
+from layerwise.runtime.engine import cpu_batch_tokens
 
 from .common import alternate, long_documents
 
@@ -36,7 +36,8 @@ def configuration_name(cap: int | None, side_by_side: bool) -> str:
 
 def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> dict[str, Any]:
     encoder = layerwise.load(bundle, provider="cpu", threads=threads)
-    configurations = [(cap, True) for cap in CAPS] + [(BATCH_TOKENS_CPU, False)]
+    default_cap = cpu_batch_tokens(encoder.info.cpu)
+    configurations = [(cap, True) for cap in CAPS] + [(default_cap, False)]
     sets = text_sets(encoder.tokenizer, sentences)
     results: dict[str, Any] = {}
     for set_name, texts in sets.items():
@@ -52,6 +53,6 @@ def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> di
         "variant": encoder.info.variant,
         "threads": threads,
         "batch_size": BATCH,
-        "default": configuration_name(BATCH_TOKENS_CPU, True),
+        "default": configuration_name(default_cap, True),
         "sets": results,
     }

@@ -1,7 +1,7 @@
 """Where a variant's time goes: ONNX Runtime's profiler, summed by operator type.
 
 Runs the variant's full graph (every hidden state) on the batches ``embed`` would make of real
-sentences (length-sorted, at most BATCH_TOKENS_CPU padded tokens each) on one thread, the way
+sentences (length-sorted, at most ``cpu_batch_tokens`` padded tokens each) on one thread, the way
 batches run side by side, and prints each operator type's share of the kernel time.
 
 Usage: python -m benchmarks.profile_ops BUNDLE [--variant int8] [--texts 256] [--threads 1] [--top 20]
@@ -19,7 +19,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from layerwise.runtime.bench_hooks import manifest as encoder_manifest, open_encoder
-from layerwise.runtime.engine import BATCH_TOKENS_CPU
+from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.tokenize import length_sorted_batches
 
 from .common import real_sentences
@@ -28,7 +28,7 @@ from .common import real_sentences
 def op_times(bundle: str, variant: str, texts: list[str], threads: int) -> Counter[str]:
     """Kernel microseconds per operator type over one pass of ``texts``."""
     encoder = open_encoder(bundle, variant=variant, provider="cpu", threads=threads)
-    batches = list(length_sorted_batches(encoder.tokenize(texts), 32, encoder.tokenizer.pad_id, BATCH_TOKENS_CPU))
+    batches = list(length_sorted_batches(encoder.tokenize(texts), 32, encoder.tokenizer.pad_id, cpu_batch_tokens(encoder.info.cpu)))
     graph = Path(bundle) / encoder_manifest(encoder).variants[variant].graph.path
     with tempfile.TemporaryDirectory(prefix="layerwise-profile-") as tmp:
         options = ort.SessionOptions()

@@ -74,7 +74,8 @@ class Encoder(SpanMethods):
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
         manifest = bundle.manifest
         self._bundle = bundle
-        self._engine = Engine(bundle, variant, config)
+        cpu_family = describe_cpu()["cpu_family"]
+        self._engine = Engine(bundle, variant, config, cpu_family)
         self._tokenizer = tokenizer
         self._workers = ThreadPoolExecutor(max_workers=self._engine.side_by_side, thread_name_prefix="layerwise")
         self.info = EncoderInfo(
@@ -88,7 +89,7 @@ class Encoder(SpanMethods):
             threads=config.threads,
             default_pooling=manifest.default_pooling,
             variant_reason=variant_reason,
-            cpu=describe_cpu()["cpu_family"],
+            cpu=cpu_family,
         )
         self._stats = threading.local()
 

@@ -6,7 +6,7 @@ all threads on one run (lowest latency for a single batch) and one thread per ru
 several batches run side by side. Measured on 2 cores with natural-length sentences: side
 by side gave about 1.7x the throughput of intra-op threads, which gain little on small
 matrices; a single long batch is still faster with intra-op threads. On the CPU a batch also
-holds at most BATCH_TOKENS_CPU padded tokens: big batches cost more than they save there.
+holds at most ``cpu_batch_tokens(family)`` padded tokens: big batches cost more than they save there.
 
 One code path for CPU and CUDA: outputs stay where ONNX Runtime put them (I/O binding), the
 pooling graph reduces them there, and only what is returned is copied to numpy.
@@ -27,16 +27,27 @@ from .session import SessionConfig, create_session, ort
 from .tokenize import Batch
 
 
-# Padded tokens per batch on the CPU. Measured on 2 cores (int8 MiniLM, texts/s at 256 / 512 /
-# 1024 / 2048 / no cap): sentences 440 / 503 / 539 / 465 / 347; 512-token texts 15.9 / 17.5 /
-# 16.7 / 16.3 / 12.7; sentences with a few long texts 325 / 333 / 306 / 314 / 84.
-BATCH_TOKENS_CPU = 512
+# Padded tokens per batch on the CPU, by CPU family (runtime/cpu.py), measured on 2 cores with int8
+# MiniLM, all layers mean-pooled (texts/s; README "Benchmarks" and benchmarks/batching.py):
+# - AVX-512 VNNI, cap 256 / 512 / 1024 / 2048 / none: sentences 440 / 503 / 539 / 465 / 347;
+#   512-token texts 15.9 / 17.5 / 16.7 / 16.3 / 12.7; sentences with a few long texts 325 / 333 / 306 / 314 / 84.
+# - AVX2: sentences 240 / 227 / 223 / - / 175; 512-token texts 9.3 / 9.6 / 8.1 / - / 6.3; mixed 146 / 140 / 132 / - / 71
+#   (256 and 512 within each other's spread).
+# - AMX, 256 / 384 / 512 over 15 alternated repeats: sentences 830 / 783 / 750; 512-token texts 27.3 / 27.2 / 27.2;
+#   mixed 446 / 430 / 430 (fused: equal within 2% on all three).
+BATCH_TOKENS_CPU = 512  # families without an entry below
+BATCH_TOKENS_BY_FAMILY = {"amx": 256}
+
+
+def cpu_batch_tokens(family: str) -> int:
+    """The padded-token cap for CPU batches on a CPU of ``family`` (a key of runtime/cpu.py's FAMILIES)."""
+    return BATCH_TOKENS_BY_FAMILY.get(family, BATCH_TOKENS_CPU)
 
 
 class Engine:
     """Runs batches of one variant; thread-safe."""
 
-    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig) -> None:
+    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, cpu_family: str) -> None:
         self._bundle = bundle
         self._variant = bundle.manifest.variants[variant]
         self.config = config
@@ -51,7 +62,7 @@ class Engine:
         on_cpu = config.provider == "cpu"
         # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
         # batches may run at once on one thread each (1: one batch at a time on intra-op threads).
-        self.batch_tokens: int | None = BATCH_TOKENS_CPU if on_cpu else None
+        self.batch_tokens: int | None = cpu_batch_tokens(cpu_family) if on_cpu else None
         self.side_by_side: int = config.threads if on_cpu else 1
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from benchmarks import batching, gpu, long_docs, report
 from layerwise.runtime.bench_hooks import batching as batching_hook
-from layerwise.runtime.engine import BATCH_TOKENS_CPU
+from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime import load
 from layerwise.runtime.cpu import describe
 from layerwise.runtime.latency import measure_grid
@@ -56,7 +56,7 @@ def test_batching_job_measures_every_configuration_and_restores_the_defaults(tin
     engine = encoder._engine
     with batching_hook(encoder, 256, side_by_side=False):
         assert (engine.batch_tokens, engine.side_by_side) == (256, 1)
-    assert (engine.batch_tokens, engine.side_by_side) == (BATCH_TOKENS_CPU, 2)
+    assert (engine.batch_tokens, engine.side_by_side) == (cpu_batch_tokens(encoder.info.cpu), 2)
 
     sentences = [f"sentence number {i} about cats and dogs" for i in range(64)]
     job = batching.run(str(tiny_bundle), sentences, threads=2, repeats=1)
@@ -66,4 +66,4 @@ def test_batching_job_measures_every_configuration_and_restores_the_defaults(tin
         assert len(result["configurations"]) == len(batching.CAPS) + 1
         assert all(row["texts_per_s"] > 0 for row in result["configurations"].values())
     text = report.markdown({"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "jobs": {"batching": job}})
-    assert "| cap none, side by side |" in text and "| cap 512, intra-op threads |" in text
+    assert "| cap none, side by side |" in text and f"| cap {cpu_batch_tokens(encoder.info.cpu)}, intra-op threads |" in text

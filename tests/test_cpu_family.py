@@ -60,3 +60,17 @@ def test_results_files_are_keyed_by_cpu_family(tmp_path, monkeypatch):
     stem = common.results_stem("2026-12-02", "vm.example", "avx2", "-server")
     assert stem == tmp_path / "results" / "2026-12-02-vm.example-avx2-server" and stem.parent.is_dir()
     assert common.machine()["cpu_family"] == describe()["cpu_family"]
+
+
+@pytest.mark.parametrize("family, cap", [("amx", 256), ("avx512_vnni", 512), ("avx2", 512), ("unknown", 512)])
+def test_cpu_batches_are_capped_by_the_families_measured_value(tiny_bundle, monkeypatch, family, cap):
+    import layerwise
+    from layerwise.runtime import encoder as encoder_module
+    from layerwise.runtime.engine import BATCH_TOKENS_CPU, cpu_batch_tokens
+
+    monkeypatch.setattr(encoder_module, "describe_cpu", lambda: {"cpu_family": family})
+    encoder = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=2)
+    assert (encoder.info.cpu, encoder._engine.batch_tokens, cpu_batch_tokens(family)) == (family, cap, cap)
+    texts = ["word " * 40] * 16  # 42 tokens each: 6 per batch under cap 256, 12 under 512
+    encoder.embed(texts, layers=-1, batch_size=32)
+    assert encoder.last_stats.batches == -(-16 // (cap // 42)) and cap // 42 < 32 and BATCH_TOKENS_CPU == 512

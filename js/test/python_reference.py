@@ -15,6 +15,7 @@ exactly at the model maximum and one token over, and a ~100-token piece.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import sys
 
@@ -24,6 +25,7 @@ import warnings
 
 import layerwise
 from layerwise.runtime import TruncationWarning, engine, loader, manifest, options, windows
+from layerwise.runtime.bench_hooks import batching
 
 NAMES = {"batchSize": "batch_size", "maxLength": "max_length"}
 
@@ -45,15 +47,19 @@ def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(open(spec_path, encoding="utf-8").read())
     encoders: dict[str, object] = {}
     results = []
-    for case in spec["cases"]:
-        variant = case["variant"]
-        if variant not in encoders:
-            encoders[variant] = layerwise.load(spec["bundle"], variant=variant, provider="cpu", threads=spec.get("threads", 1))
-        enc = encoders[variant]
-        result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
-        s = enc.last_stats
-        stats = {"texts": s.texts, "tokens": s.tokens, "paddedTokens": s.padded_tokens, "batches": s.batches, "split": s.split, "windows": s.windows}
-        results.append({"result": result, "truncated": list(s.truncated_indices), "stats": stats})
+    # JS batches at BATCH_TOKENS_CPU on every CPU (a browser cannot see the CPU family), so the
+    # reference does too, whatever cap this machine's family has in Python.
+    with contextlib.ExitStack() as caps:
+        for case in spec["cases"]:
+            variant = case["variant"]
+            if variant not in encoders:
+                encoders[variant] = layerwise.load(spec["bundle"], variant=variant, provider="cpu", threads=spec.get("threads", 1))
+                caps.enter_context(batching(encoders[variant], engine.BATCH_TOKENS_CPU, side_by_side=True))
+            enc = encoders[variant]
+            result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
+            s = enc.last_stats
+            stats = {"texts": s.texts, "tokens": s.tokens, "paddedTokens": s.padded_tokens, "batches": s.batches, "split": s.split, "windows": s.windows}
+            results.append({"result": result, "truncated": list(s.truncated_indices), "stats": stats})
     ids = next(iter(encoders.values())).tokenize(spec["texts"]).ids  # the ids the JS tokenizer must reproduce
     constants = {
         "FORMAT_VERSION": manifest.FORMAT_VERSION,
