@@ -16,7 +16,7 @@ log = logging.getLogger("layerwise")
 FASTEST_FIRST = ("int8", "fp16", "fused", "fp32")  # among the variants that run on a provider
 WHY_DEFAULT = {  # what variant=None says in Encoder.info.variant_reason (figures: README, benchmarks/results)
     "int8": "fastest on the CPU at the int8 accuracy bar (all layers of real sentences, vs the faster of fp32 and fused: "
-    "2.2x on AVX-512 VNNI, 1.3x on AVX2); its pair-bounded weights give the same integers on every CPU",
+    "2.2x on AVX-512 VNNI and on AMX, 1.3x on AVX2); its pair-bounded weights give the same integers on every CPU",
     "fp16": "fastest on CUDA",
     "fused": "fastest float variant in this bundle",
     "fp32": "the only variant in this bundle for this provider",

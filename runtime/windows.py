@@ -174,15 +174,42 @@ def _layout(whole: Encoding) -> tuple[int, int]:
     return lead, content
 
 
+def _rows(index: np.ndarray) -> slice | np.ndarray:
+    """``index`` as a slice when it is a run of consecutive rows (always, for [CLS] ... [SEP] layouts):
+    slicing adds in place, where an index array copies."""
+    if len(index) and index[-1] - index[0] + 1 == len(index) and (len(index) < 2 or (np.diff(index) == 1).all()):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _row_counts(windows: Windows) -> list[np.ndarray]:
+    """Per text, how many windows hold each merged row."""
+    counts = [np.zeros(n, dtype=np.float32) for n in windows.output_lengths]
+    for place in windows.placements:
+        counts[place.text][_rows(place.target)] += 1
+    return counts
+
+
 def merge_tokens(windows: Windows, per_window: list[np.ndarray]) -> list[np.ndarray]:
     """Per-window [layers, rows, hidden] -> per text [layers, merged rows, hidden], overlaps averaged."""
     layers, hidden = per_window[0].shape[0], per_window[0].shape[-1]
-    sums = [np.zeros((layers, len(e.ids), hidden), dtype=np.float64) for e in windows.merged]
-    counts = [np.zeros(len(e.ids), dtype=np.int64) for e in windows.merged]
+    sums = [np.zeros((layers, n, hidden), dtype=np.float32) for n in windows.output_lengths]
     for place, states in zip(windows.placements, per_window):
-        sums[place.text][:, place.target] += states[:, place.source]
-        counts[place.text][place.target] += 1
-    return [(s / c[None, :, None]).astype(np.float32) for s, c in zip(sums, counts)]
+        sums[place.text][:, _rows(place.target)] += states[:, _rows(place.source)]
+    for total, count in zip(sums, _row_counts(windows)):
+        total /= count[None, :, None]
+    return sums
+
+
+def merge_mean(windows: Windows, per_window: list[np.ndarray]) -> np.ndarray:
+    """Per-window [layers, rows, hidden] -> per text [layers, hidden]: the mean over the merged rows,
+    computed without them (each window's rows weighted by 1 / the windows holding that row)."""
+    counts = _row_counts(windows)
+    out = np.zeros((len(windows.merged), per_window[0].shape[0], per_window[0].shape[-1]), dtype=np.float32)
+    for place, states in zip(windows.placements, per_window):
+        weights = 1 / counts[place.text][_rows(place.target)]
+        out[place.text] += np.matmul(weights, states[:, _rows(place.source)])
+    return out / np.array(windows.output_lengths, dtype=np.float32)[:, None, None]
 
 
 def merge_cls(windows: Windows, per_window: np.ndarray) -> np.ndarray:
@@ -211,7 +238,7 @@ def merge(windows: Windows, per_window: Any, pool: str) -> Any:
         return per_window
     if pool == "cls":
         return merge_cls(windows, per_window)
+    if pool == "mean":
+        return merge_mean(windows, per_window)
     tokens = merge_tokens(windows, per_window)
-    if pool == "none":
-        return tokens
-    return np.stack([t.mean(axis=1, dtype=np.float32) if pool == "mean" else t.max(axis=1) for t in tokens])
+    return tokens if pool == "none" else np.stack([t.max(axis=1) for t in tokens])
