@@ -160,3 +160,29 @@ def test_token_offsets_align_embed_tokens_rows_with_characters_and_words(fp32, l
         assert long_doc[start:end].strip()
         if count is None:  # the whole text: the last row before [SEP] is the text's last token
             assert end == len(long_doc.rstrip()) and rows.shape[1] > 2000
+
+
+def test_merge_rules_on_random_rows_whatever_order_the_placements_list_rows_in(fp32, long_doc):
+    """The pooled merges equal the rule applied by hand in float64 (a token's rows averaged over the
+    windows holding it, then pooled), with rows given as runs (sliced) or as reversed index arrays."""
+    from dataclasses import replace
+
+    from layerwise.runtime.windows import merge, split
+
+    windows = split(fp32.tokenizer, [long_doc, SHORT, long_doc[:900]], 64, 16)
+    rng = np.random.default_rng(0)
+    per_window = [rng.normal(size=(3, len(ids), 8)).astype(np.float32) for ids in windows.tokenized.ids]
+    sums = [np.zeros((3, n, 8)) for n in windows.output_lengths]
+    counts = [np.zeros(n) for n in windows.output_lengths]
+    for place, rows in zip(windows.placements, per_window):
+        for source, target in zip(place.source, place.target):
+            sums[place.text][:, target] += rows[:, source]
+            counts[place.text][target] += 1
+    merged = [s / c[None, :, None] for s, c in zip(sums, counts)]
+    assert all((c > 0).all() for c in counts) and max(c.max() for c in counts) > 1  # every row covered, some twice
+    reversed_rows = replace(windows, placements=[replace(p, source=p.source[::-1], target=p.target[::-1]) for p in windows.placements])
+    for case in (windows, reversed_rows):
+        np.testing.assert_allclose(merge(case, per_window, "mean"), np.stack([m.mean(axis=1) for m in merged]), atol=1e-5)
+        np.testing.assert_allclose(merge(case, per_window, "max"), np.stack([m.max(axis=1) for m in merged]), atol=1e-5)
+        for got, want in zip(merge(case, per_window, "none"), merged):
+            np.testing.assert_allclose(got, want, atol=1e-5)
