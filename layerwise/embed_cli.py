@@ -15,9 +15,9 @@ from typing import IO, Any, Callable, Iterable
 import numpy as np
 
 from .formats import npz_pooled, npz_tokens
+from .jsonl import read_record
 from .runtime import load
 from .runtime.atomic import atomic_write, check_writable
-from .jsonl import read_record
 from .runtime.errors import InputError
 from .runtime.options import resolve_layers
 

@@ -118,10 +118,11 @@ class Encoder(SpanMethods):
         Returns float32 [texts, layers, hidden]; [texts, layers*hidden] with combine="concat";
         [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
         come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
-        leave max_length and truncate at their defaults), or what ``runtime.windows.split`` returned. Texts longer than max_length are cut
-        with a TruncationWarning; truncate=True (or overflow="truncate") cuts silently, truncate=False
-        (overflow="error") raises InputError. overflow="chunk" embeds the whole text as windows
-        sharing ``stride`` tokens (default min(128, half a window)), merged as runtime/windows.py defines.
+        leave max_length and truncate at their defaults) or the windows ``runtime.windows.split``
+        returned. Texts longer than max_length are cut with a TruncationWarning; truncate=True (or
+        overflow="truncate") cuts silently, truncate=False (overflow="error") raises InputError.
+        overflow="chunk" embeds the whole text as windows sharing ``stride`` tokens (default
+        min(128, half a window)), merged as runtime/windows.py defines.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape

@@ -177,7 +177,7 @@ def _layout(whole: Encoding) -> tuple[int, int]:
 def _rows(index: np.ndarray) -> slice | np.ndarray:
     """``index`` as a slice when it is a run of consecutive rows (always, for [CLS] ... [SEP] layouts):
     slicing adds in place, where an index array copies."""
-    if len(index) and index[-1] - index[0] + 1 == len(index) and (len(index) < 2 or (np.diff(index) == 1).all()):
+    if len(index) and (np.diff(index) == 1).all():
         return slice(int(index[0]), int(index[-1]) + 1)
     return index
 
