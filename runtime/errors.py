@@ -21,6 +21,14 @@ class InputError(LayerwiseError, ValueError):
     """A request to the encoder cannot be served as given (too long, bad option)."""
 
 
+class UntokenizableText(InputError):
+    """The tokenizer refuses one text (e.g. a lone surrogate, which is not valid Unicode); ``index`` names it."""
+
+    def __init__(self, index: int, reason: str) -> None:
+        super().__init__(f"text {index} {reason}")
+        self.index, self.reason = index, reason
+
+
 class NonFiniteOutputError(LayerwiseError, FloatingPointError):
     """The model produced NaN or Inf; the offending text is named, nothing is returned."""
 

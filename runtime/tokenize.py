@@ -13,9 +13,39 @@ from typing import Iterator, Sequence
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from .errors import InputError
+from .errors import InputError, UntokenizableText
 
 CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
+PREFIX_CHARS = 1 << 15  # ``count_at_least`` tokenizes prefixes of this many characters, doubling
+
+
+def encode_batch(tokenizer: Tokenizer, texts: list[str], add_special_tokens: bool) -> list[Encoding]:
+    """``tokenizer.encode_batch``, with a refusal (tokenizers' bare TypeError for a lone surrogate)
+    turned into an UntokenizableText naming the first text it refuses."""
+    try:
+        return tokenizer.encode_batch(texts, add_special_tokens=add_special_tokens)
+    except Exception as e:  # noqa: BLE001 - tokenizers raises TypeError or its own exceptions
+        for index, text in enumerate(texts):
+            reason = _refusal(tokenizer, text)
+            if reason:
+                raise UntokenizableText(index, reason) from e
+        raise
+
+
+def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
+    """Why the tokenizer refuses ``text``, or None if it does not."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return (
+            f"holds the lone surrogate {text[e.start]!r} at character {e.start}, which is not valid Unicode and cannot be "
+            "tokenized: remove it, or decode the source bytes with errors='replace'"
+        )
+    try:
+        tokenizer.encode(text, add_special_tokens=False)
+    except Exception as e:  # noqa: BLE001
+        return f"cannot be tokenized ({type(e).__name__}: {e}); remove or replace the characters the tokenizer refuses"
+    return None
 
 
 @dataclass(frozen=True)
@@ -121,7 +151,7 @@ class TextTokenizer:
         (truncate=False)."""
         limit = self.check_limit(max_length)
         texts = list(texts)
-        raw = self._raw.encode_batch(texts, add_special_tokens=False)
+        raw = encode_batch(self._raw, texts, add_special_tokens=False)
         full = [len(e.ids) + self._specials for e in raw]
         too_long = [i for i, n in enumerate(full) if n > limit]
         if too_long and truncate is False:
@@ -137,25 +167,67 @@ class TextTokenizer:
     def overflowing(self, texts: Sequence[str], limit: int, stride: int) -> tuple[list[Encoding], list[Encoding]]:
         """Each text whole with special tokens, and cut into windows of ``limit`` tokens sharing
         ``stride`` (the first window, the others in its ``.overflowing``)."""
-        raw = self._raw.encode_batch(list(texts), add_special_tokens=False)
+        raw = encode_batch(self._raw, list(texts), add_special_tokens=False)
         cut = self._truncating(limit, stride)
         return [self._raw.post_process(e) for e in raw], [cut.post_process(e) for e in raw]
 
     def tokens(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[Encoding]:
         """Every text's whole encoding (ids, tokens, offsets, special mask), never truncated: for inspection."""
-        return self._raw.encode_batch(list(texts), add_special_tokens=add_special_tokens)
+        return encode_batch(self._raw, list(texts), add_special_tokens)
+
+    def count_at_least(self, text: str, cap: int) -> int:
+        """The text's tokens besides the special ones, or, once a prefix cut at a space shows more than
+        ``cap``, that prefix's count: a lower bound found without tokenizing a huge text whole.
+
+        Prefixes double from PREFIX_CHARS characters, so the work is about twice the prefix
+        that passes ``cap``. A prefix cut before whitespace tokenizes as the start of the whole.
+        """
+        size = PREFIX_CHARS
+        while size < len(text):
+            cut = max(text.rfind(" ", 0, size), text.rfind("\n", 0, size))
+            if cut > 0:
+                counted = len(encode_batch(self._raw, [text[:cut]], False)[0].ids)
+                if counted > cap:
+                    return counted
+            size *= 2
+        return len(encode_batch(self._raw, [text], False)[0].ids)
+
+    def encode_ids(self, ids: Sequence[Sequence[int]], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
+        """Token ids as given (special tokens included, as text-embeddings-inference runs them), checked
+        against the vocabulary and cut to ``max_length`` like ``encode``; ``texts`` holds their decoding."""
+        limit = self.check_limit(max_length)
+        rows = [list(seq) for seq in ids]
+        self._check_vocabulary(rows)
+        for row, seq in enumerate(rows):
+            if not seq:
+                raise InputError(f"sequence {row} holds no token ids; send at least one")
+        full = [len(seq) for seq in rows]
+        too_long = [i for i, n in enumerate(full) if n > limit]
+        if too_long and truncate is False:
+            first = too_long[0]
+            raise InputError(
+                f"sequence {first} has {full[first]} token ids, more than max_length {limit} "
+                f"({len(too_long)} sequence(s) too long); pass truncate=True to cut them, or send fewer ids"
+            )
+        cut = [seq[:limit] for seq in rows]
+        texts = self._raw.decode_batch(cut, skip_special_tokens=False)
+        return Tokenized(texts, cut, [[0] * len(seq) for seq in cut], full, limit, truncate is None)
 
     @property
     def vocab_size(self) -> int:
         return self._raw.get_vocab_size(with_added_tokens=True)
 
-    def decode(self, ids: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
-        """Texts for token ids; an InputError names the first id outside the vocabulary."""
+    def _check_vocabulary(self, ids: Sequence[Sequence[int]]) -> None:
+        """An InputError naming the first id that is not an int in 0..vocab_size-1."""
         size = self.vocab_size
         for row, seq in enumerate(ids):
-            unknown = next((i for i in seq if not 0 <= i < size), None)
+            unknown = next((i for i in seq if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < size), None)
             if unknown is not None:
-                raise InputError(f"token id {unknown} (sequence {row}) is not in the vocabulary of {size} tokens (ids 0..{size - 1})")
+                raise InputError(f"token id {unknown!r} (sequence {row}) is not in the vocabulary of {size} tokens (ids 0..{size - 1})")
+
+    def decode(self, ids: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
+        """Texts for token ids; an InputError names the first id outside the vocabulary."""
+        self._check_vocabulary(ids)
         return self._raw.decode_batch([list(seq) for seq in ids], skip_special_tokens=skip_special_tokens)
 
 

@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
+from .connection import protocol_with_deadlines
 from .lifecycle import Lifecycle, Loader
 from .metrics import Metrics
 from .middleware import FrontDoor
@@ -53,6 +54,7 @@ def create_app(settings: Settings, loader: Loader) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
+    app.router.redirect_slashes = False  # POST /embed/ is a 404 naming the routes, not a 307 that drops the body
     app.state.settings, app.state.lifecycle, app.state.metrics = settings, lifecycle, registry
     return app
 
@@ -75,8 +77,16 @@ class Server(uvicorn.Server):
 def server_for(settings: Settings, loader: Loader, **uvicorn_options: object) -> Server:
     """A ready-to-run Server for ``settings``; ``serve`` and the tests both build it here."""
     app = create_app(settings, loader)
-    graceful = settings.graceful_timeout
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=graceful, lifespan="on", **uvicorn_options)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
+        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        http=protocol_with_deadlines(settings.header_timeout),
+        lifespan="on",
+        **uvicorn_options,  # type: ignore[arg-type]
+    )
     return Server(config, app.state.lifecycle)
 
 

@@ -6,8 +6,12 @@ order, every queued job with the same options while their tokens fit ``max_batch
 and their count ``max_batch_requests`` (a job is never split, so a run holds at least one).
 It starts when full, when the oldest job has waited ``max_wait``, or at once when no
 admitted request is still on its way to the queue: a lone client never waits. One run at a
-time, in a worker thread, off the event loop. Not handled here: HTTP, parsing, limits on
-texts (callers check lengths and pass tokenized texts in).
+time, in a worker thread, off the event loop. A job whose request was cancelled (its client
+left) is dropped before it runs. Tokenizing is offloaded by size (``offload``): short
+requests on the event loop, long ones in the default thread pool, very long ones
+(> LARGE_CHARS) one at a time in their own thread, so a flood of huge texts cannot hold up
+the others. Not handled here: HTTP, parsing, limits on texts (callers check lengths and
+pass tokenized texts in).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterator
+from typing import Awaitable, Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -31,6 +35,8 @@ from .schema import EmbedOptions
 
 log = logging.getLogger("layerwise.server")
 INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
+LARGE_CHARS = 1 << 17  # requests this long (~4x 32 full 512-token inputs) queue for their own thread
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class Batcher:
         self._limits = limits
         self._metrics = metrics
         self._executor = executor
+        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="layerwise-large")
         self._queue: list[_Job] = []
         self._running: list[_Job] = []
         self._in_flight = 0
@@ -116,20 +123,22 @@ class Batcher:
         self._wake.set()
         return await job.future
 
+    async def offload(self, work: Callable[[], T], chars: int) -> T:
+        """``work()`` (tokenizing ``chars`` characters) where its size belongs: see the module docstring."""
+        if chars <= INLINE_CHARS:
+            return work()
+        if chars <= LARGE_CHARS:
+            return await asyncio.to_thread(work)
+        return await asyncio.get_running_loop().run_in_executor(self._large, work)
+
     async def tokenize(self, texts: list[str]) -> Tokenized:
         """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
-        against the request's truncate), long requests in a thread."""
-        tokenize = functools.partial(self.encoder.tokenize, truncate=True)
-        if sum(map(len, texts)) <= INLINE_CHARS:
-            return tokenize(texts)
-        return await asyncio.to_thread(tokenize, texts)
+        against the request's truncate)."""
+        return await self.offload(functools.partial(self.encoder.tokenize, texts, truncate=True), sum(map(len, texts)))
 
     async def split(self, texts: list[str], stride: int | None) -> Windows:
-        """Every text as windows of the model maximum sharing ``stride`` tokens, long requests in a thread."""
-        windows = functools.partial(split, self.encoder.tokenizer, texts, None, stride)
-        if sum(map(len, texts)) <= INLINE_CHARS:
-            return windows()
-        return await asyncio.to_thread(windows)
+        """Every text as windows of the model maximum sharing ``stride`` tokens."""
+        return await self.offload(functools.partial(split, self.encoder.tokenizer, texts, None, stride), sum(map(len, texts)))
 
     # -- the worker ---------------------------------------------------------------------
     async def _work(self) -> None:
@@ -226,3 +235,4 @@ class Batcher:
             if not job.future.done():
                 job.future.set_exception(Unavailable("the server shut down before this request ran; retry on another instance"))
         self._queue = []
+        self._large.shutdown(wait=False, cancel_futures=True)

@@ -3,16 +3,18 @@
 Bodies follow text-embeddings-inference: ``{"error": message, "error_type": kind}``; on the
 OpenAI routes (``OPENAI_ROUTES``) OpenAI's ``{"error": {"message", "type", "code"}}`` with the
 same kind and the status as code. Statuses follow TEI: 413 and 422 validation, 422
-tokenizer, 424 backend, 429 overloaded, 503 unhealthy, 400 empty. The runtime's exceptions
-know nothing of HTTP; they are placed in ``ERRORS`` here, next to the server's own. Anything
-not in the table is a 500 whose details stay in the server log.
+tokenizer, 424 backend, 429 overloaded, 503 unhealthy, 400 empty; 408 for a body too slow to
+arrive. The runtime's exceptions know nothing of HTTP; they are placed in ``ERRORS`` here,
+next to the server's own. Anything not in the table is a 500 whose details stay in the server
+log; it and the 408 close the connection (``connection: close``), since the request's state is
+unknown.
 """
 
 from __future__ import annotations
 
 from starlette.responses import JSONResponse
 
-from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError
+from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError, UntokenizableText
 
 
 class RequestError(Exception):
@@ -33,6 +35,14 @@ class TooLarge(RequestError):
 
 class TokenizerError(RequestError):
     """The tokenizer cannot encode or decode this input, e.g. a token id outside the vocabulary."""
+
+
+class RequestTimeout(RequestError):
+    """The body did not arrive within --body-timeout."""
+
+
+class ClientGone(RequestError):
+    """The client closed the connection before its answer was ready; nobody reads the 499."""
 
 
 class NotAcceptable(RequestError):
@@ -70,6 +80,9 @@ class ServerConfigError(LayerwiseError, ValueError):
 ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
     InvalidRequest: (422, "validation", {}),
     InputError: (422, "validation", {}),
+    UntokenizableText: (422, "tokenizer", {}),
+    RequestTimeout: (408, "timeout", {"connection": "close"}),
+    ClientGone: (499, "client_closed", {}),
     EmptyInput: (400, "empty", {}),
     TooLarge: (413, "validation", {}),
     NotAcceptable: (406, "validation", {}),
@@ -84,12 +97,15 @@ ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
 }
 
 
+UNLISTED = (500, "backend", {"connection": "close"})
+
+
 def status_of(exc: BaseException) -> tuple[int, str, dict[str, str]]:
-    """Status, TEI error_type and extra headers for an exception; (500, "backend") if unlisted."""
+    """Status, TEI error_type and extra headers for an exception; UNLISTED (a 500) if not in ERRORS."""
     for cls in type(exc).__mro__:
         if cls in ERRORS:
             return ERRORS[cls]
-    return 500, "backend", {}
+    return UNLISTED
 
 
 def error_response(exc: BaseException, path: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,19 +1,25 @@
 """One parsed embedding request: tokenize it once, enforce length and size limits, wait for its run.
 
-Not handled here: HTTP (bodies, headers, statuses) and output formats (see render.py).
+Token-id inputs skip the tokenizer (``TextTokenizer.encode_ids``) and are checked against the
+vocabulary here. A chunked request's tokens are bounded before its texts are split into
+windows (``check_chunk_budget``: splitting a 2 MB text takes seconds). Not handled here: HTTP
+(bodies, headers, statuses) and output formats (see render.py).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..runtime import EncoderInfo, Tokenized
+from ..runtime.errors import UntokenizableText
+from ..runtime.tokenize import TextTokenizer
 from ..runtime.windows import Windows
 from .batcher import Admission, Batcher, RunResult
-from .errors import TooLarge
+from .errors import InvalidRequest, TokenizerError, TooLarge
 from .schema import EmbedRequest
 
 JSON_FLOAT_LIMIT = 1 << 24  # floats in one JSON-of-floats response (~350 MB of text); binary bodies are not capped
@@ -56,21 +62,71 @@ async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, j
     """Check the request against the model's limits (``max_tokens``: all windows of chunked inputs
     together), then queue it; ``json_floats`` caps the output size."""
     started = time.perf_counter()
+    texts = [text for text in request.texts if isinstance(text, str)]
+    characters = sum(map(len, texts))
     inputs: Tokenized | Windows
-    if request.options.chunk:
-        inputs = await batcher.split(request.texts, request.options.stride)
-        tokenization = time.perf_counter() - started
-        tokenized, rows = inputs.tokenized, inputs.output_lengths
-        check_window_tokens(request, inputs, max_tokens)
-    else:
-        inputs = tokenized = await batcher.tokenize(request.texts)
-        tokenization = time.perf_counter() - started
-        check_lengths(request, tokenized)
-        rows = tokenized.lengths.tolist()  # after truncation
+    try:
+        if request.options.chunk:  # texts only (schema.py refuses token ids with chunk)
+            if characters > max_tokens:  # fewer characters cannot make a costly split
+                await batcher.offload(functools.partial(check_chunk_budget, request, texts, batcher.encoder.tokenizer, max_tokens), characters)
+            inputs = await batcher.split(texts, request.options.stride)
+            tokenized, rows = inputs.tokenized, inputs.output_lengths
+            check_window_tokens(request, inputs, max_tokens)
+        else:
+            inputs = tokenized = await _tokenize(batcher, request, texts)
+            check_lengths(request, tokenized)
+            rows = tokenized.lengths.tolist()  # after truncation
+    except UntokenizableText as e:
+        where = [i for i, text in enumerate(request.texts) if isinstance(text, str)][e.index]
+        raise TokenizerError(f"`{request.field}[{where}]` {e.reason}") from None
+    tokenization = time.perf_counter() - started
     if json_floats:
         check_json_size(request, rows, batcher.encoder.info)
     run = await admission.embed(inputs, request.options)
-    return Embedded(run, int(tokenized.lengths.sum()), sum(len(text) for text in request.texts), tokenization)
+    return Embedded(run, int(tokenized.lengths.sum()), characters, tokenization)
+
+
+async def _tokenize(batcher: Batcher, request: EmbedRequest, texts: list[str]) -> Tokenized:
+    """The request's texts and token ids as one Tokenized, in the request's order, cut to the model maximum."""
+    if len(texts) == len(request.texts):
+        return await batcher.tokenize(texts)
+    tokenizer = batcher.encoder.tokenizer
+    id_rows = [item for item in request.texts if not isinstance(item, str)]
+    size = tokenizer.vocab_size
+    for index, item in enumerate(request.texts):
+        unknown = next((i for i in item if i >= size), None) if not isinstance(item, str) else None
+        if unknown is not None:
+            raise InvalidRequest(f"`{request.field}[{index}]` holds token id {unknown}, not in the model's vocabulary of {size} tokens (ids 0..{size - 1})")
+    from_ids = tokenizer.encode_ids(id_rows, truncate=True)
+    if not texts:
+        return from_ids
+    from_texts = await batcher.tokenize(texts)
+    parts = {str: iter(range(len(from_texts.ids))), list: iter(range(len(from_ids.ids)))}
+    rows = [(from_texts if isinstance(item, str) else from_ids, next(parts[type(item)])) for item in request.texts]
+    return Tokenized(
+        texts=[part.texts[i] for part, i in rows],
+        ids=[part.ids[i] for part, i in rows],
+        type_ids=[part.type_ids[i] for part, i in rows],
+        full_lengths=[part.full_lengths[i] for part, i in rows],
+        limit=from_ids.limit,
+        warn_truncated=False,
+    )
+
+
+def check_chunk_budget(request: EmbedRequest, texts: list[str], tokenizer: TextTokenizer, max_tokens: int) -> None:
+    """A 413 before any window is made when the texts' tokens alone (each counted only until the
+    remaining budget is passed, on prefixes) pass what one request may run. ``texts`` are all
+    the request's inputs: a chunked request holds no token ids (schema.py)."""
+    total = 0
+    for index, text in enumerate(texts):
+        counted = tokenizer.count_at_least(text, max_tokens - total) + tokenizer.special_tokens
+        total += counted
+        if total > max_tokens:
+            raise TooLarge(
+                f"`{request.field}[{index}]` has at least {counted} tokens (the inputs up to it at least {total}), more than the "
+                f"limit of {max_tokens} tokens per request (--max-client-batch-size times the model's maximum input length), "
+                "even before windows overlap: split the document across requests"
+            )
 
 
 def check_window_tokens(request: EmbedRequest, windows: Windows, max_tokens: int) -> None:
@@ -104,8 +160,8 @@ def check_json_size(request: EmbedRequest, tokens: list[int], info: EncoderInfo)
     per_vector = info.hidden_size * (1 if options.combine in ("sum", "mean") else len(options.layers))
     floats = per_vector * (sum(tokens) if options.pool == "none" else len(tokens))
     if floats > JSON_FLOAT_LIMIT:
+        binary = "header Accept: application/x-npy or application/x-npz" if request.field == "inputs" else '"encoding_format": "base64"'
         raise TooLarge(
             f"the response would hold {floats} floats, more than the JSON limit of {JSON_FLOAT_LIMIT}: ask for a binary "
-            'body (header Accept: application/x-npy or application/x-npz, or "encoding_format": "base64"), '
-            "fewer layers, or fewer inputs per request"
+            f"body ({binary}), fewer layers, or fewer inputs per request"
         )

@@ -2,7 +2,8 @@
 
 Shapes: TEI's default is one flat vector per input (``squeeze`` drops the layer axis);
 explicit ``layers`` give the runtime's shape as nested lists. ``"encoding_format": "base64"``
-turns each input's array into little-endian float32 bytes, C order. ``Accept:
+turns each input's array into little-endian float32 bytes, C order (OpenAI's route only:
+TEI's /embed has no such field). ``Accept:
 application/x-npy`` gives the whole array (pooled output only); ``application/x-npz``
 follows ``layerwise embed --output x.npz``: ``embeddings`` and ``layers``, or for per-token
 output ``lengths``, ``layers`` and one ``layer_K`` (or ``combined``) array of all tokens.
@@ -40,7 +41,7 @@ def check_acceptable(request: EmbedRequest, media: str | None) -> None:
     if media == NPY and request.options.pool == "none":
         raise NotAcceptable(
             "per-token output (pool 'none') holds one array per input, which one .npy cannot: "
-            f"ask for {NPZ}, or JSON with \"encoding_format\": \"base64\""
+            f"ask for {NPZ}, or for JSON"
         )
 
 

@@ -2,10 +2,12 @@
 
 TEI's aliases, /tokenize and /decode are in tei.py; /docs in openapi.py.
 
-Order per embedding request: readiness (503), concurrency cap (429 at once), body size (413,
-before parsing), parsing (422/400/413), token lengths (413), batched run, NaN check (424),
-body. /health is readiness (200 only when loaded, warmed and not draining); /live is
-liveness. Statuses come from errors.ERRORS only.
+Order per embedding request: readiness (503), body size (413, before parsing) and body
+deadline (408), then the concurrency cap (429 at once: a slow body holds no slot), parsing
+(422/400/413), token lengths (413), batched run, NaN check (424), body. A client that
+disconnects while its request waits is dropped (``unless_disconnected``): its job leaves the
+queue before it runs. /health is readiness (200 only when loaded, warmed and not draining);
+/live is liveness. Statuses come from errors.ERRORS only.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import Callable
+from typing import Awaitable, Callable, TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,7 +27,7 @@ from ..runtime.combine import COMBINERS
 from ..runtime.errors import LayerwiseError
 from ..runtime.options import POOLS
 from . import pipeline
-from .errors import MethodNotAllowed, RequestError, RouteNotFound, TooLarge, error_response
+from .errors import ClientGone, MethodNotAllowed, RequestError, RequestTimeout, RouteNotFound, TooLarge, error_response
 from .metrics import CONTENT_TYPE
 from .render import binary_body, binary_media, check_acceptable, check_finite, openai_body, tei_body
 from .schema import EmbedRequest, parse_openai, parse_tei, parse_tei_all
@@ -33,20 +35,52 @@ from .settings import Settings, max_request_tokens
 
 INLINE_BYTES = 1 << 16  # larger bodies are parsed in a thread, off the event loop
 INLINE_FLOATS = 1 << 16  # larger outputs are checked and serialised in a thread
+T = TypeVar("T")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to pass ``limit`` bytes (before any parsing)."""
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The body, refused with 413 as soon as it is known to pass --payload-limit bytes (before any
+    parsing), or with 408 when it is not complete --body-timeout seconds after its head."""
+    limit = settings.payload_limit
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(_too_large(f"{declared} bytes", limit))
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(_too_large(f"at least {size} bytes", limit))
-        chunks.append(chunk)
-    return b"".join(chunks)
+
+    async def chunks() -> bytes:
+        parts, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(_too_large(f"at least {size} bytes", limit))
+            parts.append(chunk)
+        return b"".join(parts)
+
+    try:
+        return await asyncio.wait_for(chunks(), settings.body_timeout)
+    except asyncio.TimeoutError:
+        raise RequestTimeout(
+            f"request body not complete {settings.body_timeout:g} s after its headers (--body-timeout); send the body at once"
+        ) from None
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result; if the client disconnects first, ``work`` is cancelled (a queued job then
+    leaves the queue unrun) and ClientGone is raised. Call only once the body is read."""
+    task = asyncio.ensure_future(work)
+    watch = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+    if not task.done():
+        task.cancel()
+        raise ClientGone("the client closed the connection before its answer was ready")
+    return task.result()
+
+
+async def _disconnect(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def _too_large(size: str, limit: int) -> str:
@@ -57,19 +91,25 @@ async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool
     started = time.perf_counter()
     settings: Settings = request.app.state.settings
     batcher = request.app.state.lifecycle.batcher()
+    body = await read_body(request, settings)
     with batcher.admit() as admission:
-        body = await read_body(request, settings.payload_limit)
         parse_body = functools.partial(parse, body, batcher.encoder.info, settings.max_client_batch_size, settings.auto_truncate)
         parsed = await asyncio.to_thread(parse_body) if len(body) > INLINE_BYTES else parse_body()
         media = binary_media(request.headers.get("accept")) if tei else None
         check_acceptable(parsed, media)
         max_tokens = max_request_tokens(settings, batcher.encoder.info.max_length)
-        done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float", max_tokens=max_tokens)
+        json_floats = media is None and parsed.encoding == "float"
+        done = await unless_disconnected(request, pipeline.embed(batcher, admission, parsed, json_floats, max_tokens))
         floats = sum(a.size for a in done.output)
         finish = _body_maker(parsed, done, media, tei, settings.model_id)
         content = await asyncio.to_thread(finish) if floats > INLINE_FLOATS else finish()
-    headers = done.headers(time.perf_counter() - started, batcher.encoder.info.provider)
+    headers = done.headers(time.perf_counter() - started, batcher.encoder.info.provider) | ignored_header(parsed.ignored)
     return Response(content, media_type=media or "application/json", headers=headers)
+
+
+def ignored_header(ignored: tuple[str, ...]) -> dict[str, str]:
+    """``x-ignored-fields``: the request's fields this route does not know (ignored, as TEI does)."""
+    return {"x-ignored-fields": ", ".join(ignored)} if ignored else {}
 
 
 def _body_maker(parsed: EmbedRequest, done: pipeline.Embedded, media: str | None, tei: bool, model: str) -> Callable[[], bytes]:
@@ -98,6 +138,18 @@ async def embed_all(request: Request) -> Response:
 
 async def embed_openai(request: Request) -> Response:
     return await _embed(request, parse_openai, tei=False)
+
+
+def by_method(**handlers: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """One endpoint for a path several handlers share (``GET /`` and ``POST /``), so the 405's
+    ``allow`` header names all their methods; the description still documents each handler."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    endpoint.by_method = handlers  # type: ignore[attr-defined]
+    return endpoint
 
 
 async def health(request: Request) -> Response:
@@ -172,10 +224,9 @@ async def _not_allowed(request: Request, exc: Exception) -> Response:
     return error_response(refusal, request.url.path, headers={"allow": allow})
 
 
-EXCEPTION_HANDLERS = {
+EXCEPTION_HANDLERS = {  # anything else is middleware.FrontDoor's 500
     RequestError: _request_error,
     LayerwiseError: _request_error,
-    Exception: _request_error,
     404: _not_found,
     405: _not_allowed,
 }

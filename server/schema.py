@@ -1,8 +1,11 @@
 """Request bodies into typed requests: ``/embed`` and ``/embed_all`` (TEI) and ``/v1/embeddings``
 (OpenAI) into one EmbedRequest; ``/tokenize`` and ``/decode`` into their own.
 
-Every refusal names the field: bad JSON, unknown fields and wrong types are 422, no input
-or an empty string 400, more inputs than allowed 413. Defaults follow TEI: the last layer,
+Every refusal names the field: bad JSON and wrong types are 422, no input or an empty
+string 400, more inputs than allowed 413. As in text-embeddings-inference, fields a route does
+not know are ignored (TEI's clients send some, e.g. langchain's ``options``) and named in the
+``x-ignored-fields`` response header; every known field, ours included, is checked. Inputs are
+strings or token ids (OpenAI's and TEI's ``[int]`` and ``[[int]]``), run as given. Defaults follow TEI: the last layer,
 pooled the model's own way (``EncoderInfo.default_pooling``, else mean), normalised
 (per-token output is not, as TEI's /embed_all), one flat vector per input, no truncation unless the server runs with ``auto_truncate``.
 ``null`` counts as absent. Not handled here: token lengths (they need the tokenizer; see
@@ -25,10 +28,11 @@ from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
 from ..runtime.windows import check_overflow
 from .errors import EmptyInput, InvalidRequest, TooLarge
 
-OPTION_FIELDS = {"normalize", "truncate", "overflow", "stride", "layers", "pool", "combine", "encoding_format"}
-TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name", "dimensions"} | OPTION_FIELDS
+OPTION_FIELDS = {"normalize", "truncate", "overflow", "stride", "layers", "pool", "combine"}
+TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name", "dimensions"} | OPTION_FIELDS  # TEI's /embed has no encoding_format
 EMBED_ALL_FIELDS = TEI_FIELDS - {"pool"}  # always one vector per token
-OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
+OPENAI_FIELDS = {"input", "model", "dimensions", "user", "encoding_format"} | OPTION_FIELDS
+TRUNCATION_DIRECTIONS = ("right", "Right")  # layerwise keeps a text's start; TEI's "Left" is refused
 TOKENIZE_FIELDS = {"inputs", "add_special_tokens", "prompt_name"}
 DECODE_FIELDS = {"ids", "skip_special_tokens"}
 ENCODINGS = ("float", "base64")
@@ -52,46 +56,49 @@ class EmbedRequest:
     """A validated embedding request, whichever route it came by."""
 
     field: str  # "inputs" or "input", for error messages
-    texts: list[str]
+    texts: list[str | list[int]]  # a text, or token ids run as given
     options: EmbedOptions
     truncate: bool
     squeeze: bool  # drop the layer axis: TEI's [[float]] by default, OpenAI's one vector per input
-    encoding: str  # "float" or "base64"
+    encoding: str  # "float" or "base64" (OpenAI's route only)
+    ignored: tuple[str, ...] = ()  # unknown fields, ignored as TEI does
 
 
 @dataclass(frozen=True)
 class TokenizeRequest:
     texts: list[str]
     add_special_tokens: bool
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class DecodeRequest:
     ids: list[list[int]]
     skip_special_tokens: bool
+    ignored: tuple[str, ...] = ()
 
 
 def parse_tei(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
     """``{"inputs": str | [str], "normalize", "truncate", "layers", "pool", "combine", "encoding_format", "dimensions"}``."""
-    return _parse_tei(_object(body, TEI_FIELDS, "/embed", "inputs"), info, max_inputs, auto_truncate)
+    return _parse_tei(*_object(body, TEI_FIELDS, "/embed", "inputs"), info, max_inputs, auto_truncate)
 
 
 def parse_tei_all(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
     """``/embed_all``: as ``/embed`` without ``pool`` (every token's vector), not normalised unless asked."""
-    return _parse_tei(_object(body, EMBED_ALL_FIELDS, "/embed_all", "inputs"), info, max_inputs, auto_truncate, pool="none")
+    return _parse_tei(*_object(body, EMBED_ALL_FIELDS, "/embed_all", "inputs"), info, max_inputs, auto_truncate, pool="none")
 
 
 def parse_tokenize(body: bytes, max_inputs: int) -> TokenizeRequest:
     """``{"inputs": str | [str], "add_special_tokens": true}``, as TEI's /tokenize."""
-    data = _object(body, TOKENIZE_FIELDS, "/tokenize", "inputs")
+    data, ignored = _object(body, TOKENIZE_FIELDS, "/tokenize", "inputs")
     texts = _texts(data, "inputs", max_inputs)
     _no_prompt(data)
-    return TokenizeRequest(texts, _get(data, "add_special_tokens", bool, True))
+    return TokenizeRequest(texts, _get(data, "add_special_tokens", bool, True), ignored)
 
 
 def parse_decode(body: bytes, max_inputs: int) -> DecodeRequest:
     """``{"ids": [int] | [[int]], "skip_special_tokens": true}``, as TEI's /decode."""
-    data = _object(body, DECODE_FIELDS, "/decode", "ids")
+    data, ignored = _object(body, DECODE_FIELDS, "/decode", "ids")
     value = data.get("ids")
     if not isinstance(value, list):
         raise InvalidRequest(f"`ids` must be a list of token ids or a list of such lists, got {_kind(value)}")
@@ -104,18 +111,22 @@ def parse_decode(body: bytes, max_inputs: int) -> DecodeRequest:
         bad = [i for i in ids if not isinstance(i, int) or isinstance(i, bool) or i < 0]
         if bad:
             raise InvalidRequest(f"{where} must hold token ids (integers from 0), got {json.dumps(bad[0])}")
-    return DecodeRequest(batch, _get(data, "skip_special_tokens", bool, True))
+    return DecodeRequest(batch, _get(data, "skip_special_tokens", bool, True), ignored)
 
 
-def _parse_tei(data: dict[str, Any], info: EncoderInfo, max_inputs: int, auto_truncate: bool, pool: str | None = None) -> EmbedRequest:
-    texts = _texts(data, "inputs", max_inputs)
-    if _get(data, "truncation_direction", str, "Right").lower() != "right":
-        raise InvalidRequest("`truncation_direction` 'Left' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
+def _parse_tei(
+    data: dict[str, Any], ignored: tuple[str, ...], info: EncoderInfo, max_inputs: int, auto_truncate: bool, pool: str | None = None
+) -> EmbedRequest:
+    texts = _inputs(data, "inputs", max_inputs)
+    direction = _get(data, "truncation_direction", str, "Right")
+    if direction not in TRUNCATION_DIRECTIONS:
+        raise InvalidRequest(f"`truncation_direction` {direction!r} is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
     _no_prompt(data)
     options = _options(data, info, pool)
     _check_dimensions(data, info, options)
+    _no_chunked_ids(texts, options, "inputs")
     squeeze = data.get("layers") is None and options.combine is None
-    return EmbedRequest("inputs", texts, options, _truncate(data, auto_truncate), squeeze, _encoding(data))
+    return EmbedRequest("inputs", texts, options, _truncate(data, auto_truncate), squeeze, "float", ignored)
 
 
 def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOptions) -> None:
@@ -133,8 +144,8 @@ def _no_prompt(data: dict[str, Any]) -> None:
 
 def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate: bool = False) -> EmbedRequest:
     """OpenAI's ``{"input", "model", "encoding_format", "dimensions", "user"}`` plus our option fields."""
-    data = _object(body, OPENAI_FIELDS, "/v1/embeddings", "input")
-    texts = _texts(data, "input", max_inputs)
+    data, ignored = _object(body, OPENAI_FIELDS, "/v1/embeddings", "input")
+    texts = _inputs(data, "input", max_inputs)
     _get(data, "model", str, None)
     _get(data, "user", str, None)
     options = _options(data, info)
@@ -146,10 +157,21 @@ def parse_openai(body: bytes, info: EncoderInfo, max_inputs: int, auto_truncate:
             "pass `combine` ('concat', 'sum' or 'mean'), or use /embed"
         )
     _check_dimensions(data, info, options)
-    return EmbedRequest("input", texts, options, _truncate(data, auto_truncate), options.combine is None, _encoding(data))
+    _no_chunked_ids(texts, options, "input")
+    return EmbedRequest("input", texts, options, _truncate(data, auto_truncate), options.combine is None, _encoding(data), ignored)
 
 
-def _object(body: bytes, allowed: set[str], route: str, field: str) -> dict[str, Any]:
+def _no_chunked_ids(inputs: list[str | list[int]], options: EmbedOptions, field: str) -> None:
+    index = next((i for i, item in enumerate(inputs) if isinstance(item, list)), None)
+    if options.chunk and index is not None:
+        raise InvalidRequest(
+            f"`{field}[{index}]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): "
+            "send the text, or cut the ids to the model's maximum input length yourself"
+        )
+
+
+def _object(body: bytes, known: set[str], route: str, field: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The body's JSON object without the fields ``route`` does not know, and those fields' names."""
     if not body.strip():
         raise InvalidRequest(f'request body is empty; {route} takes a JSON object such as {{"{field}": "some text"}}')
     try:
@@ -160,10 +182,8 @@ def _object(body: bytes, allowed: set[str], route: str, field: str) -> dict[str,
         raise InvalidRequest("request body nests too deeply to be a request") from None
     if not isinstance(data, dict):
         raise InvalidRequest(f"request body must be a JSON object, got {_kind(data)}")
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise InvalidRequest(f"unknown field `{unknown[0]}` for {route}; it takes {', '.join(sorted(allowed))}")
-    return data
+    ignored = tuple(sorted(set(data) - known))
+    return {k: v for k, v in data.items() if k in known}, ignored
 
 
 def _texts(data: dict[str, Any], field: str, max_inputs: int) -> list[str]:
@@ -184,6 +204,37 @@ def _texts(data: dict[str, Any], field: str, max_inputs: int) -> list[str]:
             raise InvalidRequest(f"`{field}[{index}]` must be a string, got {_kind(text)}")
         if not text:
             raise EmptyInput(f"`{field}[{index}]` is an empty string; every input needs some text")
+    return value
+
+
+def _inputs(data: dict[str, Any], field: str, max_inputs: int) -> list[str | list[int]]:
+    """A string, a list of token ids, or a list of strings and token-id lists (TEI's and OpenAI's inputs)."""
+    value = data.get(field)
+    if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
+        return [_ids(value, f"`{field}`")]
+    if not isinstance(value, list) or not any(isinstance(v, list) for v in value):
+        return list(_texts(data, field, max_inputs))
+    _check_batch_size(len(value), max_inputs)
+    inputs: list[str | list[int]] = []
+    for index, item in enumerate(value):
+        where = f"`{field}[{index}]`"
+        if isinstance(item, list):
+            inputs.append(_ids(item, where))
+        elif isinstance(item, str) and item:
+            inputs.append(item)
+        elif isinstance(item, str):
+            raise EmptyInput(f"{where} is an empty string; every input needs some text")
+        else:
+            raise InvalidRequest(f"{where} must be a string or a list of token ids, got {_kind(item)}")
+    return inputs
+
+
+def _ids(value: list[Any], where: str) -> list[int]:
+    if not value:
+        raise EmptyInput(f"{where} is an empty list of token ids; send at least one id")
+    bad = next((i for i in value if not isinstance(i, int) or isinstance(i, bool) or i < 0), None)
+    if bad is not None:
+        raise InvalidRequest(f"{where} must hold token ids (integers from 0), got {json.dumps(bad)}")
     return value
 
 

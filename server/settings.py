@@ -1,7 +1,10 @@
 """Server settings from the ``layerwise serve`` flags, checked before anything listens.
 
 Defaults follow text-embeddings-inference: 16384 batch tokens, 32 inputs per request,
-512 concurrent requests, 2 MB bodies. Not handled here: the model's own limits (see
+512 concurrent requests, 2 MB bodies. The read deadlines (TEI has none; uvicorn only the
+keep-alive one) stop slow or silent clients holding connections: a connection idle for
+``keep_alive_timeout`` s is closed, a request head not complete ``header_timeout`` s after its
+first byte and a body not complete ``body_timeout`` s after its head get a 408. Not handled here: the model's own limits (see
 ``check_budget``, called once its maximum input length is known).
 """
 
@@ -32,6 +35,9 @@ class Settings:
     max_concurrent_requests: int = 512
     payload_limit: int = 2_000_000
     graceful_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0  # uvicorn's default
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0  # a 2 MB body in 30 s needs ~70 kB/s
     auto_truncate: bool = False  # TEI's --auto-truncate: cut too-long inputs when a request does not say
     variant: str | None = None
     provider: str = "auto"
@@ -46,6 +52,10 @@ class Settings:
             value = getattr(self, flag)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise ServerConfigError(f"--{flag.replace('_', '-')} must be a number >= 0, got {value!r}")
+        for flag in ("keep_alive_timeout", "header_timeout", "body_timeout"):
+            value = getattr(self, flag)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
+                raise ServerConfigError(f"--{flag.replace('_', '-')} must be a number of seconds > 0, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ServerConfigError(f"--port must be from 0 to 65535, got {self.port}")
         if self.api_key is not None and not self.api_key.strip():

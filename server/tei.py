@@ -20,9 +20,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from tokenizers import Encoding
 
-from ..runtime.errors import InputError
+from ..runtime.errors import InputError, UntokenizableText
 from .errors import TokenizerError
-from .routes import INLINE_BYTES, embed_openai, embed_tei, health, read_body
+from .routes import INLINE_BYTES, by_method, embed_openai, embed_tei, health, ignored_header, read_body
 from .schema import parse_decode, parse_tokenize
 
 
@@ -41,31 +41,34 @@ def token_objects(text: str, encoding: Encoding) -> list[dict[str, Any]]:
 async def tokenize(request: Request) -> Response:
     settings = request.app.state.settings
     tokenizer = request.app.state.lifecycle.batcher().encoder.tokenizer  # 503 until the model is ready
-    body = await read_body(request, settings.payload_limit)
+    body = await read_body(request, settings)
     parsed = parse_tokenize(body, settings.max_client_batch_size)
 
     def answer() -> list[list[dict[str, Any]]]:
-        encodings = tokenizer.tokens(parsed.texts, parsed.add_special_tokens)
+        try:
+            encodings = tokenizer.tokens(parsed.texts, parsed.add_special_tokens)
+        except UntokenizableText as e:
+            raise TokenizerError(f"`inputs[{e.index}]` {e.reason}") from None
         return [token_objects(text, encoding) for text, encoding in zip(parsed.texts, encodings)]
 
-    return JSONResponse(await asyncio.to_thread(answer) if len(body) > INLINE_BYTES else answer())
+    tokens = await asyncio.to_thread(answer) if len(body) > INLINE_BYTES else answer()
+    return JSONResponse(tokens, headers=ignored_header(parsed.ignored))
 
 
 async def decode(request: Request) -> Response:
     settings = request.app.state.settings
     tokenizer = request.app.state.lifecycle.batcher().encoder.tokenizer
-    parsed = parse_decode(await read_body(request, settings.payload_limit), settings.max_client_batch_size)
+    parsed = parse_decode(await read_body(request, settings), settings.max_client_batch_size)
     try:
         texts = tokenizer.decode(parsed.ids, parsed.skip_special_tokens)
     except InputError as e:
         raise TokenizerError(str(e)) from None
-    return JSONResponse(texts)
+    return JSONResponse(texts, headers=ignored_header(parsed.ignored))
 
 
 TEI_ROUTES = [
-    Route("/", embed_tei, methods=["POST"]),
+    Route("/", by_method(GET=health, POST=embed_tei), methods=["GET", "POST"]),
     Route("/invocations", embed_tei, methods=["POST"]),
-    Route("/", health, methods=["GET"]),
     Route("/ping", health, methods=["GET"]),
     Route("/embeddings", embed_openai, methods=["POST"]),
     Route("/tokenize", tokenize, methods=["POST"]),

@@ -77,9 +77,13 @@ def test_per_token_output_is_one_ragged_array_per_input(url, encoder):
 def test_base64_npy_and_npz_bodies_carry_the_same_float32(url, encoder):
     options = {"inputs": TEXTS, "layers": [0, 1], "normalize": True}
     want = encoder.embed(TEXTS, layers=[0, 1], normalize=True)
-    encoded = _post(url, {**options, "encoding_format": "base64"}).json()
-    decoded = np.stack([np.frombuffer(base64.b64decode(e), dtype="<f4").reshape(2, 64) for e in encoded])
-    np.testing.assert_array_equal(decoded, want)
+    openai_body = {"input": TEXTS, "layers": [0, 1], "combine": "concat", "normalize": True, "encoding_format": "base64"}
+    encoded = [row["embedding"] for row in httpx.post(f"{url}/v1/embeddings", json=openai_body).json()["data"]]
+    decoded = np.stack([np.frombuffer(base64.b64decode(e), dtype="<f4") for e in encoded])
+    np.testing.assert_array_equal(decoded, encoder.embed(TEXTS, layers=[0, 1], combine="concat", normalize=True))
+    ignored = _post(url, {**options, "encoding_format": "base64"})  # TEI's /embed has no encoding_format: floats, as TEI
+    assert ignored.headers["x-ignored-fields"] == "encoding_format"
+    np.testing.assert_array_equal(np.array(ignored.json(), dtype=np.float32), want)
     npy = _post(url, options, headers={"accept": "application/x-npy"})
     assert npy.headers["content-type"] == "application/x-npy"
     np.testing.assert_array_equal(np.load(io.BytesIO(npy.content), allow_pickle=False), want)
@@ -184,14 +188,22 @@ def test_overflow_chunk_embeds_long_inputs_whole_as_the_runtime_does(url, encode
 def test_a_chunked_document_over_the_request_token_limit_gets_413_naming_its_tokens(url, encoder):
     from layerwise.runtime.windows import split
 
-    document = LONG_TEXT * 8  # ~5,600 tokens in windows > 32 inputs x 128 tokens
+    document = LONG_TEXT * 4  # ~2,600 tokens: under 32 inputs x 128 tokens, but not once windows overlap
     tokens = int(split(encoder.tokenizer, [document], None, None).tokenized.lengths.sum())
+    content = len(encoder.tokenizer.tokens([document], add_special_tokens=False)[0].ids)
     limit = httpx.get(f"{url}/info").json()["max_request_tokens"]
-    assert limit == 32 * 128 < tokens
+    assert content < limit == 32 * 128 < tokens
     for route, field in (("/embed", "inputs"), ("/v1/embeddings", "input")):
         response = httpx.post(f"{url}{route}", json={field: [TEXTS[0], document], "overflow": "chunk"})
         assert response.status_code == 413, response.text
         assert f"`{field}[1]` alone {tokens} tokens" in response.text and f"limit of {limit} tokens per request" in response.text
+    huge = LONG_TEXT * 8  # its tokens alone pass the limit: refused before any window is made
+    content = len(encoder.tokenizer.tokens([huge], add_special_tokens=False)[0].ids)
+    response = httpx.post(f"{url}/embed", json={"inputs": [TEXTS[0], huge], "overflow": "chunk"})
+    first = len(encoder.tokenizer.tokens([TEXTS[0]])[0].ids)
+    assert response.status_code == 413 and response.json()["error"].startswith(
+        f"`inputs[1]` has at least {content + 2} tokens (the inputs up to it at least {first + content + 2}), more than the limit of {limit} tokens per request"
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 import numpy as np
@@ -13,7 +14,7 @@ from tokenizers import Tokenizer
 
 import layerwise
 from layerwise.runtime import TruncationWarning
-from layerwise.server.openapi import OPENAPI_PATH
+from layerwise.server.openapi import DOC_PATHS, OPENAPI_PATH
 from layerwise.server.schema import DECODE_FIELDS, EMBED_ALL_FIELDS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
 from .test_server_harness import serving
@@ -83,8 +84,8 @@ def test_embed_all_is_every_tokens_vector_as_pool_none(url, encoder):
         np.testing.assert_array_equal(np.array(g, dtype=np.float32), w[0])
     layered = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS[0], "layers": "all", "combine": "concat", "normalize": True}).json()
     np.testing.assert_array_equal(np.array(layered[0], dtype=np.float32), encoder.embed_tokens(TEXTS[0], layers="all", combine="concat", normalize=True)[0])
-    refused = httpx.post(f"{url}/embed_all", json={"inputs": "x", "pool": "mean"})
-    assert refused.status_code == 422 and refused.json()["error"].startswith("unknown field `pool` for /embed_all")
+    ignored = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS[0], "pool": "mean"})  # not a field of /embed_all: ignored, as TEI
+    assert ignored.headers["x-ignored-fields"] == "pool" and len(ignored.json()[0]) == len(got[0])
 
 
 def test_tokenize_gives_teis_token_objects_with_the_tokenizers_ids_and_byte_offsets(url, tiny_bundle):
@@ -143,12 +144,25 @@ def test_openai_routes_answer_errors_in_openais_shape(url):
 def test_openapi_documents_every_route_and_every_field_the_parsers_accept(running, url):
     app_routes = {(r.path, m.lower()) for r in running.server.config.app.routes for m in r.methods if m != "HEAD"}
     spec = httpx.get(f"{url}{OPENAPI_PATH}").json()
+    assert httpx.get(f"{url}/api-doc/openapi.json").json() == spec  # TEI's path too
     documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
-    assert documented == app_routes - {(OPENAPI_PATH, "get"), ("/docs", "get")}
+    assert documented == app_routes - {(path, "get") for path in (*DOC_PATHS, "/docs/{name}")}
     fields = {path: set(spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]) for path in ("/", "/embed", "/embed_all", "/embeddings", "/tokenize", "/decode")}
     assert fields == {"/": TEI_FIELDS, "/embed": TEI_FIELDS, "/embed_all": EMBED_ALL_FIELDS, "/embeddings": OPENAI_FIELDS, "/tokenize": TOKENIZE_FIELDS, "/decode": DECODE_FIELDS}
     page = httpx.get(f"{url}/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and OPENAPI_PATH in page.text
+
+
+def test_docs_loads_swagger_ui_from_this_server_not_a_cdn(url):
+    page = httpx.get(f"{url}/docs").text
+    assert "http://" not in page and "https://" not in page  # works offline
+    assets = re.findall(r'(?:src|href)="(/docs/[^"]+)"', page)
+    assert sorted(assets) == ["/docs/favicon-32x32.png", "/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css"]
+    for asset in assets:
+        response = httpx.get(f"{url}{asset}")
+        assert response.status_code == 200 and len(response.content) > 500, asset
+    assert "SwaggerUIBundle" in httpx.get(f"{url}/docs/swagger-ui-bundle.js").text
+    assert httpx.get(f"{url}/docs/../../etc/passwd").status_code == 404 and httpx.get(f"{url}/docs/index.j2").status_code == 404
 
 
 
