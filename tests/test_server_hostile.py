@@ -1,0 +1,190 @@
+"""Hostile and careless clients over real sockets: untokenizable text, connections after errors,
+slow clients (slowloris), clients that leave, and floods of huge texts; the server stays fair."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+import layerwise
+from layerwise.runtime import InputError
+
+from .test_server_harness import BUG_TEXT, Rigged, serving
+
+SURROGATE = '{"inputs": ["fine", "\\ud800 lone"]}'  # JSON's escape: json.loads gives a str tokenizers refuses
+
+
+def _connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def _request(path: str, body: bytes, headers: str = "") -> bytes:
+    return (f"POST {path} HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n{headers}\r\n").encode() + body
+
+
+def _response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 response with a content-length body, read off ``sock``."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"closed before a whole head: {data!r}")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    while len(body) < int(headers.get("content-length", 0)):
+        body += sock.recv(65536)
+    return int(status_line.split()[1]), headers, body
+
+
+def _closed_within(sock: socket.socket, seconds: float) -> bytes | None:
+    """Everything the server sends until it closes the connection, or None if still open after ``seconds``."""
+    sock.settimeout(seconds)
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except (socket.timeout, TimeoutError):
+        return None
+    except ConnectionResetError:
+        pass
+    return data
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bundle):
+    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
+
+
+def test_a_lone_surrogate_is_an_input_error_naming_the_text_in_the_python_api(encoder):
+    with pytest.raises(InputError) as refused:
+        encoder.embed(["fine", "\ud800 lone"])
+    assert str(refused.value) == (
+        "text 1 holds the lone surrogate '\\ud800' at character 0, which is not valid Unicode and cannot be tokenized: "
+        "remove it, or decode the source bytes with errors='replace'"
+    )
+
+
+@pytest.mark.parametrize(("path", "field"), [("/embed", "inputs"), ("/embed_all", "inputs"), ("/tokenize", "inputs"), ("/v1/embeddings", "input"), ("/", "inputs")])
+def test_a_lone_surrogate_is_a_422_naming_the_input_and_the_connection_stays_usable(tiny_bundle, path, field):
+    with serving(tiny_bundle, threads=1) as running:
+        sock = _connect(running.url)
+        sock.sendall(_request(path, SURROGATE.replace("inputs", field).encode()))
+        status, headers, body = _response(sock)
+        message = "`%s[1]` holds the lone surrogate '\\ud800' at character 0, which is not valid Unicode and cannot be tokenized: " % field
+        error = json.loads(body)["error"]
+        assert status == 422 and (error["message"] if isinstance(error, dict) else error).startswith(message), body
+        assert headers.get("connection") != "close"
+        sock.sendall(_request(path, json.dumps({field: "fine"}).encode()))  # the same connection, kept alive
+        assert _response(sock)[0] == 200
+
+
+def test_an_unexpected_500_says_connection_close_and_then_closes(tiny_bundle, encoder):
+    rigged = Rigged(encoder)
+    with serving(tiny_bundle, loader=lambda: rigged) as running:
+        sock = _connect(running.url)
+        sock.sendall(_request("/embed", json.dumps({"inputs": [BUG_TEXT]}).encode()))
+        status, headers, body = _response(sock)
+        assert (status, headers["connection"], json.loads(body)["error"]) == (500, "close", "internal error (RuntimeError); see the server log")
+        assert _closed_within(sock, 10) == b""
+        with httpx.Client(base_url=running.url) as client:  # a pooled client goes on without a RemoteDisconnected
+            assert client.post("/embed", json={"inputs": [BUG_TEXT]}).status_code == 500
+            assert client.post("/embed", json={"inputs": "fine"}).status_code == 200
+
+
+def test_slow_clients_hold_no_admission_slot_512_half_sent_bodies_and_idle_connections_do_not_stop_answers(tiny_bundle):
+    with serving(tiny_bundle, threads=1, max_concurrent_requests=512) as running:
+        held = [_connect(running.url) for _ in range(512 + 2 * 64)]
+        for sock in held[:512]:  # the head and 10 of 100 body bytes
+            sock.sendall(_request("/embed", b'{"inputs":', ).replace(b"content-length: 10", b"content-length: 100"))
+        for sock in held[512:576]:  # half a head
+            sock.sendall(b"POST /embed HTTP/1.1\r\nhost: test\r\n")
+        deadline = time.monotonic() + 30  # the other 64 send nothing
+        while len(running.server.server_state.connections) < len(held) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)  # every half body has reached its handler
+        for text in ("still", "answering", "everyone"):
+            response = httpx.post(f"{running.url}/embed", json={"inputs": text}, timeout=30)
+            assert response.status_code == 200, response.text
+        assert httpx.get(f"{running.url}/metrics").text.count('status="429"') == 0
+        for sock in held:
+            sock.close()
+
+
+def test_idle_half_head_and_half_body_connections_are_closed_after_their_timeouts(tiny_bundle):
+    timeouts = {"keep_alive_timeout": 0.5, "header_timeout": 0.5, "body_timeout": 0.5}
+    with serving(tiny_bundle, threads=1, **timeouts) as running:
+        idle, half_head, half_body, after_answer = (_connect(running.url) for _ in range(4))
+        half_head.sendall(b"POST /embed HTTP/1.1\r\nhost: test\r\n")
+        half_body.sendall(_request("/embed", b'{"inputs":').replace(b"content-length: 10", b"content-length: 100"))
+        after_answer.sendall(_request("/embed", b'{"inputs": "x"}'))
+        assert _response(after_answer)[0] == 200
+        started = time.monotonic()
+        assert _closed_within(idle, 10) == b""
+        assert _closed_within(after_answer, 10) == b""
+        head_answer, body_answer = _closed_within(half_head, 10), _closed_within(half_body, 10)
+        assert time.monotonic() - started < 10
+        assert head_answer is not None and head_answer.startswith(b"HTTP/1.1 408 ") and b"request head" in head_answer
+        assert body_answer is not None and body_answer.startswith(b"HTTP/1.1 408 ")
+        assert b"request body not complete 0.5 s after its headers (--body-timeout)" in body_answer and b"connection: close" in body_answer
+
+
+def test_requests_whose_clients_left_are_dropped_before_they_run(tiny_bundle, encoder):
+    """Each run takes >= 0.4 s; 9 requests queue behind a running one and their clients leave:
+    a new request then waits for at most the run already going, not for the 8 others."""
+    rigged = Rigged(encoder, delay=0.4)
+    big = [f"big request {i} " + "word " * 100 for i in range(32)]
+    with serving(tiny_bundle, loader=lambda: rigged, max_batch_requests=1) as running:
+        alone = httpx.post(f"{running.url}/embed", json={"inputs": big}, timeout=30)
+        one_run = int(alone.headers["x-inference-time"]) / 1000
+        runs_before = len(rigged.runs)
+        leaving = [_connect(running.url) for _ in range(9)]
+        for i, sock in enumerate(leaving):
+            sock.sendall(_request("/embed", json.dumps({"inputs": [f"leaver {i}"] + big[1:]}).encode()))
+        running.wait_for("layerwise_requests_in_flight", 9)
+        for sock in leaving:
+            sock.close()
+        response = httpx.post(f"{running.url}/embed", json={"inputs": "a normal request"}, timeout=60)
+        queued = int(response.headers["x-queue-time"]) / 1000
+        ran = [run[0] for run in rigged.runs[runs_before:]]
+    assert one_run >= 0.4 and queued < 2 * one_run, (queued, one_run)  # kept: 8 more runs, over 3 s
+    assert len([text for text in ran if text.startswith("leaver")]) <= 1 and ran[-1] == "a normal request"
+
+
+def test_huge_chunked_text_is_refused_before_it_is_tokenized_whole(tiny_bundle, encoder):
+    document = "The quick brown fox jumps over the lazy dog, again and again. " * 15_000  # ~930 kB, ~210k tokens
+    started = time.monotonic()
+    encoder.tokenizer.tokens([document], add_special_tokens=False)
+    whole = time.monotonic() - started
+    refused = []
+    with serving(tiny_bundle, threads=1) as running, httpx.Client(timeout=120) as client:
+        for _ in range(3):  # the best of three: the machine is shared
+            started = time.monotonic()
+            response = client.post(f"{running.url}/embed", json={"inputs": document, "overflow": "chunk"})
+            refused.append(time.monotonic() - started)
+            assert response.status_code == 413 and response.json()["error"].startswith("`inputs[0]` has at least ")
+    assert min(refused) < whole / 3, (refused, whole)  # without the prefix count: the whole text, then ~1,900 windows
+
+
+def test_huge_requests_queue_for_their_own_thread_and_cannot_starve_others(tiny_bundle):
+    huge = {"inputs": "word after word " * 20_000, "truncate": True}  # 320k characters: tokenized whole, then cut
+    medium = {"inputs": "a medium request over the inline limit. " * 150, "truncate": True}  # 6,000 characters
+    with serving(tiny_bundle, threads=1) as running, ThreadPoolExecutor(max_workers=7) as pool:
+        alone = httpx.post(f"{running.url}/embed", json=huge, timeout=60)
+        one_huge = int(alone.headers["x-tokenization-time"]) / 1000
+        flood = [pool.submit(httpx.post, f"{running.url}/embed", json=huge, timeout=120) for _ in range(7)]
+        deadline = time.monotonic() + 30
+        while running.metrics.value("layerwise_requests_in_flight") < 6 and time.monotonic() < deadline:
+            time.sleep(0.002)  # the flood's bodies are in: they are tokenizing, or queued to
+        answer = httpx.post(f"{running.url}/embed", json=medium, timeout=120)
+        assert all(f.result().status_code == 200 for f in flood) and answer.status_code == 200
+    took = int(answer.headers["x-total-time"]) / 1000
+    assert took < one_huge / 2, (took, one_huge)  # sharing a pool with 6 huge ones on 2 cores: longer than one_huge
