@@ -177,11 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _attach_layer_values(argv: Sequence[str]) -> list[str]:
     """``--layers -4,-1`` -> ``--layers=-4,-1``: argparse would take "-4,-1" for an option."""
-    args = list(argv)
-    for i in range(len(args) - 1):
-        if args[i] == "--layers" and args[i + 1].startswith("-"):
-            args[i : i + 2] = [f"--layers={args[i + 1]}", ""]
-    return [a for a in args if a != ""] if "" in args else args
+    args: list[str] = []
+    pending = False
+    for arg in argv:  # every other argument passes through unchanged: an empty text is a text
+        if pending and arg.startswith("-"):
+            args[-1] = f"--layers={arg}"
+        else:
+            args.append(arg)
+        pending = arg == "--layers" and not pending
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -61,7 +61,7 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         (["embed", "{bundle}", "x", "--provider", "cuda"], "error: provider='cuda' was requested"),
         (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
         (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
-        (["embed", "{bundle}", "x", "--stride", "8"], 'error: stride applies to overflow="chunk" only'),
+        (["embed", "{bundle}", "x", "--stride", "8"], "error: --stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it"),
         (["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"], "error: stride must be an int from 0 to 125"),
     ],
 )
@@ -116,3 +116,76 @@ def test_embed_overflow_chunk_embeds_long_texts_whole_as_the_runtime_does(tiny_b
     saved, want_tokens = np.load(tokens), encoder.embed_tokens(texts, layers=[0, -1], overflow="chunk", stride=16)
     assert saved["lengths"].tolist() == [t.shape[1] for t in want_tokens] and saved["lengths"][0] > 600
     np.testing.assert_array_equal(saved["layer_1"], np.concatenate([t[1] for t in want_tokens]))
+
+
+def test_empty_arguments_are_texts_so_rows_line_up_with_the_arguments(tiny_bundle, tmp_path):
+    import layerwise
+
+    out = tmp_path / "rows.npy"
+    result = _cli("embed", str(tiny_bundle), "", "a", "", "--layers", "-1", "--provider", "cpu", "--output", str(out))
+    assert result.returncode == 0, result.stderr
+    want = layerwise.load(tiny_bundle, provider="cpu").embed(["", "a", ""], layers=-1)  # "" is [CLS] [SEP], as transformers encodes it
+    np.testing.assert_allclose(np.load(out), want, atol=1e-6)
+    alone = _cli("embed", str(tiny_bundle), "", "--layers", "-1", "--provider", "cpu", stdin="not this\nnor this\n")
+    assert alone.returncode == 0, alone.stderr
+    np.testing.assert_allclose(np.array(json.loads(alone.stdout)["embeddings"]), want[:1], atol=1e-6)  # stdin is not read
+
+
+def test_an_empty_input_file_is_refused_and_writes_nothing(tiny_bundle, tmp_path, capsys):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    for extra in ([], ["--pool", "none", "--output", str(tmp_path / "t.npz")]):
+        assert main(["embed", str(tiny_bundle), "--input", str(empty), *extra]) == 2
+        assert capsys.readouterr().err == f"error: --input '{empty}' holds no texts: give at least one line (or JSONL record) to embed\n"
+    assert not (tmp_path / "t.npz").exists()
+
+
+def _many_texts(count: int, long_at: int) -> list[str]:
+    texts = [f"sentence number {i} about layer {i % 7}" for i in range(count)]
+    texts[long_at] = LONG_TEXT
+    return texts
+
+
+def test_more_than_a_chunk_of_texts_is_refused_or_warned_about_by_its_index_among_all(tiny_bundle, tmp_path, monkeypatch, capsys, caplog):
+    """More than 1,024 texts on a terminal run in chunks with a progress bar; the long text 1049
+    is named as text 1049 of 1100, and --no-truncate refuses before any chunk runs."""
+    import layerwise
+
+    texts = _many_texts(1100, long_at=1049)
+    source, out = tmp_path / "many.txt", tmp_path / "many.npy"
+    source.write_text("\n".join(texts) + "\n")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    common = ["embed", str(tiny_bundle), "--input", str(source), "--layers", "-1", "--provider", "cpu", "--output", str(out)]
+    from tokenizers import Tokenizer
+
+    tokens = len(Tokenizer.from_file(str(tiny_bundle / "tokenizer.json")).encode(LONG_TEXT).ids)
+    assert main([*common, "--no-truncate"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"error: text 1049 has {tokens} tokens, more than the maximum 128 (1 of 1100 texts too long); "
+        "pass --overflow truncate to cut them, --overflow chunk to embed them whole, or shorten them\n"
+    )  # and no progress bar: nothing ran
+    assert not out.exists()
+    assert main(common) == 0
+    assert "1024/1100 texts" in capsys.readouterr().err
+    assert caplog.messages == [
+        "warning: 1 of 1100 texts were longer than 128 tokens and were cut (first: text 1049); "
+        "--overflow truncate cuts without this warning, --overflow error refuses them, --overflow chunk embeds them whole"
+    ]
+    want = layerwise.load(tiny_bundle, provider="cpu").embed(texts, layers=-1, truncate=True)
+    np.testing.assert_allclose(np.load(out), want, atol=1e-5)
+
+
+def test_an_error_inside_a_later_chunk_names_the_text_among_all(monkeypatch):
+    from layerwise.embed_cli import CHUNK, _in_chunks
+    from layerwise.runtime.errors import InputError
+
+    def embed(start: int, end: int) -> list[int]:
+        if start > 0:
+            raise InputError("text 3 'x' cannot be encoded; fix text 3")
+        return list(range(start, end))
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    with pytest.raises(InputError) as caught:
+        _in_chunks(embed, CHUNK + 10)
+    assert str(caught.value) == f"text {CHUNK + 3} 'x' cannot be encoded; fix text 3"
