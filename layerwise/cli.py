@@ -10,11 +10,12 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .extract.command import add_parser as add_extract_parser
 from .runtime.errors import LayerwiseError
-from .runtime.manifest import PROVIDERS, VARIANTS
+from .runtime.manifest import MANIFEST_NAME, PROVIDERS, VARIANTS
 from .runtime.options import OVERFLOWS, POOLS
 from .triton.command import add_parser as add_triton_parser
 
@@ -60,7 +61,8 @@ def _export(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .summary import describe
 
-    print(describe(args.bundle))
+    bundle = Path(args.bundle)
+    print(describe(bundle.parent if bundle.name == MANIFEST_NAME and bundle.is_file() else bundle))  # the manifest names its bundle
     return 0
 
 
@@ -204,6 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerwiseError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 as a shell reports SIGINT
+        newline = "\n" if sys.stderr.isatty() else ""  # after the ^C and any progress bar on the terminal
+        print(f"{newline}interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -25,6 +25,7 @@ from .runtime.encoder import Encoder
 from .runtime.errors import InputError, LayerwiseError
 from .runtime.options import resolve_layers
 from .runtime.tokenize import Tokenized
+from .runtime.windows import check_stride
 
 CHUNK = 1024  # texts per embed call when showing progress
 log = logging.getLogger("layerwise.embed")
@@ -153,12 +154,23 @@ def _overflow(args: argparse.Namespace) -> str | None:
     return "error" if args.no_truncate else args.overflow
 
 
-def _check_numbers(args: argparse.Namespace, model_max: int) -> None:
-    """--batch-size and --max-length, refused by their flag names before any work."""
+def _check_numbers(args: argparse.Namespace, encoder: Encoder) -> None:
+    """--batch-size, --max-length and --stride, refused by their flag names before any work (the
+    runtime's own checks name its Python arguments)."""
+    model_max = encoder.info.max_length
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.max_length is not None and not 2 <= args.max_length <= model_max:
         raise InputError(f"--max-length must be from 2 to the model maximum {model_max}, got {args.max_length}")
+    if args.stride is not None and args.overflow == "chunk":
+        content = (args.max_length or model_max) - encoder.tokenizer.special_tokens
+        try:
+            check_stride(args.stride, content)
+        except InputError:
+            raise InputError(
+                f"--stride must be from 0 to {content - 1} (windows hold {content} tokens besides the special ones, and "
+                f"consecutive windows must advance), got {args.stride}; pass a smaller --stride or a larger --max-length"
+            ) from None
 
 
 def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overflow: str | None) -> Tokenized:
@@ -188,7 +200,7 @@ def run_embed(args: argparse.Namespace) -> int:
         check_writable(args.output, "--output")
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
-    _check_numbers(args, encoder.info.max_length)
+    _check_numbers(args, encoder)
     overflow = _overflow(args)
     options: dict[str, Any] = {"layers": args.layers, "combine": args.combine, "normalize": args.normalize, "batch_size": args.batch_size}
     if overflow == "chunk":  # the runtime splits each chunk's texts into windows itself

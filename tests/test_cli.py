@@ -62,14 +62,21 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
         (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
         (["embed", "{bundle}", "x", "--stride", "8"], "error: --stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it"),
-        (["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"], "error: stride must be an int from 0 to 125"),
+        (["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"], "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must advance), got 500; pass a smaller --stride or a larger --max-length\n"),
+        (["embed", "{bundle}", "x", "--max-length", "1"], "error: --max-length must be from 2 to the model maximum 128, got 1\n"),
+        (["embed", "{bundle}", "x", "--batch-size", "0"], "error: --batch-size must be at least 1, got 0\n"),
+        (["verify", "{bundle}", "--texts", "0"], "error: --texts is how many reference texts to check, at least 1, got 0; leave it out to check them all\n"),
+        (["verify", "{bundle}", "--texts", "-3"], "error: --texts is how many reference texts to check, at least 1, got -3; leave it out to check them all\n"),
+        (["bench", "{bundle}", "--seq-lens", "16,1024"], "error: --seq-lens 1024: above the model maximum 128 tokens; pass lengths from 1 to 128\n"),
+        (["inspect", "{bundle}/model.fp32.onnx"], "error: '{bundle}/model.fp32.onnx' is a file; pass the bundle folder that holds manifest.json instead: '{bundle}'\n"),
+        (["triton", "{bundle}", "--out", "{bundle}/manifest.json"], "error: --out '{bundle}/manifest.json': '{bundle}/manifest.json' is a file, not a folder; pass a new or existing folder for the model repository\n"),
     ],
 )
 def test_errors_are_one_line_with_exit_status_2(tiny_bundle, tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     assert main([a.replace("{bundle}", str(tiny_bundle)) for a in args]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(message) and err.count("\n") == 1
+    assert err.startswith(message.replace("{bundle}", str(tiny_bundle))) and err.count("\n") == 1
 
 
 def test_bad_jsonl_names_the_line(tiny_bundle, tmp_path, capsys):
@@ -189,3 +196,19 @@ def test_an_error_inside_a_later_chunk_names_the_text_among_all(monkeypatch):
     with pytest.raises(InputError) as caught:
         _in_chunks(embed, CHUNK + 10)
     assert str(caught.value) == f"text {CHUNK + 3} 'x' cannot be encoded; fix text 3"
+
+
+def test_inspect_accepts_the_manifest_path(tiny_bundle, capsys):
+    assert main(["inspect", str(tiny_bundle / "manifest.json")]) == 0
+    assert capsys.readouterr().out.startswith(f"bundle   {tiny_bundle}  (format layerwise-bundle v1")
+
+
+def test_a_text_column_with_plain_text_input_is_refused_not_ignored(tiny_bundle, tmp_path, capsys):
+    source = tmp_path / "in.txt"
+    source.write_text("one text\nanother\n")
+    args = ["extract", str(tiny_bundle), "--input", str(source), "--output", str(tmp_path / "out"), "--text-column", "body"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"error: {source} is plain text (one text a line), which has no columns; leave out --text-column body or use JSONL or Parquet\n"
+    )
+    assert not (tmp_path / "out").exists()
