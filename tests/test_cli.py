@@ -212,3 +212,9 @@ def test_a_text_column_with_plain_text_input_is_refused_not_ignored(tiny_bundle,
         f"error: {source} is plain text (one text a line), which has no columns; leave out --text-column body or use JSONL or Parquet\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_extract_without_pyarrow_names_the_pip_install_that_fixes_it(tiny_bundle, tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if the extract extra were not installed
+    assert main(["extract", str(tiny_bundle), "--input", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err == "error: `layerwise extract` needs the extract extra (pyarrow is missing): pip install 'layerwise[extract]'\n"

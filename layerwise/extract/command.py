@@ -39,6 +39,10 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"`layerwise extract` needs the extract extra ({e.name} is missing): pip install 'layerwise[extract]'") from e
     from ..runtime import load
     from ..runtime.errors import InputError
     from ..runtime.options import resolve_layers
