@@ -92,13 +92,13 @@ def test_serve_command_with_ray_answers_embed_and_stops_cleanly_on_ctrl_c(tiny_b
         pass
 
 
-def test_replicas_the_cluster_cannot_place_are_refused_not_waited_for(ray_cluster):
-    from layerwise.ray.serve import check_cpus
+def test_replicas_or_actors_the_cluster_cannot_place_are_refused_not_waited_for(ray_cluster):
+    from layerwise.ray.embedder import check_cpus
     from layerwise.runtime.errors import InputError
 
-    check_cpus(2, 1)  # the session's cluster has 2 CPUs
+    check_cpus(2, 1, "--replicas", "--threads")  # the session's cluster has 2 CPUs
     with pytest.raises(InputError) as caught:
-        check_cpus(4, 2)
+        check_cpus(4, 2, "--replicas", "--threads")
     assert str(caught.value) == (
         "--replicas 4 x --threads 2 needs 8 CPUs, but the Ray cluster has 2; "
         "pass fewer --replicas or --threads, or join a bigger cluster with --ray-address"

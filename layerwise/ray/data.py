@@ -22,7 +22,7 @@ from ..extract.inputs import Plan, Unit, read_unit
 from ..extract.local import without_done
 from ..extract.parts import EmbedOptions, done_rows, write_part
 from ..extract.spec import Output
-from .embedder import Embedder
+from .embedder import Embedder, check_cpus
 
 # Reading a unit and writing a part are light next to embedding; they take no CPU from Ray's
 # count, or actors holding every CPU would leave them unscheduled forever (seen with 2 actors
@@ -86,6 +86,7 @@ def extract_ray(
     if started_here:
         ray.init(address=address, log_to_driver=False)
     try:
+        check_cpus(actors, threads_per_actor, "--actors", "--threads-per-actor")
         kwargs = asdict(options)
         del kwargs["metadata"]
         kwargs.update(bundle=bundle, variant=options.metadata["variant"], provider=provider)  # threads: the CPUs Ray assigns

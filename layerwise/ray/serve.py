@@ -24,7 +24,7 @@ from ..runtime.errors import InputError
 from ..runtime.manifest import read_manifest
 from ..server.app import create_app
 from ..server.settings import Settings, check_budget, settings_from_args
-from .embedder import assigned_cpus
+from .embedder import assigned_cpus, check_cpus
 
 log = logging.getLogger("layerwise.server")
 APP_NAME = "layerwise"
@@ -69,16 +69,6 @@ def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | N
     return serve.run(Replica.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
 
 
-def check_cpus(replicas: int, threads: int) -> None:
-    """Refuse replicas the cluster can never place: Ray Serve would wait for them forever, silently."""
-    cpus = int(ray.cluster_resources().get("CPU", 0))
-    if replicas * threads > cpus:
-        raise InputError(
-            f"--replicas {replicas} x --threads {threads} needs {replicas * threads} CPUs, but the Ray cluster has {cpus}; "
-            f"pass fewer --replicas or --threads, or join a bigger cluster with --ray-address"
-        )
-
-
 def serve_on_ray(args: argparse.Namespace) -> int:
     """``layerwise serve BUNDLE --ray``: deploy, then serve until SIGINT or SIGTERM."""
     settings = settings_from_args(args)
@@ -90,7 +80,7 @@ def serve_on_ray(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: stop.set())
     deployed = False
     try:
-        check_cpus(autoscale[0] if autoscale else args.replicas, args.threads or 1)
+        check_cpus(autoscale[0] if autoscale else args.replicas, args.threads or 1, "--replicas", "--threads")
         deploy(settings, args.replicas, autoscale, args.threads or 1)
         deployed = True
         log.warning("serving %s on http://%s:%d with Ray Serve; Ctrl-C stops", settings.model_id, settings.host, settings.port)
