@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,3 +90,15 @@ def test_more_actors_than_the_cluster_can_place_are_refused_not_waited_for(tiny_
         "error: --actors 2 x --threads-per-actor 2 needs 4 CPUs, but the Ray cluster has 2; "
         "pass fewer --actors or --threads-per-actor, or join a bigger cluster with --ray-address\n"
     )
+
+
+def test_relative_bundle_and_output_paths_work_on_a_joined_cluster(tiny_bundle, ray_cluster, tmp_path, monkeypatch):
+    """Actors of a cluster the command joins run in the cluster's folders: relative paths are the caller's."""
+    shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    write_jsonl(tmp_path / "in.jsonl", sentences(6))
+    monkeypatch.chdir(tmp_path)
+    argv = ["-q", "extract", "bundle", "--input", "in.jsonl", "--output", "out", "--engine", "ray", "--layers", "-1", "--ray-address", ray_cluster]
+    assert main(argv) == 0
+    table, _ = read_output(tmp_path / "out")
+    want = layerwise.load(tiny_bundle).embed(sentences(6), layers=-1)
+    np.testing.assert_allclose(layer(table, "layer_1"), want[:, 0], atol=1e-5)
