@@ -14,6 +14,9 @@ the loading build), with the `required_operators.config` a reduced build is comp
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -24,6 +27,8 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from .errors import ExportError
+
+log = logging.getLogger("layerwise.export")
 
 BLOCK = 32  # values per scale: 1/8 byte of scale per value, error bounded by each block's own maximum
 HIDDEN_STATE_0_BAR = 0.999  # mean-pooled cosine of the embedding output against PyTorch, every text
@@ -117,12 +122,18 @@ def write_ort_format(bundle: Path, graphs: list[str], entry: Callable[[Path], di
         source.mkdir()
         for name in graphs:
             shutil.copyfile(bundle / name, source / name)
-        convert_onnx_models_to_ort(source, out, [OptimizationStyle[ORT_STYLE]])
+        said = io.StringIO()  # it prints every scratch path it reads and writes: shown only on failure or at debug level
+        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+            convert_onnx_models_to_ort(source, out, [OptimizationStyle[ORT_STYLE]])
+        log.debug("ONNX Runtime's ORT-format converter said:\n%s", said.getvalue())
         converted = {}
         for name in graphs:
             made = sorted(out.glob(f"{Path(name).stem}*.ort"))
             if len(made) != 1:
-                raise ExportError(f"ONNX Runtime's ORT-format converter made {[m.name for m in made]} for {name}; expected one file")
+                raise ExportError(
+                    f"ONNX Runtime's ORT-format converter made {[m.name for m in made]} for {name}; expected one file. "
+                    f"It said: {said.getvalue()[-2000:]}"
+                )
             target = bundle / (Path(name).stem + ".ort")
             shutil.move(made[0], target)
             converted[name] = entry(target)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from .runtime import load
 from .runtime.atomic import check_writable, write_text_atomic
@@ -29,9 +28,9 @@ def run_bench(args: argparse.Namespace) -> int:
         check_writable(args.json_out, "--json")
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     info = encoder.info
-    skipped = [s for s in seq_lens if s > info.max_length]
-    if skipped:
-        print(f"note: skipping sequence lengths {skipped} above the model maximum {info.max_length}", file=sys.stderr)
+    too_long = [s for s in seq_lens if s > info.max_length]
+    if too_long:
+        raise InputError(f"--seq-lens {','.join(map(str, too_long))}: above the model maximum {info.max_length} tokens; pass lengths from 1 to {info.max_length}")
     cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
     cpu = describe()
     print(f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; layers={args.layers} pool={args.pool}")

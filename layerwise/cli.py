@@ -10,11 +10,12 @@ import argparse
 import logging
 import signal
 import sys
+from pathlib import Path
 from typing import Callable, Sequence
 
 from .extract.command import add_parser as add_extract_parser
 from .runtime.errors import LayerwiseError
-from .runtime.manifest import PROVIDERS, VARIANTS
+from .runtime.manifest import MANIFEST_NAME, PROVIDERS, VARIANTS
 from .runtime.options import OVERFLOWS, POOLS
 from .triton.command import add_parser as add_triton_parser
 
@@ -60,7 +61,8 @@ def _export(args: argparse.Namespace) -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .summary import describe
 
-    print(describe(args.bundle))
+    bundle = Path(args.bundle)
+    print(describe(bundle.parent if bundle.name == MANIFEST_NAME and bundle.is_file() else bundle))  # the manifest names its bundle
     return 0
 
 
@@ -180,11 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _attach_layer_values(argv: Sequence[str]) -> list[str]:
     """``--layers -4,-1`` -> ``--layers=-4,-1``: argparse would take "-4,-1" for an option."""
-    args = list(argv)
-    for i in range(len(args) - 1):
-        if args[i] == "--layers" and args[i + 1].startswith("-"):
-            args[i : i + 2] = [f"--layers={args[i + 1]}", ""]
-    return [a for a in args if a != ""] if "" in args else args
+    args: list[str] = []
+    pending = False
+    for arg in argv:  # every other argument passes through unchanged: an empty text is a text
+        if pending and arg.startswith("-"):
+            args[-1] = f"--layers={arg}"
+        else:
+            args.append(arg)
+        pending = arg == "--layers" and not pending
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -203,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LayerwiseError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 as a shell reports SIGINT
+        newline = "\n" if sys.stderr.isatty() else ""  # after the ^C and any progress bar on the terminal
+        print(f"{newline}interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

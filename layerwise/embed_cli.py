@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable
 
@@ -18,14 +21,22 @@ from .formats import npz_pooled, npz_tokens
 from .jsonl import read_record
 from .runtime import load
 from .runtime.atomic import atomic_write, check_writable
-from .runtime.errors import InputError
+from .runtime.encoder import Encoder
+from .runtime.errors import InputError, LayerwiseError
 from .runtime.options import resolve_layers
+from .runtime.tokenize import Tokenized
+from .runtime.windows import check_stride
 
 CHUNK = 1024  # texts per embed call when showing progress
+log = logging.getLogger("layerwise.embed")
 
 
 def read_texts(args: argparse.Namespace) -> list[str]:
-    """Texts from the arguments, --input FILE or stdin: one per line, or JSONL with a 'text' field."""
+    """Texts from the arguments, --input FILE or stdin: one per line, or JSONL with a 'text' field.
+
+    An empty argument is a text (embedded as the tokenizer encodes it: [CLS] [SEP]), so output rows
+    always line up with the arguments; no text at all is an error.
+    """
     if args.texts and args.input:
         raise InputError("give texts as arguments or with --input, not both")
     if args.texts:
@@ -33,12 +44,18 @@ def read_texts(args: argparse.Namespace) -> list[str]:
     if args.input in (None, "-"):
         if args.input is None and sys.stdin.isatty():
             raise InputError("no texts: pass them as arguments, with --input FILE, or on stdin")
-        return _parse_lines(sys.stdin.read().splitlines(), jsonl=args.input_format == "jsonl", name="stdin")
-    path = Path(args.input)
-    if not path.is_file():
-        raise InputError(f"--input {args.input!r} does not exist")
-    jsonl = args.input_format == "jsonl" or (args.input_format == "auto" and path.suffix == ".jsonl")
-    return _parse_lines(path.read_text(encoding="utf-8").splitlines(), jsonl=jsonl, name=args.input)
+        texts = _parse_lines(sys.stdin.read().splitlines(), jsonl=args.input_format == "jsonl", name="stdin")
+        name = "stdin"
+    else:
+        path = Path(args.input)
+        if not path.is_file():
+            raise InputError(f"--input {args.input!r} does not exist")
+        jsonl = args.input_format == "jsonl" or (args.input_format == "auto" and path.suffix == ".jsonl")
+        texts = _parse_lines(path.read_text(encoding="utf-8").splitlines(), jsonl=jsonl, name=args.input)
+        name = f"--input {args.input!r}"
+    if not texts:
+        raise InputError(f"{name} holds no texts: give at least one line (or JSONL record) to embed")
+    return texts
 
 
 def _parse_lines(lines: Iterable[str], jsonl: bool, name: str) -> list[str]:
@@ -62,15 +79,25 @@ def _progress(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _in_chunks(embed: Callable[[list[str]], Any], texts: list[str]) -> list[Any]:
-    """``embed`` over the texts, in chunks with a progress bar when stderr is a terminal."""
-    if not (sys.stderr.isatty() and len(texts) > CHUNK):
-        return [embed(texts)]
+def _in_chunks(embed: Callable[[int, int], Any], total: int) -> list[Any]:
+    """``embed(start, end)`` over all ``total`` texts, in chunks with a progress bar when stderr is a
+    terminal. An error in a chunk names the text by its index among all texts."""
+    if not (sys.stderr.isatty() and total > CHUNK):
+        return [embed(0, total)]
     parts = []
-    for start in range(0, len(texts), CHUNK):
-        parts.append(embed(texts[start : start + CHUNK]))
-        _progress(min(start + CHUNK, len(texts)), len(texts))
+    for start in range(0, total, CHUNK):
+        try:
+            parts.append(embed(start, min(start + CHUNK, total)))
+        except LayerwiseError as e:
+            raise _renumbered(e, start) from e
+        _progress(min(start + CHUNK, total), total)
     return parts
+
+
+def _renumbered(error: LayerwiseError, start: int) -> LayerwiseError:
+    """The same error, its "text N" counted from the first text of all rather than of its chunk."""
+    message = re.sub(r"\btext (\d+)", lambda m: f"text {int(m.group(1)) + start}", str(error), count=1)
+    return type(error)(message)
 
 
 def _write_json(embeddings: Any, layers: list[int]) -> None:
@@ -127,26 +154,74 @@ def _overflow(args: argparse.Namespace) -> str | None:
     return "error" if args.no_truncate else args.overflow
 
 
+def _check_numbers(args: argparse.Namespace, encoder: Encoder) -> None:
+    """--batch-size, --max-length and --stride, refused by their flag names before any work (the
+    runtime's own checks name its Python arguments)."""
+    model_max = encoder.info.max_length
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.max_length is not None and not 2 <= args.max_length <= model_max:
+        raise InputError(f"--max-length must be from 2 to the model maximum {model_max}, got {args.max_length}")
+    if args.stride is not None and args.overflow == "chunk":
+        content = (args.max_length or model_max) - encoder.tokenizer.special_tokens
+        try:
+            check_stride(args.stride, content)
+        except InputError:
+            raise InputError(
+                f"--stride must be from 0 to {content - 1} (windows hold {content} tokens besides the special ones, and "
+                f"consecutive windows must advance), got {args.stride}; pass a smaller --stride or a larger --max-length"
+            ) from None
+
+
+def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overflow: str | None) -> Tokenized:
+    """All texts tokenized once, cut to the limit; the long ones refused (--overflow error) or
+    reported (the default) over all texts, in the CLI's own flags, before anything runs."""
+    tokenized = encoder.tokenize(texts, max_length=max_length, truncate=True)
+    cut = tokenized.truncated
+    if cut and overflow == "error":
+        first = cut[0]
+        raise InputError(
+            f"text {first} has {tokenized.full_lengths[first]} tokens, more than the maximum {tokenized.limit} "
+            f"({len(cut)} of {len(texts)} texts too long); pass --overflow truncate to cut them, "
+            "--overflow chunk to embed them whole, or shorten them"
+        )
+    if cut and overflow is None:
+        log.warning(
+            "warning: %d of %d texts were longer than %d tokens and were cut (first: text %d); "
+            "--overflow truncate cuts without this warning, --overflow error refuses them, --overflow chunk embeds them whole",
+            len(cut), len(texts), tokenized.limit, cut[0],
+        )
+    return tokenized
+
+
 def run_embed(args: argparse.Namespace) -> int:
     if args.output is not None:  # refuse a bad --output before any work: its suffix, its folder, its permissions
         _suffix(args.output, tokens=args.pool == "none")
         check_writable(args.output, "--output")
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
-    options = {
-        "layers": args.layers,
-        "combine": args.combine,
-        "normalize": args.normalize,
-        "batch_size": args.batch_size,
-        "max_length": args.max_length,
-        "overflow": _overflow(args),
-        "stride": args.stride,
-    }
+    _check_numbers(args, encoder)
+    overflow = _overflow(args)
+    options: dict[str, Any] = {"layers": args.layers, "combine": args.combine, "normalize": args.normalize, "batch_size": args.batch_size}
+    if overflow == "chunk":  # the runtime splits each chunk's texts into windows itself
+        options.update(overflow="chunk", max_length=args.max_length, stride=args.stride)
+        take: Callable[[int, int], Any] = lambda start, end: texts[start:end]
+    else:
+        if args.stride is not None:
+            raise InputError("--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out")
+        tokenized = _tokenized(encoder, texts, args.max_length, overflow)
+        take = lambda start, end: _slice(tokenized, start, end)
     layers = resolve_layers(args.layers, encoder.info.num_layers)
     if args.pool == "none":
-        parts = _in_chunks(lambda chunk: encoder.embed_tokens(chunk, **options), texts)
+        parts = _in_chunks(lambda start, end: encoder.embed_tokens(take(start, end), **options), len(texts))
         write_tokens([item for part in parts for item in part], args.output, layers, combined=args.combine is not None)
     else:
-        parts = _in_chunks(lambda chunk: encoder.embed(chunk, pool=args.pool, **options), texts)
+        parts = _in_chunks(lambda start, end: encoder.embed(take(start, end), pool=args.pool, **options), len(texts))
         write_pooled(np.concatenate(parts), args.output, layers)
     return 0
+
+
+def _slice(t: Tokenized, start: int, end: int) -> Tokenized:
+    """Texts start..end-1 of a Tokenized."""
+    part = slice(start, end)
+    return replace(t, texts=t.texts[part], ids=t.ids[part], type_ids=t.type_ids[part], full_lengths=t.full_lengths[part])

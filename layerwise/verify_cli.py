@@ -6,12 +6,14 @@ import argparse
 
 from .runtime import load
 from .runtime.cpu import describe
-from .runtime.errors import ProviderError
+from .runtime.errors import InputError, ProviderError
 from .runtime.manifest import read_manifest
 
 
 def run_verify(args: argparse.Namespace) -> int:
     """Print each variant's per-layer table; exit 1 when any variant misses its bar."""
+    if args.texts is not None and args.texts < 1:
+        raise InputError(f"--texts is how many reference texts to check, at least 1, got {args.texts}; leave it out to check them all")
     cpu = describe()
     print(f"CPU: {cpu['cpu']} ({cpu['cpu_family_title']}; flags {' '.join(cpu['cpu_flags']) or '-'})")
     variants = [args.variant] if args.variant else list(read_manifest(args.bundle).variants)

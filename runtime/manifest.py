@@ -306,6 +306,8 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
 def read_manifest(bundle_dir: str | Path) -> Manifest:
     """Read and validate ``manifest.json`` from a bundle folder."""
     bundle = Path(bundle_dir)
+    if bundle.is_file():
+        raise BundleError(f"{str(bundle)!r} is a file; pass the bundle folder that holds {MANIFEST_NAME} instead: {str(bundle.parent)!r}")
     if not bundle.is_dir():
         raise BundleError(f"bundle folder {str(bundle)!r} does not exist; create one with `layerwise export SOURCE --out {bundle}`")
     path = bundle / MANIFEST_NAME

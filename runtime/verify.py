@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .encoder import Encoder
-from .errors import BundleError
+from .errors import BundleError, InputError
 
 @dataclass(frozen=True)
 class LayerCheck:
@@ -84,6 +84,8 @@ def verify(encoder: Encoder, reference: bytes, bars: dict[str, float], texts: in
     """Embed the reference texts (the first ``texts`` of them, or all) through ``encoder`` and check the bars."""
     words, want = read_reference(reference)
     if texts is not None:
+        if isinstance(texts, bool) or not isinstance(texts, int) or texts < 1:
+            raise InputError(f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all")
         words, want = words[:texts], want[:texts]
     got = encoder.embed(words, layers="all", pool="mean", truncate=True)  # the reference was cut at the same length
     return compare(got, want, bars, encoder.info.variant)

@@ -117,3 +117,15 @@ def test_block_quantization_keeps_every_value_within_half_a_step():
 def test_hidden_state_0_below_its_bar_fails_the_export_naming_the_fix():
     with pytest.raises(ExportError, match=r"hidden_state_0 mean-pooled cosine to PyTorch is 0.99810 on the worst text, below 0.999.*export without --edge"):
         check_hidden_state_0({"layers": [{"pooled_cos_min": 0.9981}]})
+
+
+def test_the_ort_format_converter_prints_nothing(tiny_bundle, tmp_path, capfd):
+    """ONNX Runtime's converter prints every scratch path it touches (~30 lines per export): silenced."""
+    import shutil
+
+    from layerwise.exporter.edge import write_ort_format
+
+    shutil.copyfile(tiny_bundle / "pool.mean.onnx", tmp_path / "pool.mean.onnx")
+    section = write_ort_format(tmp_path, ["pool.mean.onnx"], lambda path: {"path": path.name})
+    assert section["graphs"] == {"pool.mean.onnx": {"path": "pool.mean.ort"}} and (tmp_path / "pool.mean.ort").is_file()
+    assert capfd.readouterr() == ("", "")

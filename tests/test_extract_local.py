@@ -51,7 +51,7 @@ def test_extract_matches_encoder_row_for_row_across_jsonl_and_parquet(minilm_bun
     assert meta["variant"] == "fp32" and meta["layers"] == [0, 6] and meta["pool"] == "mean" and len(meta["bundle_sha256"]) == 64
 
 
-def test_interrupted_run_resumes_computing_only_missing_rows(minilm_bundle, tmp_path, monkeypatch):
+def test_interrupted_run_says_so_in_one_line_and_resumes_computing_only_missing_rows(minilm_bundle, tmp_path, monkeypatch, capsys):
     texts = sentences(40)
     source = write_jsonl(tmp_path / "in.jsonl", texts)
     out = tmp_path / "out"
@@ -65,8 +65,8 @@ def test_interrupted_run_resumes_computing_only_missing_rows(minilm_bundle, tmp_
 
     monkeypatch.setattr(local, "ROW_GROUP", 5)
     monkeypatch.setattr(local, "embed_batch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        extract(minilm_bundle, source, out, "--layers", "-1", "--rows-per-part", "10")
+    assert extract(minilm_bundle, source, out, "--layers", "-1", "--rows-per-part", "10") == 130  # as a shell reports Ctrl-C
+    assert capsys.readouterr().err == "interrupted: the parts written so far are kept; rerun the same command to compute only the rest\n"
     first = sorted(p.name for p in out.glob("part-*.parquet"))
     assert len(first) == 1 and not list(out.glob(".part-*"))  # one whole part; the half-written one was removed
     calls.clear()

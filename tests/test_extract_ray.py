@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,3 +79,26 @@ def test_bad_input_fails_before_ray_runs_anything(minilm_bundle, ray_cluster, tm
     assert main(argv) == 2
     assert "in.jsonl line 2: the text field 'text' is null" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_more_actors_than_the_cluster_can_place_are_refused_not_waited_for(tiny_bundle, ray_cluster, tmp_path, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", sentences(4))
+    argv = ["-q", "extract", str(tiny_bundle), "--input", str(source), "--output", str(tmp_path / "out"), "--engine", "ray",
+            "--actors", "2", "--threads-per-actor", "2", "--ray-address", ray_cluster]  # fmt: skip
+    assert main(argv) == 2  # the session's cluster has 2 CPUs
+    assert capsys.readouterr().err == (
+        "error: --actors 2 x --threads-per-actor 2 needs 4 CPUs, but the Ray cluster has 2; "
+        "pass fewer --actors or --threads-per-actor, or join a bigger cluster with --ray-address\n"
+    )
+
+
+def test_relative_bundle_and_output_paths_work_on_a_joined_cluster(tiny_bundle, ray_cluster, tmp_path, monkeypatch):
+    """Actors of a cluster the command joins run in the cluster's folders: relative paths are the caller's."""
+    shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    write_jsonl(tmp_path / "in.jsonl", sentences(6))
+    monkeypatch.chdir(tmp_path)
+    argv = ["-q", "extract", "bundle", "--input", "in.jsonl", "--output", "out", "--engine", "ray", "--layers", "-1", "--ray-address", ray_cluster]
+    assert main(argv) == 0
+    table, _ = read_output(tmp_path / "out")
+    want = layerwise.load(tiny_bundle).embed(sentences(6), layers=-1)
+    np.testing.assert_allclose(layer(table, "layer_1"), want[:, 0], atol=1e-5)

@@ -9,6 +9,7 @@ import time
 import httpx
 import numpy as np
 import openai
+import pytest
 
 import layerwise
 from layerwise.exporter.texts import PARITY_TEXTS
@@ -49,3 +50,56 @@ def test_two_replicas_answer_tei_and_openai_routes_with_the_runtimes_vectors(min
     finally:
         serve.delete(APP_NAME)
         serve.shutdown()
+
+
+def test_serve_command_with_ray_answers_embed_and_stops_cleanly_on_ctrl_c(tiny_bundle, tmp_path):
+    """`layerwise serve BUNDLE --ray --replicas 1` as the README runs it: its own local Ray cluster,
+    /embed answers with the Python API's vectors, SIGINT stops it with status 0 and no traceback."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    command = [sys.executable, "-m", "layerwise.cli", "serve", str(tiny_bundle), "--ray", "--replicas", "1", "--port", str(port), "--provider", "cpu"]
+    log = (tmp_path / "serve.log").open("w+")
+    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and server.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        got = httpx.post(f"http://127.0.0.1:{port}/embed", json={"inputs": ["a text", "another one"], "normalize": False}, timeout=60)
+        assert got.status_code == 200, got.text
+        want = layerwise.load(tiny_bundle, provider="cpu").embed(["a text", "another one"], layers=-1)[:, 0]
+        np.testing.assert_allclose(np.array(got.json(), dtype=np.float32), want, atol=1e-5)
+    finally:
+        server.send_signal(signal.SIGINT)
+        status = server.wait(timeout=120)
+        log.seek(0)
+        output = log.read()
+    assert status == 0, output
+    assert "Traceback" not in output and "Deleting app ['layerwise']" in output, output
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/health", timeout=5)
+        raise AssertionError("the port still answers after the server stopped")
+    except httpx.TransportError:
+        pass
+
+
+def test_replicas_or_actors_the_cluster_cannot_place_are_refused_not_waited_for(ray_cluster):
+    from layerwise.ray.embedder import check_cpus
+    from layerwise.runtime.errors import InputError
+
+    check_cpus(2, 1, "--replicas", "--threads")  # the session's cluster has 2 CPUs
+    with pytest.raises(InputError) as caught:
+        check_cpus(4, 2, "--replicas", "--threads")
+    assert str(caught.value) == (
+        "--replicas 4 x --threads 2 needs 8 CPUs, but the Ray cluster has 2; "
+        "pass fewer --replicas or --threads, or join a bigger cluster with --ray-address"
+    )

@@ -19,7 +19,7 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
     p.add_argument("bundle")
     p.add_argument("--input", required=True, help="a .jsonl, .parquet or .txt file, a folder of them, or a glob")
     p.add_argument("--output", required=True, help="folder of the Parquet dataset (rerun with the same arguments to resume)")
-    p.add_argument("--text-column", default="text", help="field holding the text (JSONL, Parquet)")
+    p.add_argument("--text-column", help="field holding the text (JSONL, Parquet; default: text); not for .txt files, which hold one text a line")
     p.add_argument("--id-column", help="field to copy as the row's id (default: only the input row number, column 'row')")
     p.add_argument("--layers", type=layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
     p.add_argument("--pool", choices=POOLING_KINDS, default="mean")
@@ -35,10 +35,14 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
     p.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own copy of the model")
     p.add_argument("--threads-per-actor", type=int, default=1, help="CPUs Ray gives each actor = ONNX Runtime intra-op threads")
     add_runtime_flags(p)
-    p.set_defaults(run=run_extract)
+    p.set_defaults(run=run_extract, on_interrupt=": the parts written so far are kept; rerun the same command to compute only the rest")
 
 
 def run_extract(args: argparse.Namespace) -> int:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"`layerwise extract` needs the extract extra ({e.name} is missing): pip install 'layerwise[extract]'") from e
     from ..runtime import load
     from ..runtime.errors import InputError
     from ..runtime.options import resolve_layers

@@ -24,6 +24,7 @@ from ..runtime.errors import InputError
 
 log = logging.getLogger("layerwise")
 
+DEFAULT_TEXT_COLUMN = "text"
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet", ".txt": "text", ".text": "text"}
 ID_TYPES = {str: "string", int: "int64"}
 PARQUET_STRING_TYPES = (pa.string(), pa.large_string())
@@ -167,8 +168,13 @@ def _scan_parquet(path: Path, text_column: str, id_column: str | None, id_types:
     return parquet.metadata.num_rows
 
 
-def plan_inputs(spec: str, text_column: str = "text", id_column: str | None = None, unit_rows: int = 4096) -> Plan:
-    """Find and check every input file; raise InputError naming the file and row of the first bad one."""
+def plan_inputs(spec: str, text_column: str | None = None, id_column: str | None = None, unit_rows: int = 4096) -> Plan:
+    """Find and check every input file; raise InputError naming the file and row of the first bad one.
+
+    ``text_column`` (default ``"text"``) names the JSONL field or Parquet column; a plain text file has
+    no columns, so naming one with a .txt input is an error rather than silently ignored.
+    """
+    asked_column, text_column = text_column, text_column or DEFAULT_TEXT_COLUMN
     files: list[InputFile] = []
     id_types: list[str] = []
     first_row = 0
@@ -179,6 +185,8 @@ def plan_inputs(spec: str, text_column: str = "text", id_column: str | None = No
         else:
             if fmt == "text" and id_column is not None:
                 raise InputError(f"{path} is plain text, which has no id column; leave out --id-column or use JSONL or Parquet")
+            if fmt == "text" and asked_column is not None:
+                raise InputError(f"{path} is plain text (one text a line), which has no columns; leave out --text-column {asked_column} or use JSONL or Parquet")
             rows, offsets = _scan_lines(path, fmt, text_column, id_column, unit_rows, id_types)
         stat = path.stat()
         files.append(InputFile(str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, rows, first_row, offsets))

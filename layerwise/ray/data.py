@@ -22,7 +22,7 @@ from ..extract.inputs import Plan, Unit, read_unit
 from ..extract.local import without_done
 from ..extract.parts import EmbedOptions, done_rows, write_part
 from ..extract.spec import Output
-from .embedder import Embedder
+from .embedder import Embedder, check_cpus
 
 # Reading a unit and writing a part are light next to embedding; they take no CPU from Ray's
 # count, or actors holding every CPU would leave them unscheduled forever (seen with 2 actors
@@ -86,9 +86,11 @@ def extract_ray(
     if started_here:
         ray.init(address=address, log_to_driver=False)
     try:
+        check_cpus(actors, threads_per_actor, "--actors", "--threads-per-actor")
         kwargs = asdict(options)
         del kwargs["metadata"]
-        kwargs.update(bundle=bundle, variant=options.metadata["variant"], provider=provider)  # threads: the CPUs Ray assigns
+        # absolute paths: actors and tasks run in the cluster's folders, not the caller's (threads: the CPUs Ray assigns)
+        kwargs.update(bundle=str(Path(bundle).resolve()), variant=options.metadata["variant"], provider=provider)
         dataset = ray.data.read_datasource(UnitSource(plan, work), num_cpus=IO_CPUS, override_num_blocks=len(work))  # one block a unit
         dataset = dataset.map_batches(
             Embedder,
@@ -99,7 +101,7 @@ def extract_ray(
             num_cpus=threads_per_actor,
             num_gpus=1 if provider == "cuda" else 0,
         )
-        dataset.write_datasink(PartSink(output.path, schema), ray_remote_args={"num_cpus": IO_CPUS})
+        dataset.write_datasink(PartSink(output.path.resolve(), schema), ray_remote_args={"num_cpus": IO_CPUS})
     finally:
         if started_here:
             ray.shutdown()

@@ -15,6 +15,7 @@ import ray
 from ..extract.parts import EmbedOptions, embed_batch
 from ..extract.spec import embed_options
 from ..runtime import load
+from ..runtime.errors import InputError
 from ..runtime.options import resolve_layers
 
 
@@ -24,6 +25,17 @@ def assigned_cpus() -> int:
         return 0
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 0.0)
     return max(1, int(cpus))
+
+
+def check_cpus(count: int, each: int, count_flag: str, each_flag: str) -> None:
+    """Refuse ``count`` actors of ``each`` CPUs that the connected cluster can never place: Ray would
+    wait for them forever, silently."""
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    if count * each > cpus:
+        raise InputError(
+            f"{count_flag} {count} x {each_flag} {each} needs {count * each} CPUs, but the Ray cluster has {cpus}; "
+            f"pass fewer {count_flag} or {each_flag}, or join a bigger cluster with --ray-address"
+        )
 
 
 class Embedder:

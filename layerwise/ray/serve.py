@@ -24,7 +24,7 @@ from ..runtime.errors import InputError
 from ..runtime.manifest import read_manifest
 from ..server.app import create_app
 from ..server.settings import Settings, check_budget, settings_from_args
-from .embedder import assigned_cpus
+from .embedder import assigned_cpus, check_cpus
 
 log = logging.getLogger("layerwise.server")
 APP_NAME = "layerwise"
@@ -55,7 +55,7 @@ def parse_autoscale(text: str) -> tuple[int, int]:
 def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | None = None, threads_per_replica: int = 1) -> Any:
     """Deploy the app on the connected Ray cluster, listening on ``settings.host:settings.port``; return its handle."""
     if replicas < 1 or threads_per_replica < 1:
-        raise InputError(f"--replicas and --threads-per-replica must be at least 1, got {replicas} and {threads_per_replica}")
+        raise InputError(f"--replicas and --threads must be at least 1, got --replicas {replicas} and --threads {threads_per_replica}")
     options: dict[str, Any] = {
         "ray_actor_options": {"num_cpus": threads_per_replica, "num_gpus": 1 if settings.provider == "cuda" else 0},
         "max_ongoing_requests": settings.max_concurrent_requests,  # the app's own batcher merges and caps them
@@ -72,17 +72,21 @@ def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | N
 def serve_on_ray(args: argparse.Namespace) -> int:
     """``layerwise serve BUNDLE --ray``: deploy, then serve until SIGINT or SIGTERM."""
     settings = settings_from_args(args)
-    check_budget(settings, read_manifest(settings.bundle).max_length)
+    check_budget(settings, read_manifest(settings.bundle).model.max_length)
     autoscale = parse_autoscale(args.autoscale) if args.autoscale else None
     ray.init(address=args.ray_address, log_to_driver=False)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    deployed = False
     try:
+        check_cpus(autoscale[0] if autoscale else args.replicas, args.threads or 1, "--replicas", "--threads")
         deploy(settings, args.replicas, autoscale, args.threads or 1)
+        deployed = True
         log.warning("serving %s on http://%s:%d with Ray Serve; Ctrl-C stops", settings.model_id, settings.host, settings.port)
         stop.wait()
     finally:
-        serve.delete(APP_NAME)
+        if deployed:
+            serve.delete(APP_NAME)
         ray.shutdown()
     return 0

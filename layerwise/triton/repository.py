@@ -42,6 +42,15 @@ def config_text(name: str, num_layers: int, hidden: int, kind: str, instances: i
     )
 
 
+def _check_folder(repo: Path) -> None:
+    """--out must be a folder, or a path where one can be made: refuse a file in the way by name."""
+    for path in (repo, *repo.parents):
+        if path.exists():
+            if not path.is_dir():
+                raise InputError(f"--out {str(repo)!r}: {str(path)!r} is a file, not a folder; pass a new or existing folder for the model repository")
+            return
+
+
 def write_repository(
     bundle_dir: str | os.PathLike[str],
     repo: str | os.PathLike[str],
@@ -58,6 +67,7 @@ def write_repository(
     for flag, value in (("instances", instances), ("max-batch-size", max_batch_size), ("threads", threads)):
         if value < 1:
             raise InputError(f"--{flag} must be at least 1, got {value}")
+    _check_folder(Path(repo))
     bundle = open_bundle(bundle_dir)
     manifest = bundle.manifest
     chosen = choose_variant(manifest, PROVIDER_OF_KIND[kind], variant)  # the runtime's own choice and checks
