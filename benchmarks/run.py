@@ -5,7 +5,8 @@ Usage: python -m benchmarks.run [MINILM_BUNDLE] [--models minilm,bert-base] [--j
 Each model of ``--models`` (benchmarks/models.py) runs its own jobs: all-MiniLM-L6-v2 every job, on
 the bundle given (``make bench`` exports it); the BERT-base-shaped model (random weights, built and
 exported into benchmarks/.cache/ on first use) the all-layers and last-layer jobs against PyTorch
-and the peers. ``--jobs`` runs the jobs named on every model instead. Writes
+and the peers. ``--jobs`` keeps only the named ones of each model's jobs (a model left with none
+is not loaded). Writes
 <date>-<host>-<cpu family>.json (everything measured, with machine facts and each model's shape),
 .md (tables, each headed by its model) and -latency.png / -throughput.png plots.
 """
@@ -37,7 +38,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", nargs="?", help="the all-MiniLM-L6-v2 bundle (needed when --models has minilm)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--jobs", default=None, help=f"comma-separated, from {', '.join(JOBS)} (default: each model's own)")
+    parser.add_argument("--jobs", default=None, help=f"comma-separated, from {', '.join(JOBS)}: only these of each model's jobs (default: all of them)")
     parser.add_argument("--quick", action="store_true", help="fewer texts and repeats (a smoke run, not for publishing)")
     parser.add_argument("--threads", type=int, default=physical_cores())
     defaults = "; ".join(f"{m.key} {m.texts}, {m.quick_texts} with --quick" for m in MODELS.values())
@@ -51,11 +52,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = set(args.jobs or ()) - set(JOBS)
     if unknown or args.jobs == []:
         parser.error(f"unknown jobs {sorted(unknown) or args.jobs}; choose from {', '.join(JOBS)}")
+    args.models = [m for m in args.models if jobs_of(m, args.jobs)]
+    if not args.models:
+        parser.error(f"no model runs --jobs {','.join(args.jobs or ())}: " + "; ".join(f"{m.key} runs {','.join(m.jobs or JOBS)}" for m in MODELS.values()))
     if args.bundle is None and any(m.shape is None for m in args.models):
         parser.error("--models minilm needs its bundle: pass MINILM_BUNDLE (make bench exports bundles/all-MiniLM-L6-v2), or --models bert-base")
     if args.threads < 1 or (args.texts is not None and args.texts < 1):
         parser.error("--threads and --texts must be >= 1")
     return args
+
+
+def jobs_of(bench: BenchModel, asked: list[str] | None) -> list[str]:
+    """The jobs ``bench`` runs: its own (every job if it names none), kept to ``asked`` if given."""
+    own = bench.jobs or JOBS
+    return list(own) if asked is None else [job for job in asked if job in own]
 
 
 def prepare(bench: BenchModel, args: argparse.Namespace) -> tuple[Path, Path]:
@@ -93,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         entry = {"model": model_facts(model, bench), "checkpoint": str(checkpoint), "bundle": str(bundle), "jobs": {}}
         results["models"][bench.key] = entry
         run_job = runners(bench, checkpoint, str(bundle), model, tokenizer, texts, args)
-        for job in args.jobs or bench.jobs or JOBS:
+        for job in jobs_of(bench, args.jobs):
             print(f"== {bench.key}: {job}", file=sys.stderr, flush=True)
             entry["jobs"][job] = run_job[job]()
         del model, run_job

@@ -210,3 +210,9 @@ def test_run_refuses_unknown_models_and_a_missing_minilm_bundle(capsys):
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     args = run.parse_args(["--models", "bert-base", "--quick"])
     assert [m.key for m in args.models] == ["bert-base"] and args.jobs is None and args.bundle is None
+    assert run.jobs_of(MODELS["bert-base"], None) == ["all_layers", "all_layers_peers", "peers"] and run.jobs_of(MODELS["minilm"], None) == list(run.JOBS)
+    args = run.parse_args(["b", "--jobs", "long_docs"])  # a MiniLM-only job: the BERT-base model is not even built
+    assert [m.key for m in args.models] == ["minilm"] and args.jobs == ["long_docs"]
+    with pytest.raises(SystemExit):
+        run.parse_args(["--models", "bert-base", "--jobs", "grid"])
+    assert "no model runs --jobs grid: minilm runs all_layers," in capsys.readouterr().err
