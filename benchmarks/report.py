@@ -13,6 +13,11 @@ from typing import Any
 from layerwise.runtime.atomic import atomic_write
 
 
+def _rate(per_s: float) -> str:
+    """Three significant figures or whole numbers: 786, 22.4, 2.61 (BERT-base on 2 cores runs a few texts/s)."""
+    return f"{per_s:.0f}" if per_s >= 99.5 else f"{per_s:.1f}" if per_s >= 9.95 else f"{per_s:.2f}"
+
+
 def _all_layers(job: dict[str, Any], model: str) -> list[str]:
     t = job["texts"]
     lines = [
@@ -26,7 +31,7 @@ def _all_layers(job: dict[str, Any], model: str) -> list[str]:
     ]
     for name, r in job["contenders"].items():
         lines.append(
-            f"| {name} | {r['texts_per_s']:.0f} | {r['speedup_vs_plain']:.2f}x | {r['speedup_vs_sorted']:.2f}x | {r['cos_min']:.5f} | "
+            f"| {name} | {_rate(r['texts_per_s'])} | {r['speedup_vs_plain']:.2f}x | {r['speedup_vs_sorted']:.2f}x | {r['cos_min']:.5f} | "
             f"{r['cos_mean_worst_layer']:.5f} | {r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f}) |"
         )
     return lines + [f"| {name} | not applicable | | | | | {why} |" for name, why in job.get("not_applicable", {}).items()]
@@ -82,7 +87,7 @@ def _peer_rows(job: dict[str, Any], bases: dict[str, str]) -> list[str]:
     base = job["peers"][base_name]["texts_per_s"] if base_name else None
     for name, r in sorted(job["peers"].items(), key=lambda kv: -kv[1]["texts_per_s"]):
         ratio = f"{r['texts_per_s'] / base:.2f}x" if base else "-"
-        lines.append(f"| {name} | {r['texts_per_s']:.0f} | {ratio} | {r['cos_min']:.5f} | {r['cos_mean']:.5f} | {r.get('notes', '')} |")
+        lines.append(f"| {name} | {_rate(r['texts_per_s'])} | {ratio} | {r['cos_min']:.5f} | {r['cos_mean']:.5f} | {r.get('notes', '')} |")
     lines += [f"| {name} | not applicable | | | | {why} |" for name, why in job.get("not_applicable", {}).items()]
     return lines + [f"| {name} | failed | | | | {error} |" for name, error in job.get("errors", {}).items()]
 

@@ -77,7 +77,7 @@ def build_openvino(ctx: Context, precision: str) -> Peer:
     if precision != "default":
         config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = core.compile_model(model, "CPU", config)
-    chosen = compiled.get_property("INFERENCE_PRECISION_HINT")
+    chosen = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what runs: "bf16" or "f32"
     request = compiled.create_infer_request()
     names = [o.get_any_name() for o in compiled.outputs]
     order = [names.index(n) for n in outputs]
