@@ -8,7 +8,9 @@ import pytest
 
 import layerwise
 from benchmarks.peerkit.base import Context
+from benchmarks.common import cosine
 from benchmarks.peerkit.ort_peer import build_onnxruntime
+from benchmarks.peerkit.torch_peers import build_pytorch
 from benchmarks.peers_worker import choose, parse_args
 
 TEXTS = ["Hello, world!", "A much longer sentence that needs more tokens than the first one does.", "", "Call me Ishmael."]
@@ -29,6 +31,18 @@ def test_bundle_graph_peer_matches_layerwise_on_the_same_graph(tiny_bundle, tmp_
     got = build_onnxruntime(ctx).embed(TEXTS)
     want = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=1).embed(TEXTS, batch_size=2)
     np.testing.assert_allclose(got, want if job == "all_layers" else want[:, -1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("sort, bf16", [(False, False), (True, False), (True, True)])
+def test_pytorch_peers_pool_the_last_layer_as_layerwise_does(tiny_bert, tiny_bundle, tmp_path, sort, bf16):
+    ctx = Context(model_dir=tiny_bert, scratch=tmp_path, batch_size=2, threads=1, job="last_layer", bundle=tiny_bundle)
+    got = build_pytorch(ctx, sort=sort, bf16=bf16).embed(TEXTS)
+    want = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=1).embed(TEXTS, batch_size=2)[:, -1]
+    assert got.shape == want.shape and got.dtype == np.float32
+    if bf16:  # rounded, yet the same vectors
+        assert cosine(got, want).min() > 0.99 and not np.allclose(got, want, rtol=1e-4, atol=1e-5)
+    else:
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
 def test_a_peer_without_the_bundle_it_needs_says_how_to_pass_it(tmp_path):
