@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     results: dict[str, Any] = {"date": date.today().isoformat(), "host": socket.gethostname(), "machine": machine(), "models": {}}
     for bench in args.models:
+        if bench.shape is not None:
+            print(f"== {bench.key}: checkpoint and bundle (built into benchmarks/.cache on first use, which takes minutes)", file=sys.stderr, flush=True)
         checkpoint, bundle = prepare(bench, args)
         model = AutoModel.from_pretrained(checkpoint).eval()
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)
