@@ -44,7 +44,9 @@ test-js: $(VENV)/.installed js/node_modules/.installed chromium
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	cd js && LAYERWISE_BUNDLE="$(abspath $(BUNDLE))" LAYERWISE_PYTHON="$(abspath $(PY))" npm test
 
-## Every benchmark in one run (peers in their own venv); writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
+## Every benchmark in one run (peers in their own venv): every job on all-MiniLM-L6-v2, and the all-layers and last-layer
+## jobs on a BERT-base-shaped model that the run builds into benchmarks/.cache (benchmarks/models.py);
+## writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
 bench: $(VENV)/.installed
 	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	bash benchmarks/peers_setup.sh
@@ -64,4 +66,4 @@ test-transformers4:
 	.venv-tf4/bin/python -m pytest -q tests/test_export_minilm.py tests/test_export_random_models.py tests/test_export_errors.py
 
 clean:
-	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache js/node_modules
+	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache js/node_modules benchmarks/.cache

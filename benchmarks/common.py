@@ -71,11 +71,13 @@ def length_stats(tokenizer: Any, texts: list[str], batch_size: int) -> dict[str,
     }
 
 
-def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_size: int, sort: bool) -> np.ndarray:
-    """PyTorch eager output_hidden_states=True, mean-pooled per layer: [texts, layers, hidden].
+def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_size: int, sort: bool, bf16: bool = False, last_only: bool = False) -> np.ndarray:
+    """PyTorch eager output_hidden_states=True, mean-pooled per layer: [texts, layers, hidden]
+    (``last_only``: the last hidden state only, [texts, 1, hidden]).
 
     sort=False is the loop users write (input order, padded to the batch's longest);
-    sort=True tokenizes once, sorts by length and restores the order.
+    sort=True tokenizes once, sorts by length and restores the order. ``bf16``: the model runs
+    under ``torch.autocast("cpu", dtype=torch.bfloat16)``, pooling in float32.
     """
     import torch
 
@@ -84,13 +86,14 @@ def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_si
         lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=512)["input_ids"]]
         order = sorted(order, key=lambda i: -lengths[i])
     out: np.ndarray | None = None
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=512, return_tensors="pt")
-            states = model(**batch, output_hidden_states=True).hidden_states
+            result = model(**batch, output_hidden_states=not last_only)
+            states = (result.last_hidden_state,) if last_only else result.hidden_states
             mask = batch["attention_mask"].unsqueeze(-1).float()
-            pooled = torch.stack([(h * mask).sum(1) / mask.sum(1) for h in states], dim=1).numpy()
+            pooled = torch.stack([(h.float() * mask).sum(1) / mask.sum(1) for h in states], dim=1).numpy()
             if out is None:
                 out = np.empty((len(texts), *pooled.shape[1:]), dtype=np.float32)
             out[rows] = pooled
@@ -110,15 +113,18 @@ def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
     return {"cos_min": float(cos.min()), "cos_mean_worst_layer": float(cos.mean(axis=0).min()), "max_abs": float(np.abs(got - want).max())}
 
 
-def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, settle: int = 0) -> dict[str, dict[str, float]]:
+def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, settle: int = 0, keep: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
     """Time each contender ``repeats`` times, interleaved round by round; medians and spread in seconds.
 
     ``settle`` untimed runs precede each timed one: for runs of a few milliseconds, the
     previous contender's spinning worker threads would otherwise still hold the cores.
+    ``keep``: filled with each contender's first warm-up result (scored without another run).
     """
-    for fn in contenders.values():
-        for _ in range(warmup):
-            fn()
+    for name, fn in contenders.items():
+        for i in range(warmup):
+            result = fn()
+            if keep is not None and i == 0:
+                keep[name] = result
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeats):
         for name, fn in contenders.items():

@@ -18,25 +18,32 @@ from typing import Any
 
 import numpy as np
 
-from .common import agreement, torch_all_layers_mean
+from .common import agreement, minilm_dir, torch_all_layers_mean
+from .peerkit.registry import PEERS
 
 HERE = Path(__file__).resolve().parent
 PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 BATCH = 32
 
 
-def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, job: str = "last_layer", peers: list[str] | None = None) -> dict[str, Any]:
-    """Every peer that can do ``job`` (or only ``peers``) next to the bundle's variants, in the peer environment."""
-    if not PEER_PYTHON.exists():
-        return {"skipped": f"no peer environment at {PEER_PYTHON}; run benchmarks/peers_setup.sh (make bench does)"}
+def run(
+    bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, job: str = "last_layer",
+    peers: tuple[str, ...] | None = None, model_dir: Path | None = None, python: Path = PEER_PYTHON,
+) -> dict[str, Any]:  # fmt: skip
+    """Every peer that can do ``job`` (or those of ``peers`` that can) next to the bundle's variants,
+    in the peer environment (``python``); ``model_dir``: the checkpoint of ``bundle`` (default MiniLM's)."""
+    if not python.exists():
+        return {"skipped": f"no peer environment at {python}; run benchmarks/peers_setup.sh (make bench does)"}
     reference = torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)
     reference = reference[:, -1] if job == "last_layer" else reference
     with tempfile.TemporaryDirectory(prefix="layerwise-peers-") as tmp:
         work = Path(tmp)
         (work / "texts.json").write_text(json.dumps(texts))
-        command = [str(PEER_PYTHON), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
-                   "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats), "--bundle", str(Path(bundle).resolve())]  # fmt: skip
-        command += ["--peers", ",".join(peers)] if peers else []
+        command = [str(python), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
+                   "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats), "--bundle", str(Path(bundle).resolve()),
+                   "--model-dir", str(model_dir or minilm_dir())]  # fmt: skip
+        if peers is not None:
+            command += ["--peers", ",".join(p for p in peers if job in PEERS[p].jobs)]
         subprocess.run(command, check=True, timeout=3600, cwd=HERE.parent)
         summary = json.loads((work / "peers.json").read_text())
         for name, row in summary["peers"].items():

@@ -9,8 +9,9 @@ harness (benchmarks/peers.py) calls it as a subprocess, from the repository root
 
 The contenders are the rows of peerkit/registry.py that can do the job (last_layer: pooled last
 hidden state [texts, hidden]; all_layers: every hidden state mean-pooled [texts, layers + 1,
-hidden]). With --bundle, layerwise itself (each CPU variant: layerwise-fp32, -fused, -int8) joins
-and is timed in the same rounds; the bundle-graph peers (onnxruntime, OpenVINO) and CTranslate2
+hidden]); a row that is no contender on this CPU family (PyTorch bf16 autocast off AMX) is listed
+under not_applicable with the reason. With --bundle, layerwise itself (each CPU variant:
+layerwise-fp32, -fused, -int8) joins and is timed in the same rounds; the bundle-graph peers (onnxruntime, OpenVINO) and CTranslate2
 need it. Writes DIR/<name>.npy (float32, input order, from the warm-up pass) and DIR/peers.json.
 """
 
@@ -84,8 +85,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def choose(args: argparse.Namespace, errors: dict[str, str]) -> dict[str, Spec]:
-    """The contenders of this run: the asked-for peers that can do the job, plus layerwise's variants."""
+def choose(args: argparse.Namespace, errors: dict[str, str], not_applicable: dict[str, str], family: str | None = None) -> dict[str, Spec]:
+    """The contenders of this run: the asked-for peers that can do the job, plus layerwise's variants.
+
+    A peer that is no contender on this CPU ``family`` (default: this machine's) goes to
+    ``not_applicable`` with the reason, and is neither built nor an error.
+    """
+    from layerwise.runtime.cpu import describe
+
+    family = family or describe()["cpu_family"]
     names = peers_for(args.job) if args.peers is None else [n.strip() for n in args.peers.split(",") if n.strip()]
     specs: dict[str, Spec] = {}
     for name in dict.fromkeys(names):
@@ -93,6 +101,8 @@ def choose(args: argparse.Namespace, errors: dict[str, str]) -> dict[str, Spec]:
             errors[name] = f"unknown peer (known: {', '.join(PEERS)})"
         elif args.job not in PEERS[name].jobs:
             errors[name] = f"cannot do job {args.job!r} (peers that can: {', '.join(peers_for(args.job))})"
+        elif (reason := PEERS[name].skip_reason(family)) is not None:
+            not_applicable[name] = reason
         else:
             specs[name] = PEERS[name]
     if args.bundle is not None:
@@ -114,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     texts = load_texts(args.texts)
     errors: dict[str, str] = {}
-    specs = choose(args, errors)
+    not_applicable: dict[str, str] = {}
+    specs = choose(args, errors, not_applicable)
     args.out_dir.mkdir(parents=True, exist_ok=True)
 
     import torch  # several peers run some torch (export, conversion, pooling): bound it for all
@@ -137,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: summarize(peers[name], seconds[name], build_s[name], len(texts)) for name in peers}
     for name in results:
         np.save(args.out_dir / f"{name}.npy", outputs[name])
-    report = {"peers": results, "errors": errors, "settings": settings(args, len(texts), model_dir)}
+    report = {"peers": results, "errors": errors, "not_applicable": not_applicable, "settings": settings(args, len(texts), model_dir)}
     (args.out_dir / "peers.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     log(f"wrote {args.out_dir / 'peers.json'}: {len(results)} contenders, {len(errors)} errors")
     return 0

@@ -48,10 +48,12 @@ class Context:
 
 @dataclass(frozen=True)
 class Spec:
-    """One row of the peer table: how to build the peer and which jobs it can do."""
+    """One row of the peer table: how to build the peer, which jobs it can do, and (``skip_reason``,
+    given the CPU family of runtime/cpu.py) why it is not a contender on this CPU, None if it is."""
 
     build: Callable[[Context], Peer]
     jobs: tuple[str, ...] = ("last_layer",)
+    skip_reason: Callable[[str], str | None] = lambda family: None
 
 
 def versions(*packages: str) -> dict[str, str]:

@@ -1,10 +1,13 @@
-"""OpenVINO on the bundle's fp32 ONNX graph: fp32 as read, and int8 after NNCF post-training quantization.
+"""OpenVINO on the bundle's fp32 ONNX graph: fp32 as read, OpenVINO's default precision, and int8
+after NNCF post-training quantization.
 
 NNCF calibrates on the exporter's own calibration feeds (``layerwise.exporter.reference.calibration_feeds``:
 the corpus sentences the int8 variant is calibrated on, plus their short prefixes), with
 ``model_type=TRANSFORMER`` as NNCF's documentation asks for BERT (it adds SmoothQuant and keeps
-attention-sensitive ops in float). fp32 pins ``INFERENCE_PRECISION_HINT=f32``: on CPUs with
-AVX-512 BF16 or AMX the plugin would otherwise run bf16 and call it fp32.
+attention-sensitive ops in float). fp32 and int8 pin ``INFERENCE_PRECISION_HINT=f32``: on CPUs
+with AVX-512 BF16 or AMX the plugin would otherwise run bf16 and call it fp32. "default" leaves the
+hint unset, as a user who does not set it gets (bf16 on AMX, f32 elsewhere), and records what the
+compiled model chose.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 
 from .base import Context, Peer, versions
 from .bundle_graph import PIPELINE_NOTES, fp32_graph, graph_feeds, pooled_embedder, wanted_outputs
+
+PRECISIONS = ("fp32", "default", "int8")
 
 
 def calibration_dataset(ctx: Context) -> tuple[list[dict[str, np.ndarray]], str]:
@@ -55,9 +60,11 @@ def keep_outputs(model: Any, names: list[str]) -> Any:
 
 
 def build_openvino(ctx: Context, precision: str) -> Peer:
-    """OpenVINO CPU plugin on the bundle's fp32 graph; precision "fp32" or "int8" (NNCF)."""
+    """OpenVINO CPU plugin on the bundle's fp32 graph; precision "fp32", "default" (OpenVINO's choice) or "int8" (NNCF)."""
     import openvino as ov
 
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown OpenVINO precision {precision!r}; choose from {', '.join(PRECISIONS)}")
     core = ov.Core()
     model = core.read_model(str(fp32_graph(ctx)))
     how = "read_model(<bundle>/model.fp32.onnx)"
@@ -66,8 +73,11 @@ def build_openvino(ctx: Context, precision: str) -> Peer:
         how += f" -> {quantized}"
     outputs = wanted_outputs(ctx)
     model = keep_outputs(model, outputs)
-    config = {"INFERENCE_NUM_THREADS": ctx.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"}
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": ctx.threads, "NUM_STREAMS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    if precision != "default":
+        config["INFERENCE_PRECISION_HINT"] = "f32"
     compiled = core.compile_model(model, "CPU", config)
+    chosen = compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()  # what runs: "bf16" or "f32"
     request = compiled.create_infer_request()
     names = [o.get_any_name() for o in compiled.outputs]
     order = [names.index(n) for n in outputs]
@@ -81,6 +91,6 @@ def build_openvino(ctx: Context, precision: str) -> Peer:
     return Peer(
         embed=pooled_embedder(ctx, run_batch),
         threads_controlled=True,
-        notes=f"OpenVINO CPU: {how}; {len(outputs)} outputs kept; compile_model({settings}); {PIPELINE_NOTES}",
+        notes=f"OpenVINO CPU: {how}; {len(outputs)} outputs kept; compile_model({settings}): inference precision {chosen}; {PIPELINE_NOTES}",
         versions=versions("openvino", "nncf", "tokenizers") if precision == "int8" else versions("openvino", "tokenizers"),
     )
