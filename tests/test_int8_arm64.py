@@ -3,9 +3,10 @@ integer products x86 computes, give hidden states that meet the bar against PyTo
 ``layerwise verify`` passes there.
 
 ONNX Runtime's MLAS picks its uint8 x int8 kernel on ARM64 from the HWCAPs, which QEMU sets per
-``-cpu`` model, so three models cover its three kernels: ``max`` (i8mm: UMMLA, plus SVE float
-kernels), ``neoverse-n1`` (dot product: UDOT; Graviton 2, Ampere Altra) and ``cortex-a57`` (plain
-NEON, as on many edge boards: SMULL/SMLAL sum two int8 x int8 products in int16, which 128 x 254 fits).
+``-cpu`` model, so three models cover its three kernels (QEMU's instruction log confirms each):
+``max`` (SVE + i8mm: SVE UMMLA, and SVE float kernels), ``neoverse-n1`` (dot product: NEON UDOT;
+Graviton 2, Ampere Altra) and ``cortex-a57`` (plain NEON, as on many edge boards: SMULL/SMLAL sum
+two int8 x int8 products in int16, which 128 x 254 fits, then SADALP into int32).
 The aarch64 Python (Debian's, with the aarch64 wheels) is tests/arm64_setup.sh's; `make test` runs it.
 """
 
@@ -15,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +35,11 @@ ARM64 = Path(__file__).resolve().parents[1] / ".arm64"  # tests/arm64_setup.sh b
 RUNNER = Path(__file__).with_name("run_arm64.py")
 # QEMU -cpu model: the HWCAPs ONNX Runtime reads, and the uint8 x int8 kernel they select in MLAS
 CPUS = {
-    "max": ({"dotprod": True, "i8mm": True, "sve": True}, "UMMLA (i8mm)"),
-    "neoverse-n1": ({"dotprod": True, "i8mm": False, "sve": False}, "UDOT (dot product)"),
-    "cortex-a57": ({"dotprod": False, "i8mm": False, "sve": False}, "SMULL/SMLAL (plain NEON)"),
+    "max": ({"dotprod": True, "i8mm": True, "sve": True}, "SVE UMMLA (i8mm)"),
+    "neoverse-n1": ({"dotprod": True, "i8mm": False, "sve": False}, "NEON UDOT (dot product)"),
+    "cortex-a57": ({"dotprod": False, "i8mm": False, "sve": False}, "NEON SMULL/SMLAL (int16 pair sums)"),
 }
-VERIFY_TEXTS = 4  # QEMU runs MiniLM at about a second per short text
+VERIFY_TEXTS = 4  # QEMU runs MiniLM at one or two seconds per short text
 PROBE_ROWS = 32  # per weight: the output channels whose neighbouring weights sum highest
 
 
@@ -97,8 +99,10 @@ def arm64_runs(minilm_bundle, probe_weights, texts, tmp_path_factory) -> dict[st
                 "probe": str(work / "probe.onnx"), "probe_feeds": str(work / "probe.npz"), "out": str(work / f"{cpu}.npz")}  # fmt: skip
         (work / f"{cpu}.json").write_text(json.dumps(spec))
         command = [qemu, "-cpu", cpu, "-L", str(root), str(root / "usr/bin/python3.11"), str(RUNNER), str(work / f"{cpu}.json")]
+        started = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
         assert done.returncode == 0, (cpu, done.stderr[-3000:])
+        print(f"\nqemu-aarch64-static -cpu {cpu}: {time.perf_counter() - started:.0f} s")
         with np.load(work / f"{cpu}.npz") as out:
             runs[cpu] = {k: out[k] for k in out.files}
     return runs
@@ -118,9 +122,9 @@ def test_verify_passes_on_every_arm64_int8_kernel(arm64_runs):
 def test_arm64_kernels_compute_exact_integer_products(arm64_runs, probe_weights):
     inputs = probe_inputs(probe_weights)
     exact = [(inputs[f"a{i}"].astype(np.int64) - 128) @ w.astype(np.int64) for i, w in enumerate(probe_weights)]
-    # the probe can fail: on the full 8-bit weights x86's int16 pair sums (AVX2) would be wrong
-    full = probe_weights[len(probe_weights) // 2 :]
-    assert any((int16_pair_matmul(inputs[f"a{i + len(full)}"], w) != inputs[f"a{i + len(full)}"].astype(np.int64) @ w).any() for i, w in enumerate(full))
+    full = range(len(probe_weights) // 2, len(probe_weights))  # the same weights rescaled to full 8-bit
+    pair_summed = [int16_pair_matmul(inputs[f"a{i}"], probe_weights[i]) for i in full]
+    assert any((p != inputs[f"a{i}"].astype(np.int64) @ probe_weights[i]).any() for i, p in zip(full, pair_summed))  # AVX2 would fail
     for cpu in CPUS:
         for i, want in enumerate(exact):
             assert np.array_equal(arm64_runs[cpu][f"product_{i}"], want), (cpu, CPUS[cpu][1], i)
