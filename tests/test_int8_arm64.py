@@ -26,6 +26,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import layerwise
 from layerwise.exporter.texts import corpus_sentences
+from layerwise.runtime.manifest import read_manifest
 
 from .reference import cosine, torch_states
 from .test_int8_portability import int16_pair_matmul, projection_weights
@@ -131,8 +132,11 @@ def test_arm64_kernels_compute_exact_integer_products(arm64_runs, probe_weights)
 
 
 def test_arm64_hidden_states_match_x86_and_pytorch(arm64_runs, minilm_bundle, torch_minilm, texts):
+    """Pooled per layer: the int8 variant's bars against PyTorch (the manifest's, as `verify` uses), and
+    close to x86's int8 (float rounding moves a few quantization steps; AVX2 saturation cost 0.98)."""
+    bars = read_manifest(minilm_bundle).verification.bars["int8"]
     with layerwise.load(minilm_bundle, variant="int8", provider="cpu") as encoder:
-        here = encoder.embed_tokens(texts, layers="all")
+        here = encoder.embed_tokens(texts, layers="all")  # per text [layers, tokens, hidden]
     model, tokenizer = torch_minilm
     reference, feeds = torch_states(model, tokenizer, texts)
     lengths = feeds["attention_mask"].sum(axis=1)
@@ -142,13 +146,13 @@ def test_arm64_hidden_states_match_x86_and_pytorch(arm64_runs, minilm_bundle, to
         arm = states_of(arm64_runs[cpu], len(texts))
         assert [s.shape for s in arm] == [s.shape for s in here]
         pooled = np.stack([s.mean(axis=1) for s in arm])
-        print(f"\n{cpu}: max |arm64 - x86| per layer, all tokens:", " ".join(f"{max(float(np.abs(a[l] - h[l]).max()) for a, h in zip(arm, here)):.2e}" for l in range(7)))
-        for layer in range(7):
+        print(f"\n{cpu}: max |arm64 - x86| per layer, all tokens:", " ".join(f"{max(float(np.abs(a[layer] - h[layer]).max()) for a, h in zip(arm, here)):.2e}" for layer in range(len(reference))))
+        for layer in range(len(reference)):
             to_x86 = cosine(pooled[:, layer], here_pooled[:, layer])
             to_torch = cosine(pooled[:, layer], torch_pooled[:, layer])
             print(f"  layer {layer}: pooled cosine to x86 min {to_x86.min():.6f}; to PyTorch mean {to_torch.mean():.5f} min {to_torch.min():.5f}")
-            assert to_x86.min() >= 0.999, (cpu, layer, to_x86.min())  # float rounding moves a few quantization steps
-            assert to_torch.mean() >= 0.995 and to_torch.min() >= 0.99, (cpu, layer, to_torch.mean(), to_torch.min())
+            assert to_x86.min() >= 0.999, (cpu, layer, to_x86.min())
+            assert to_torch.mean() >= bars["pooled_cos_mean"] and to_torch.min() >= bars["pooled_cos_min"], (cpu, layer, to_torch.mean(), to_torch.min())
 
 
 def test_dot_product_and_plain_neon_kernels_give_identical_hidden_states(arm64_runs, texts):
