@@ -25,8 +25,14 @@ QEMU := /usr/bin/qemu-x86_64-static
 $(QEMU):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-user-static
 
+# An aarch64 Python (Debian's, run by qemu-aarch64-static from the same package) with ONNX Runtime's
+# aarch64 wheel: the ARM64 int8 test needs it. About a minute once; the script is a no-op after that.
+ARM64 := .arm64/.installed
+$(ARM64): tests/arm64_setup.sh requirements/constraints.txt | $(QEMU) $(VENV)/.installed
+	PYTHON=$(PY) bash tests/arm64_setup.sh
+
 ## The whole test suite (CI runs exactly this; it includes the js/ package's tests in Node and headless Chromium).
-test: $(VENV)/.installed $(QEMU) js/node_modules/.installed chromium
+test: $(VENV)/.installed $(QEMU) $(ARM64) js/node_modules/.installed chromium
 	$(PY) -m pytest -q
 
 ## The JavaScript package's dependencies. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install
@@ -66,4 +72,4 @@ test-transformers4:
 	.venv-tf4/bin/python -m pytest -q tests/test_export_minilm.py tests/test_export_random_models.py tests/test_export_errors.py
 
 clean:
-	rm -rf $(VENV) .venv-tf4 bundles .pytest_cache js/node_modules benchmarks/.cache
+	rm -rf $(VENV) .venv-tf4 .arm64 bundles .pytest_cache js/node_modules benchmarks/.cache
