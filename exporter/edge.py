@@ -123,8 +123,14 @@ def write_ort_format(bundle: Path, graphs: list[str], entry: Callable[[Path], di
         for name in graphs:
             shutil.copyfile(bundle / name, source / name)
         said = io.StringIO()  # it prints every scratch path it reads and writes: shown only on failure or at debug level
-        with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
-            convert_onnx_models_to_ort(source, out, [OptimizationStyle[ORT_STYLE]])
+        converter_log = logging.getLogger("ort_format_model.utils")  # logs the operator config's scratch path at INFO
+        level = converter_log.level
+        converter_log.setLevel(logging.WARNING)
+        try:
+            with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                convert_onnx_models_to_ort(source, out, [OptimizationStyle[ORT_STYLE]])
+        finally:
+            converter_log.setLevel(level)
         log.debug("ONNX Runtime's ORT-format converter said:\n%s", said.getvalue())
         converted = {}
         for name in graphs:

@@ -23,7 +23,7 @@ from .runtime import load
 from .runtime.atomic import atomic_write, check_writable
 from .runtime.encoder import Encoder
 from .runtime.errors import InputError, LayerwiseError
-from .runtime.options import resolve_layers
+from .runtime.options import check_batch_size, resolve_layers
 from .runtime.tokenize import Tokenized
 from .runtime.windows import check_stride
 
@@ -155,22 +155,25 @@ def _overflow(args: argparse.Namespace) -> str | None:
 
 
 def _check_numbers(args: argparse.Namespace, encoder: Encoder) -> None:
-    """--batch-size, --max-length and --stride, refused by their flag names before any work (the
-    runtime's own checks name its Python arguments)."""
-    model_max = encoder.info.max_length
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
-    if args.max_length is not None and not 2 <= args.max_length <= model_max:
-        raise InputError(f"--max-length must be from 2 to the model maximum {model_max}, got {args.max_length}")
+    """--batch-size, --max-length and --stride, checked by the runtime's own rules before any work and
+    refused by their flag names (the runtime's messages name its Python arguments)."""
+    limit = args.max_length or encoder.info.max_length
+    checks = [
+        (lambda: check_batch_size(args.batch_size), f"--batch-size must be at least 1, got {args.batch_size}"),
+        (lambda: encoder.tokenizer.check_limit(args.max_length), f"--max-length must be from 2 to the model maximum {encoder.info.max_length}, got {args.max_length}"),
+    ]
     if args.stride is not None and args.overflow == "chunk":
-        content = (args.max_length or model_max) - encoder.tokenizer.special_tokens
+        content = limit - encoder.tokenizer.special_tokens
+        checks.append((
+            lambda: check_stride(args.stride, content),
+            f"--stride must be from 0 to {content - 1} (windows hold {content} tokens besides the special ones, and "
+            f"consecutive windows must advance), got {args.stride}; pass a smaller --stride or a larger --max-length",
+        ))  # fmt: skip
+    for check, message in checks:
         try:
-            check_stride(args.stride, content)
+            check()
         except InputError:
-            raise InputError(
-                f"--stride must be from 0 to {content - 1} (windows hold {content} tokens besides the special ones, and "
-                f"consecutive windows must advance), got {args.stride}; pass a smaller --stride or a larger --max-length"
-            ) from None
+            raise InputError(message) from None
 
 
 def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overflow: str | None) -> Tokenized:
@@ -201,6 +204,7 @@ def run_embed(args: argparse.Namespace) -> int:
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     _check_numbers(args, encoder)
+    layers = resolve_layers(args.layers, encoder.info.num_layers)
     overflow = _overflow(args)
     options: dict[str, Any] = {"layers": args.layers, "combine": args.combine, "normalize": args.normalize, "batch_size": args.batch_size}
     if overflow == "chunk":  # the runtime splits each chunk's texts into windows itself
@@ -211,7 +215,6 @@ def run_embed(args: argparse.Namespace) -> int:
             raise InputError("--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out")
         tokenized = _tokenized(encoder, texts, args.max_length, overflow)
         take = lambda start, end: _slice(tokenized, start, end)
-    layers = resolve_layers(args.layers, encoder.info.num_layers)
     if args.pool == "none":
         parts = _in_chunks(lambda start, end: encoder.embed_tokens(take(start, end), **options), len(texts))
         write_tokens([item for part in parts for item in part], args.output, layers, combined=args.combine is not None)

@@ -119,8 +119,11 @@ def test_hidden_state_0_below_its_bar_fails_the_export_naming_the_fix():
         check_hidden_state_0({"layers": [{"pooled_cos_min": 0.9981}]})
 
 
-def test_the_ort_format_converter_prints_nothing(tiny_bundle, tmp_path, capfd):
-    """ONNX Runtime's converter prints every scratch path it touches (~30 lines per export): silenced."""
+def test_the_ort_format_converter_prints_nothing(tiny_bundle, tmp_path, capfd, caplog):
+    """ONNX Runtime's converter prints and logs every scratch path it touches (~30 lines per export): silenced."""
+    import logging
+
+    caplog.set_level(logging.INFO)
     import shutil
 
     from layerwise.exporter.edge import write_ort_format
@@ -129,3 +132,4 @@ def test_the_ort_format_converter_prints_nothing(tiny_bundle, tmp_path, capfd):
     section = write_ort_format(tmp_path, ["pool.mean.onnx"], lambda path: {"path": path.name})
     assert section["graphs"] == {"pool.mean.onnx": {"path": "pool.mean.ort"}} and (tmp_path / "pool.mean.ort").is_file()
     assert capfd.readouterr() == ("", "")
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("ort_format_model")] == []

@@ -66,3 +66,10 @@ def test_default_cpu_variant_says_why_and_names_the_cpu(minilm_bundle):
         assert encoder.info.cpu == describe()["cpu_family"] != "unknown"
     with layerwise.load(minilm_bundle, variant="fused", provider="cpu") as encoder:
         assert encoder.info.variant_reason == "requested"
+
+
+@pytest.mark.parametrize("texts", [0, -3, 2.5, True])
+def test_encoder_verify_refuses_a_count_of_texts_that_is_not_a_positive_int(tiny_bundle, texts):
+    with layerwise.load(tiny_bundle, provider="cpu") as encoder, pytest.raises(layerwise.InputError) as caught:
+        encoder.verify(texts=texts)
+    assert str(caught.value) == f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all"
