@@ -191,6 +191,9 @@ async def info(request: Request) -> Response:
             "payload_limit": settings.payload_limit,
             "json_float_limit": pipeline.JSON_FLOAT_LIMIT,
             "auto_truncate": settings.auto_truncate,
+            "keep_alive_timeout": settings.keep_alive_timeout,
+            "header_timeout": settings.header_timeout,
+            "body_timeout": settings.body_timeout,
             "api_key_required": settings.api_key is not None,
             "version": __version__,
         }
