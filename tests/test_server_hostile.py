@@ -14,6 +14,7 @@ import pytest
 
 import layerwise
 from layerwise.runtime import InputError
+from layerwise.server import batcher
 
 from .test_server_harness import BUG_TEXT, Rigged, serving
 
@@ -157,6 +158,28 @@ def test_requests_whose_clients_left_are_dropped_before_they_run(tiny_bundle, en
         ran = [run[0] for run in rigged.runs[runs_before:]]
     assert one_run >= 0.4 and queued < 2 * one_run, (queued, one_run)  # kept: 8 more runs, over 3 s
     assert len([text for text in ran if text.startswith("leaver")]) <= 1 and ran[-1] == "a normal request"
+
+
+def test_a_run_whose_client_left_stops_between_slices(tiny_bundle, encoder, monkeypatch):
+    """A 32-input request runs as 8 slices of 0.2 s; its client leaves after the first: the next
+    request waits for the slice under way only, not for the whole run."""
+    monkeypatch.setattr(batcher, "SLICE_TOKENS", 512)
+    rigged = Rigged(encoder, delay=0.2)
+    big = [f"big request {i} " + "word " * 200 for i in range(32)]  # cut to 128 tokens each: 4,096 tokens
+    with serving(tiny_bundle, loader=lambda: rigged) as running:
+        alone = httpx.post(f"{running.url}/embed", json={"inputs": big, "truncate": True}, timeout=30)
+        one_run = int(alone.headers["x-inference-time"]) / 1000
+        runs_before = len(rigged.runs)
+        leaving = _connect(running.url)
+        leaving.sendall(_request("/embed", json.dumps({"inputs": big, "truncate": True}).encode()))
+        deadline = time.monotonic() + 30
+        while len(rigged.runs) == runs_before and time.monotonic() < deadline:
+            time.sleep(0.005)  # its first slice has run: the run is under way
+        leaving.close()
+        response = httpx.post(f"{running.url}/embed", json={"inputs": "a normal request"}, timeout=60)
+        queued = int(response.headers["x-queue-time"]) / 1000
+    assert one_run >= 8 * 0.2 and queued < one_run / 3, (queued, one_run)  # without stopping: the other 7 slices, ~1.4 s
+    assert len(rigged.runs) - runs_before <= 3  # the first slice, the one under way, the normal request
 
 
 def test_huge_chunked_text_is_refused_before_it_is_tokenized_whole(tiny_bundle, encoder):
