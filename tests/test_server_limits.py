@@ -53,7 +53,7 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b'{"inputs": "x", "truncation_direction": "up"}', 422, "validation", "`truncation_direction` 'up' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out"),
         (b'{"inputs": [[null]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got null"),
         (b'{"inputs": [[101, -1, 102]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got -1"),
-        (b'{"inputs": [101, 30522]}', 422, "validation", "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521)"),
+        (b'{"inputs": [101, 30522]}', 422, "validation", "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told check_embedding_ctx_length=False)"),
         (b'{"inputs": ["x", []]}', 400, "empty", "`inputs[1]` is an empty list of token ids; send at least one id"),
         (b'{"inputs": [[101, 102]], "overflow": "chunk"}', 422, "validation", "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the ids to the model's maximum input length yourself"),
         (b'{"inputs": []}', 400, "empty", "`inputs` cannot be empty; send at least one string"),
