@@ -123,7 +123,10 @@ def check_chunk_budget(request: EmbedRequest, texts: list[str], tokenizer: TextT
     the request's inputs: a chunked request holds no token ids (schema.py)."""
     total = 0
     for index, text in enumerate(texts):
-        counted = tokenizer.count_at_least(text, max_tokens - total) + tokenizer.special_tokens
+        try:
+            counted = tokenizer.count_at_least(text, max_tokens - total) + tokenizer.special_tokens
+        except UntokenizableText as e:  # it names text 0 of the one it was given
+            raise UntokenizableText(index, e.reason) from None
         total += counted
         if total > max_tokens:
             so_far = f" (the inputs up to it at least {total})" if index else ""

@@ -88,6 +88,13 @@ def test_a_lone_surrogate_is_a_422_naming_the_input_and_the_connection_stays_usa
         assert _response(sock)[0] == 200
 
 
+def test_a_lone_surrogate_in_a_long_chunked_text_is_named_by_its_own_index(tiny_bundle):
+    texts = ["fine", "word " * 1000 + "\ud800"]  # long enough for the token budget's prefix count
+    with serving(tiny_bundle, threads=1) as running:
+        response = httpx.post(f"{running.url}/embed", content=json.dumps({"inputs": texts, "overflow": "chunk"}).encode())
+    assert response.status_code == 422 and response.json()["error"].startswith("`inputs[1]` holds the lone surrogate '\\ud800' at character 5000")
+
+
 def test_an_unexpected_500_says_connection_close_and_then_closes(tiny_bundle, encoder):
     rigged = Rigged(encoder)
     with serving(tiny_bundle, loader=lambda: rigged) as running:
