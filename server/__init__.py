@@ -7,6 +7,7 @@ One request's path, one module per step:
     render.py      JSON / base64 / .npy / .npz      errors.py    the one exception -> status table
     lifecycle.py   load, warm, ready, drain         metrics.py   Prometheus text registry
     tei.py         TEI's aliases, /tokenize, /decode openapi.py   /docs: OpenAPI from the route table
-    app.py         Starlette + uvicorn, ``serve``
+    app.py         Starlette + uvicorn, ``serve``   openapi_fields.py  request schemas with the model's limits
+    connection.py  uvicorn's protocol + read deadlines
 Starlette and uvicorn are imported only inside this package.
 """

@@ -6,8 +6,9 @@ order, every queued job with the same options while their tokens fit ``max_batch
 and their count ``max_batch_requests`` (a job is never split, so a run holds at least one).
 It starts when full, when the oldest job has waited ``max_wait``, or at once when no
 admitted request is still on its way to the queue: a lone client never waits. One run at a
-time, in a worker thread, off the event loop. A job whose request was cancelled (its client
-left) is dropped before it runs. Tokenizing is offloaded by size (``offload``): short
+time, in a worker thread, off the event loop, SLICE_TOKENS at a time. A job whose request was
+cancelled (its client left) is dropped before it runs, and a run whose clients all left stops
+after its current slice. Tokenizing is offloaded by size (``offload``): short
 requests on the event loop, long ones in the default thread pool, very long ones
 (> LARGE_CHARS) one at a time in their own thread, so a flood of huge texts cannot hold up
 the others. Not handled here: HTTP, parsing, limits on texts (callers check lengths and
@@ -36,6 +37,7 @@ from .schema import EmbedOptions
 log = logging.getLogger("layerwise.server")
 INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
 LARGE_CHARS = 1 << 17  # requests this long (~4x 32 full 512-token inputs) queue for their own thread
+SLICE_TOKENS = 2048  # a run goes to ONNX Runtime this many tokens at a time (texts whole), so it can stop between slices
 T = TypeVar("T")
 
 
@@ -191,7 +193,7 @@ class Batcher:
         parts = [job.inputs for job in jobs]  # equal options: all Windows or all Tokenized
         inputs = Windows.concat(parts) if jobs[0].options.chunk else Tokenized.concat(parts)  # type: ignore[arg-type]
         try:
-            output = await asyncio.get_running_loop().run_in_executor(self._executor, self._embed, inputs, jobs[0].options)
+            output = await self._slices(jobs, inputs)
         except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
             if len(jobs) > 1:
                 for job in jobs:
@@ -200,6 +202,8 @@ class Batcher:
             if not jobs[0].future.done():
                 jobs[0].future.set_exception(e)
             return
+        if output is None:
+            return  # every client left
         inference = time.monotonic() - started
         self._record(jobs, len(inputs.texts), started, inference)
         offset = 0
@@ -208,6 +212,19 @@ class Batcher:
             offset += len(job.inputs.texts)
             if not job.future.done():
                 job.future.set_result(RunResult(share, started - job.arrived, inference, len(jobs)))
+
+    async def _slices(self, jobs: list[_Job], inputs: Tokenized | Windows) -> list[np.ndarray] | None:
+        """The run's output, computed SLICE_TOKENS at a time (texts whole, windows of chunked texts in
+        one piece), so a run whose clients all left stops after the current slice; None then."""
+        run = functools.partial(asyncio.get_running_loop().run_in_executor, self._executor, self._embed)
+        if isinstance(inputs, Windows) or int(inputs.lengths.sum()) <= SLICE_TOKENS:
+            return await run(inputs, jobs[0].options)
+        output: list[np.ndarray] = []
+        for rows in _slice_rows(inputs.lengths.tolist(), SLICE_TOKENS):
+            if all(job.future.done() for job in jobs):
+                return None
+            output += await run(_take_rows(inputs, rows), jobs[0].options)
+        return output
 
     def _embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> list[np.ndarray]:
         """One array per text: pooled through ``embed``, or per token through ``embed_tokens`` (windows merged per text)."""
@@ -236,3 +253,21 @@ class Batcher:
                 job.future.set_exception(Unavailable("the server shut down before this request ran; retry on another instance"))
         self._queue = []
         self._large.shutdown(wait=False, cancel_futures=True)
+
+
+def _slice_rows(lengths: list[int], budget: int) -> Iterator[range]:
+    """Consecutive rows holding at most ``budget`` tokens each (one row at least). Example: [3, 4, 2, 5], 7 -> 0..1, 2..3."""
+    start, tokens = 0, 0
+    for row, length in enumerate(lengths):
+        if row > start and tokens + length > budget:
+            yield range(start, row)
+            start, tokens = row, 0
+        tokens += length
+    yield range(start, len(lengths))
+
+
+def _take_rows(tokenized: Tokenized, rows: range) -> Tokenized:
+    part = slice(rows.start, rows.stop)
+    return Tokenized(
+        tokenized.texts[part], tokenized.ids[part], tokenized.type_ids[part], tokenized.full_lengths[part], tokenized.limit, tokenized.warn_truncated
+    )

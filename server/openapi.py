@@ -36,7 +36,7 @@ DESCRIPTION = (
     "route does not know are ignored (and named in the `x-ignored-fields` response header); every known field, "
     "layerwise's extensions included, is checked. `null` counts as absent."
 )
-Body = tuple[set[str], str]  # a route's field names and its required one
+Body = tuple[set[str], str, str]  # a route's field names, its required one, and its kind (openapi_fields.fields)
 
 
 def _operation(summary: str, body: Body, answer: dict[str, Any], error: dict[str, Any] = TEI_ERROR, binary: bool = False) -> dict[str, Any]:
@@ -54,11 +54,11 @@ def _read(summary: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 OPERATIONS: dict[Callable[..., Any], dict[str, Any]] = {
-    routes.embed_tei: _operation("One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine", (TEI_FIELDS, "inputs"), VECTORS, binary=True),
-    routes.embed_all: _operation("Every token's vectors per input (TEI /embed_all), with layers and combine", (EMBED_ALL_FIELDS, "inputs"), VECTORS, binary=True),
-    routes.embed_openai: _operation("OpenAI embeddings (also /embeddings)", (OPENAI_FIELDS, "input"), OPENAI_RESPONSE, OPENAI_ERROR),
-    tei.tokenize: _operation("TEI's token objects per input", (TOKENIZE_FIELDS, "inputs"), {"type": "array", "items": {"type": "array", "items": TOKEN}}),
-    tei.decode: _operation("Texts for token ids", (DECODE_FIELDS, "ids"), {"type": "array", "items": {"type": "string"}}),
+    routes.embed_tei: _operation("One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine", (TEI_FIELDS, "inputs", "tei"), VECTORS, binary=True),
+    routes.embed_all: _operation("Every token's vectors per input (TEI /embed_all), with layers and combine", (EMBED_ALL_FIELDS, "inputs", "tei"), VECTORS, binary=True),
+    routes.embed_openai: _operation("OpenAI embeddings (also /embeddings)", (OPENAI_FIELDS, "input", "openai"), OPENAI_RESPONSE, OPENAI_ERROR),
+    tei.tokenize: _operation("TEI's token objects per input", (TOKENIZE_FIELDS, "inputs", "tokenize"), {"type": "array", "items": {"type": "array", "items": TOKEN}}),
+    tei.decode: _operation("Texts for token ids", (DECODE_FIELDS, "ids", "decode"), {"type": "array", "items": {"type": "string"}}),
     routes.health: _read("Readiness: 200 once the model is loaded and warm (also GET / and /ping)", {"type": "object"}),
     routes.live: _read("Liveness: 200 while the process serves, 503 if the model failed to load", {"type": "object"}),
     routes.info: _read("The model, its limits and the server settings", {"type": "object"}),
@@ -82,7 +82,8 @@ class Described(SchemaGenerator):
         operation = dict(OPERATIONS.get(func_or_method, {}))
         body = operation.pop("x-body", None)
         if body is not None:
-            schema = request_schema(*body, self._limits)
+            names, required, kind = body
+            schema = request_schema(names, required, self._limits, kind)
             operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
         return operation
 
@@ -92,7 +93,9 @@ def limits(request: Request) -> Limits:
     if lifecycle.phase != "ready":
         return Limits(settings.max_client_batch_size)
     encoder = lifecycle.batcher().encoder
-    return Limits(settings.max_client_batch_size, encoder.info.num_layers, encoder.tokenizer.vocab_size)
+    info, tokenizer = encoder.info, encoder.tokenizer
+    max_stride = info.max_length - tokenizer.special_tokens - 1
+    return Limits(settings.max_client_batch_size, info.num_layers, tokenizer.vocab_size, info.hidden_size, max_stride)
 
 
 async def openapi(request: Request) -> Response:

@@ -2,7 +2,10 @@
 
 What the parsers (schema.py) refuse, the schemas say where OpenAPI 3.0 can: input counts
 (``minItems``/``maxItems``), empty strings (``minLength``), token ids (0 .. vocabulary - 1),
-layers (-(L+1) .. L), ``overflow`` and ``truncate`` never both. Optional fields are nullable:
+layers (-(L+1) .. L), ``stride``, ``dimensions``, and the field combinations it refuses
+(``overflow`` with ``truncate``, ``stride`` without chunking, chunked token ids, several
+layers without ``combine`` on /v1/embeddings). What no schema can say: a text's token count
+(413 past the model maximum unless truncated). Optional fields are nullable:
 ``null`` counts as absent, as TEI's ``Option`` fields. Bounds that need the model are left
 out while it loads. Not handled here: paths and operations (openapi.py).
 """
@@ -24,6 +27,8 @@ class Limits:
     max_inputs: int
     num_layers: int | None = None
     vocab_size: int | None = None
+    hidden_size: int | None = None
+    max_stride: int | None = None  # a window's content tokens - 1
 
 
 def _ids(limits: Limits) -> dict[str, Any]:
@@ -50,20 +55,23 @@ def _layers(limits: Limits) -> dict[str, Any]:
     }
 
 
-def fields(limits: Limits) -> dict[str, dict[str, Any]]:
-    """Every request field's schema, by name (schema.py's field sets pick them per route)."""
+def fields(limits: Limits, kind: str) -> dict[str, dict[str, Any]]:
+    """Every request field's schema, by name, for a route of ``kind`` ("tei", "openai", "tokenize", "decode")."""
+    width = {"enum": [limits.hidden_size]} if limits.hidden_size else {}
+    stride = {"maximum": limits.max_stride} if limits.max_stride is not None else {}
+    pools = [p for p in POOLS if kind != "openai" or p != "none"]  # /v1/embeddings: one vector per input
     return {
-        "inputs": _texts(limits, ids=True),
+        "inputs": _texts(limits, ids=kind != "tokenize"),
         "input": _texts(limits, ids=True),
         "normalize": {"type": "boolean", "description": "unit-length vectors; default true on /embed, false on /embed_all"},
         "truncate": {"type": "boolean", "default": False, "description": "cut texts longer than the model maximum instead of a 413; not with `overflow`"},
         "overflow": {"type": "string", "enum": list(OVERFLOWS), "description": "layerwise extension, instead of truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info); texts only"},
-        "stride": {"type": "integer", "minimum": 0, "description": "with overflow 'chunk' only: tokens shared by consecutive windows (default min(128, half a window))"},
+        "stride": {"type": "integer", "minimum": 0, **stride, "description": "with overflow 'chunk' only: tokens shared by consecutive windows (default min(128, half a window))"},
         "truncation_direction": {"type": "string", "enum": list(TRUNCATION_DIRECTIONS), "default": "Right", "description": "only 'Right': layerwise keeps the start of a text"},
-        "prompt_name": {"enum": [None], "description": "not supported (no prompts configured): null or absent"},
-        "dimensions": {"type": "integer", "description": "only the width the request gives anyway (vectors are never shortened)"},
+        "prompt_name": {"type": "string", "enum": [None], "description": "not supported (no prompts configured): null or absent"},
+        "dimensions": {"type": "integer", **width, "description": "the model's hidden size (with combine 'concat' also the whole width); vectors are never shortened"},
         "layers": _layers(limits),
-        "pool": {"type": "string", "enum": list(POOLS), "description": "default: the checkpoint's own pooling, else mean"},
+        "pool": {"type": "string", "enum": pools, "description": "default: the checkpoint's own pooling, else mean"},
         "combine": {"type": "string", "enum": [name for name in COMBINERS if name]},
         "encoding_format": {"type": "string", "enum": list(ENCODINGS), "default": "float"},
         "model": {"type": "string"},
@@ -74,24 +82,45 @@ def fields(limits: Limits) -> dict[str, dict[str, Any]]:
     }
 
 
-ONLY_ONE_OVERFLOW = {  # schema.py refuses overflow and truncate together, and stride without overflow 'chunk'
-    "not": {
-        "anyOf": [
-            {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}},
-            {"required": ["stride"], "properties": {"stride": {"type": "integer"}, "overflow": {"not": {"enum": ["chunk"]}}}},
-        ]
-    }
+# What schema.py refuses across fields, each as "not (the refused combination)"; non-null values only.
+OVERFLOW_AND_TRUNCATE = {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
+STRIDE_WITHOUT_CHUNK = {"required": ["stride"], "properties": {"stride": {"type": "integer"}, "overflow": {"nullable": True, "not": {"enum": ["chunk"]}}}}
+
+
+def _chunked_ids(field: str) -> dict[str, Any]:
+    """overflow 'chunk' with token ids among the inputs (anything but a string or a list of strings)."""
+    texts = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    return {"required": ["overflow", field], "properties": {"overflow": {"type": "string", "enum": ["chunk"]}, field: {"not": texts}}}
+
+
+SEVERAL_VECTORS = {  # /v1/embeddings: several layers need `combine`
+    "required": ["layers"],
+    "properties": {
+        "layers": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
+        "combine": {"nullable": True, "not": {"type": "string"}},
+    },
 }
 
 
-def request_schema(names: set[str], required: str, limits: Limits) -> dict[str, Any]:
-    """A route's body: its fields (optional ones nullable), unknown fields allowed and ignored."""
-    every = fields(limits)
-    properties = {name: every[name] | ({} if name == required else {"nullable": True}) for name in sorted(names)}
-    schema: dict[str, Any] = {"type": "object", "required": [required], "properties": properties, "additionalProperties": True}
+def request_schema(names: set[str], required: str, limits: Limits, kind: str) -> dict[str, Any]:
+    """A route's body: its fields (optional ones nullable, ``null`` in their enums), unknown fields
+    allowed and ignored, and the combinations schema.py refuses ruled out."""
+    every = fields(limits, kind)
+    properties = {}
+    for name in sorted(names):
+        schema = dict(every[name])
+        if name != required:
+            schema["nullable"] = True
+            if "enum" in schema and None not in schema["enum"]:
+                schema["enum"] = [*schema["enum"], None]  # OpenAPI 3.0: a nullable enum lists null
+        properties[name] = schema
+    refused = []
     if "overflow" in names:
-        schema |= ONLY_ONE_OVERFLOW
-    return schema
+        refused += [OVERFLOW_AND_TRUNCATE, STRIDE_WITHOUT_CHUNK, _chunked_ids(required)]
+    if kind == "openai":
+        refused.append(SEVERAL_VECTORS)
+    schema: dict[str, Any] = {"type": "object", "required": [required], "properties": properties, "additionalProperties": True}
+    return schema | ({"allOf": [{"not": rule} for rule in refused]} if refused else {})
 
 
 VECTORS = {"type": "array", "items": {"type": "array", "items": {}}}

@@ -96,7 +96,11 @@ async def _tokenize(batcher: Batcher, request: EmbedRequest, texts: list[str]) -
     for index, item in enumerate(request.texts):
         unknown = next((i for i in item if i >= size), None) if not isinstance(item, str) else None
         if unknown is not None:
-            raise InvalidRequest(f"`{request.field}[{index}]` holds token id {unknown}, not in the model's vocabulary of {size} tokens (ids 0..{size - 1})")
+            raise InvalidRequest(
+                f"`{request.field}[{index}]` holds token id {unknown}, not in the model's vocabulary of {size} tokens (ids 0..{size - 1}): "
+                "send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends "
+                "tiktoken's ids unless told check_embedding_ctx_length=False)"
+            )
     from_ids = tokenizer.encode_ids(id_rows, truncate=True)
     if not texts:
         return from_ids
@@ -119,11 +123,15 @@ def check_chunk_budget(request: EmbedRequest, texts: list[str], tokenizer: TextT
     the request's inputs: a chunked request holds no token ids (schema.py)."""
     total = 0
     for index, text in enumerate(texts):
-        counted = tokenizer.count_at_least(text, max_tokens - total) + tokenizer.special_tokens
+        try:
+            counted = tokenizer.count_at_least(text, max_tokens - total) + tokenizer.special_tokens
+        except UntokenizableText as e:  # it names text 0 of the one it was given
+            raise UntokenizableText(index, e.reason) from None
         total += counted
         if total > max_tokens:
+            so_far = f" (the inputs up to it at least {total})" if index else ""
             raise TooLarge(
-                f"`{request.field}[{index}]` has at least {counted} tokens (the inputs up to it at least {total}), more than the "
+                f"`{request.field}[{index}]` has at least {counted} tokens{so_far}, more than the "
                 f"limit of {max_tokens} tokens per request (--max-client-batch-size times the model's maximum input length), "
                 "even before windows overlap: split the document across requests"
             )

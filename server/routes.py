@@ -107,9 +107,13 @@ async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool
     return Response(content, media_type=media or "application/json", headers=headers)
 
 
-def ignored_header(ignored: tuple[str, ...]) -> dict[str, str]:
-    """``x-ignored-fields``: the request's fields this route does not know (ignored, as TEI does)."""
-    return {"x-ignored-fields": ", ".join(ignored)} if ignored else {}
+def ignored_header(ignored: tuple[str, ...], most: int = 16) -> dict[str, str]:
+    """``x-ignored-fields``: the request's fields this route does not know (ignored, as TEI does), each
+    escaped to printable ASCII (a header cannot carry the rest) and cut to 64 characters, at most ``most``."""
+    if not ignored:
+        return {}
+    names = [ascii(name)[1:-1][:64] for name in ignored[:most]]
+    return {"x-ignored-fields": ", ".join(names) + (f", ... ({len(ignored)} in all)" if len(ignored) > most else "")}
 
 
 def _body_maker(parsed: EmbedRequest, done: pipeline.Embedded, media: str | None, tei: bool, model: str) -> Callable[[], bytes]:
@@ -187,6 +191,9 @@ async def info(request: Request) -> Response:
             "payload_limit": settings.payload_limit,
             "json_float_limit": pipeline.JSON_FLOAT_LIMIT,
             "auto_truncate": settings.auto_truncate,
+            "keep_alive_timeout": settings.keep_alive_timeout,
+            "header_timeout": settings.header_timeout,
+            "body_timeout": settings.body_timeout,
             "api_key_required": settings.api_key is not None,
             "version": __version__,
         }

@@ -2,7 +2,7 @@
 (OpenAI) into one EmbedRequest; ``/tokenize`` and ``/decode`` into their own.
 
 Every refusal names the field: bad JSON and wrong types are 422, no input or an empty
-string 400, more inputs than allowed 413. As in text-embeddings-inference, fields a route does
+string 400, more inputs than allowed 422 (TEI: 413). As in text-embeddings-inference, fields a route does
 not know are ignored (TEI's clients send some, e.g. langchain's ``options``) and named in the
 ``x-ignored-fields`` response header; every known field, ours included, is checked. Inputs are
 strings or token ids (OpenAI's and TEI's ``[int]`` and ``[[int]]``), run as given. Defaults follow TEI: the last layer,
@@ -26,7 +26,7 @@ from ..runtime import EncoderInfo
 from ..runtime.errors import InputError
 from ..runtime.options import POOLS, check_combine, check_pool, resolve_layers
 from ..runtime.windows import check_overflow
-from .errors import EmptyInput, InvalidRequest, TooLarge
+from .errors import EmptyInput, InvalidRequest
 
 OPTION_FIELDS = {"normalize", "truncate", "overflow", "stride", "layers", "pool", "combine"}
 TEI_FIELDS = {"inputs", "truncation_direction", "prompt_name", "dimensions"} | OPTION_FIELDS  # TEI's /embed has no encoding_format
@@ -130,10 +130,11 @@ def _parse_tei(
 
 
 def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOptions) -> None:
-    """``dimensions`` is accepted only as the width the request gives anyway: vectors are never shortened."""
+    """``dimensions`` is accepted only as the width the request gives anyway, or the model's hidden size
+    (each layer's part of it): vectors are never shortened."""
     width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
     dimensions = _get(data, "dimensions", int, width)
-    if dimensions != width:
+    if dimensions not in (width, info.hidden_size):  # the hidden size: each layer's part of a concatenation
         raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
 
 
@@ -232,15 +233,17 @@ def _inputs(data: dict[str, Any], field: str, max_inputs: int) -> list[str | lis
 def _ids(value: list[Any], where: str) -> list[int]:
     if not value:
         raise EmptyInput(f"{where} is an empty list of token ids; send at least one id")
-    bad = next((i for i in value if not isinstance(i, int) or isinstance(i, bool) or i < 0), None)
-    if bad is not None:
-        raise InvalidRequest(f"{where} must hold token ids (integers from 0), got {json.dumps(bad)}")
+    for token in value:
+        if not isinstance(token, int) or isinstance(token, bool) or token < 0:
+            raise InvalidRequest(f"{where} must hold token ids (integers from 0), got {json.dumps(token)}")
     return value
 
 
 def _check_batch_size(size: int, max_inputs: int) -> None:
+    """A 422 (TEI answers 413): the API description bounds the count (maxItems), and a body that breaks
+    its schema is a 422 like every other."""
     if size > max_inputs:
-        raise TooLarge(
+        raise InvalidRequest(
             f"batch size {size} > maximum allowed batch size {max_inputs}: split the request, "
             "or start the server with a larger --max-client-batch-size"
         )

@@ -55,7 +55,7 @@ class Settings:
         for flag in ("keep_alive_timeout", "header_timeout", "body_timeout"):
             value = getattr(self, flag)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
-                raise ServerConfigError(f"--{flag.replace('_', '-')} must be a number of seconds > 0, got {value!r}")
+                raise ServerConfigError(f"--{flag.replace('_', '-')} must be a finite number of seconds > 0, got {value!r}")
         if not 0 <= self.port <= 65535:
             raise ServerConfigError(f"--port must be from 0 to 65535, got {self.port}")
         if self.api_key is not None and not self.api_key.strip():

@@ -14,6 +14,7 @@ import pytest
 
 import layerwise
 from layerwise.runtime import InputError
+from layerwise.server import batcher
 
 from .test_server_harness import BUG_TEXT, Rigged, serving
 
@@ -87,6 +88,13 @@ def test_a_lone_surrogate_is_a_422_naming_the_input_and_the_connection_stays_usa
         assert _response(sock)[0] == 200
 
 
+def test_a_lone_surrogate_in_a_long_chunked_text_is_named_by_its_own_index(tiny_bundle):
+    texts = ["fine", "word " * 1000 + "\ud800"]  # long enough for the token budget's prefix count
+    with serving(tiny_bundle, threads=1) as running:
+        response = httpx.post(f"{running.url}/embed", content=json.dumps({"inputs": texts, "overflow": "chunk"}).encode())
+    assert response.status_code == 422 and response.json()["error"].startswith("`inputs[1]` holds the lone surrogate '\\ud800' at character 5000")
+
+
 def test_an_unexpected_500_says_connection_close_and_then_closes(tiny_bundle, encoder):
     rigged = Rigged(encoder)
     with serving(tiny_bundle, loader=lambda: rigged) as running:
@@ -132,7 +140,7 @@ def test_idle_half_head_and_half_body_connections_are_closed_after_their_timeout
         assert _closed_within(after_answer, 10) == b""
         head_answer, body_answer = _closed_within(half_head, 10), _closed_within(half_body, 10)
         assert time.monotonic() - started < 10
-        assert head_answer is not None and head_answer.startswith(b"HTTP/1.1 408 ") and b"request head" in head_answer
+        assert head_answer is not None and head_answer.startswith(b"HTTP/1.1 408 ") and b"not complete in time (--header-timeout)" in head_answer
         assert body_answer is not None and body_answer.startswith(b"HTTP/1.1 408 ")
         assert b"request body not complete 0.5 s after its headers (--body-timeout)" in body_answer and b"connection: close" in body_answer
 
@@ -157,6 +165,28 @@ def test_requests_whose_clients_left_are_dropped_before_they_run(tiny_bundle, en
         ran = [run[0] for run in rigged.runs[runs_before:]]
     assert one_run >= 0.4 and queued < 2 * one_run, (queued, one_run)  # kept: 8 more runs, over 3 s
     assert len([text for text in ran if text.startswith("leaver")]) <= 1 and ran[-1] == "a normal request"
+
+
+def test_a_run_whose_client_left_stops_between_slices(tiny_bundle, encoder, monkeypatch):
+    """A 32-input request runs as 8 slices of 0.2 s; its client leaves after the first: the next
+    request waits for the slice under way only, not for the whole run."""
+    monkeypatch.setattr(batcher, "SLICE_TOKENS", 512)
+    rigged = Rigged(encoder, delay=0.2)
+    big = [f"big request {i} " + "word " * 200 for i in range(32)]  # cut to 128 tokens each: 4,096 tokens
+    with serving(tiny_bundle, loader=lambda: rigged) as running:
+        alone = httpx.post(f"{running.url}/embed", json={"inputs": big, "truncate": True}, timeout=30)
+        one_run = int(alone.headers["x-inference-time"]) / 1000
+        runs_before = len(rigged.runs)
+        leaving = _connect(running.url)
+        leaving.sendall(_request("/embed", json.dumps({"inputs": big, "truncate": True}).encode()))
+        deadline = time.monotonic() + 30
+        while len(rigged.runs) == runs_before and time.monotonic() < deadline:
+            time.sleep(0.005)  # its first slice has run: the run is under way
+        leaving.close()
+        response = httpx.post(f"{running.url}/embed", json={"inputs": "a normal request"}, timeout=60)
+        queued = int(response.headers["x-queue-time"]) / 1000
+    assert one_run >= 8 * 0.2 and queued < one_run / 3, (queued, one_run)  # without stopping: the other 7 slices, ~1.4 s
+    assert len(rigged.runs) - runs_before <= 3  # the first slice, the one under way, the normal request
 
 
 def test_huge_chunked_text_is_refused_before_it_is_tokenized_whole(tiny_bundle, encoder):

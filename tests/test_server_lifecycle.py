@@ -83,6 +83,8 @@ def test_a_budget_below_the_maximum_input_length_is_refused_before_listening(tin
         (["--max-concurrent-requests", "0"], "error: --max-concurrent-requests must be a positive integer, got 0\n"),
         (["--max-wait-ms", "-1"], "error: --max-wait-ms must be a number >= 0, got -1.0\n"),
         (["--api-key", " "], "error: --api-key is empty; pass a non-empty key, or leave the flag out to serve without one\n"),
+        (["--body-timeout", "0"], "error: --body-timeout must be a finite number of seconds > 0, got 0.0\n"),
+        (["--header-timeout", "inf"], "error: --header-timeout must be a finite number of seconds > 0, got inf\n"),
     ],
 )
 def test_impossible_settings_are_refused_with_exit_status_2(tiny_bundle, capsys, flags, message):

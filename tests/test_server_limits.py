@@ -51,14 +51,15 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b'{"inputs": "x", "combine": "max"}', 422, "validation", "combine must be one of None, 'concat', 'sum', 'mean', got 'max'"),
         (b'{"inputs": "x", "combine": ["sum"]}', 422, "validation", "`combine` must be a string, got an array"),
         (b'{"inputs": "x", "truncation_direction": "up"}', 422, "validation", "`truncation_direction` 'up' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out"),
+        (b'{"inputs": [[null]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got null"),
         (b'{"inputs": [[101, -1, 102]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got -1"),
-        (b'{"inputs": [101, 30522]}', 422, "validation", "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521)"),
+        (b'{"inputs": [101, 30522]}', 422, "validation", "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told check_embedding_ctx_length=False)"),
         (b'{"inputs": ["x", []]}', 400, "empty", "`inputs[1]` is an empty list of token ids; send at least one id"),
         (b'{"inputs": [[101, 102]], "overflow": "chunk"}', 422, "validation", "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the ids to the model's maximum input length yourself"),
         (b'{"inputs": []}', 400, "empty", "`inputs` cannot be empty; send at least one string"),
         (b'{"inputs": ""}', 400, "empty", "`inputs` is an empty string; send some text"),
         (b'{"inputs": ["a", ""]}', 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
-        (b'{"inputs": [' + b",".join([b'"x"'] * 33) + b"]}", 413, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
+        (b'{"inputs": [' + b",".join([b'"x"'] * 33) + b"]}", 422, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
     ],
 )
 def test_bad_embed_requests_are_refused_naming_the_field(url, body, status, kind, message):

@@ -174,7 +174,7 @@ def test_docs_loads_swagger_ui_from_this_server_not_a_cdn(url):
         ("/decode", {"ids": [101, -1]}, 422, "validation", "`ids` must hold token ids (integers from 0), got -1"),
         ("/decode", {"ids": "101"}, 422, "validation", "`ids` must be a list of token ids or a list of such lists, got a string"),
         ("/tokenize", {"inputs": ["a", ""]}, 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
-        ("/tokenize", {"inputs": ["a"] * 33}, 413, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
+        ("/tokenize", {"inputs": ["a"] * 33}, 422, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
         ("/tokenize", {"inputs": "a", "prompt_name": "query"}, 422, "validation", "`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text"),
     ],
 )
