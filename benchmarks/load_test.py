@@ -33,7 +33,7 @@ import httpx
 import numpy as np
 
 import layerwise
-from layerwise.runtime.atomic import write_text_atomic
+from layerwise.io.atomic import write_text_atomic
 
 from .common import machine, real_sentences, results_stem
 

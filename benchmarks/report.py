@@ -6,7 +6,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from layerwise.runtime.atomic import atomic_write
+from layerwise.io.atomic import atomic_write
 
 
 def _all_layers(job: dict[str, Any]) -> list[str]:

@@ -16,7 +16,7 @@ from datetime import date
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from layerwise.runtime.atomic import write_text_atomic
+from layerwise.io.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, batching, grid, layer_cut, long_docs, peers, report, roofline

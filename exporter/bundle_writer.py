@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from ..runtime.atomic import current_umask, partial_prefix
+from ..io.atomic import current_umask, partial_prefix
 from ..runtime.manifest import FORMAT, MANIFEST_NAME
 from .errors import ExportError
 from .target_lock import old_prefix, target_lock

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from ..runtime.atomic import lock_if_current, partial_prefix
+from ..io.atomic import lock_if_current, partial_prefix
 from .errors import ExportError
 
 OLD_MARK = ".old-"  # the previous bundle, moved aside while the new one is renamed into place

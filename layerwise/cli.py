@@ -12,11 +12,11 @@ import signal
 import sys
 from typing import Callable, Sequence
 
-from .extract.command import add_parser as add_extract_parser
+from .commands.extract import add_parser as add_extract_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import PROVIDERS, VARIANTS
 from .runtime.options import OVERFLOWS, POOLS
-from .triton.command import add_parser as add_triton_parser
+from .commands.triton import add_parser as add_triton_parser
 
 
 def _csv(text: str) -> list[str]:
@@ -51,33 +51,33 @@ def _export(args: argparse.Namespace) -> int:
         threads=args.threads,
         edge=args.edge,
     )
-    from .summary import describe
+    from .commands.inspect import describe
 
     print(describe(args.out))
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .summary import describe
+    from .commands.inspect import describe
 
     print(describe(args.bundle))
     return 0
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from .embed_cli import run_embed
+    from .commands.embed import run_embed
 
     return run_embed(args)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verify_cli import run_verify
+    from .commands.verify import run_verify
 
     return run_verify(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench_cli import run_bench
+    from .commands.bench import run_bench
 
     return run_bench(args)
 

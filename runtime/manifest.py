@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from .errors import BundleError
 
 FORMAT = "layerwise-bundle"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formats import npz_pooled, npz_tokens
+from ..io.npz import npz_pooled, npz_tokens
 from ..runtime.errors import NonFiniteOutputError
 from .errors import NotAcceptable
 from .schema import EmbedRequest

@@ -8,7 +8,7 @@ from layerwise.runtime.bench_hooks import batching as batching_hook
 from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime import load
 from layerwise.runtime.cpu import describe
-from layerwise.runtime.latency import measure_grid
+from layerwise.commands.latency import measure_grid
 
 
 def test_gpu_job_runs_on_the_cpu_provider_and_renders(tiny_bundle):

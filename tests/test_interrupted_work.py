@@ -17,10 +17,10 @@ from typing import Callable
 import pytest
 
 import layerwise
-import layerwise.embed_cli  # noqa: F401  (imported now so that the timed call below times only the check)
+import layerwise.commands.embed  # noqa: F401  (imported now so that the timed call below times only the check)
 from layerwise.cli import main
 from layerwise.exporter.errors import ExportError
-from layerwise.runtime.atomic import atomic_write, partial_prefix
+from layerwise.io.atomic import atomic_write, partial_prefix
 from layerwise.runtime.manifest import read_manifest
 
 

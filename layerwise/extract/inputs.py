@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..jsonl import read_record
+from ..io.jsonl import read_record
 from ..runtime.errors import InputError
 
 log = logging.getLogger("layerwise")

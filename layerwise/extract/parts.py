@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..runtime import Encoder
-from ..runtime.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
+from ..io.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
 from ..runtime.errors import InputError
 from ..runtime.windows import split
 

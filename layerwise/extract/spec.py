@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import __version__
 from ..runtime import Encoder
-from ..runtime.atomic import write_text_atomic
+from ..io.atomic import write_text_atomic
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS

@@ -14,12 +14,12 @@ from typing import IO, Any, Callable, Iterable
 
 import numpy as np
 
-from .formats import npz_pooled, npz_tokens
-from .jsonl import read_record
-from .runtime import load
-from .runtime.atomic import atomic_write, check_writable
-from .runtime.errors import InputError
-from .runtime.options import resolve_layers
+from ..io.npz import npz_pooled, npz_tokens
+from ..io.jsonl import read_record
+from ..runtime import load
+from ..io.atomic import atomic_write, check_writable
+from ..runtime.errors import InputError
+from ..runtime.options import resolve_layers
 
 CHUNK = 1024  # texts per embed call when showing progress
 

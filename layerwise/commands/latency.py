@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .bench_hooks import run_batch, synthetic_batch, vocab_size
-from .encoder import Encoder
-from .options import check_pool, resolve_layers, unique_sorted
+from ..runtime.bench_hooks import run_batch, synthetic_batch, vocab_size
+from ..runtime.encoder import Encoder
+from ..runtime.options import check_pool, resolve_layers, unique_sorted
 
 WARMUP = 2
 MIN_REPEATS = 5

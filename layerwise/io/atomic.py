@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import OutputError
+from ..runtime.errors import OutputError
 
 try:
     import fcntl

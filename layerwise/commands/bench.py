@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from .runtime import load
-from .runtime.atomic import check_writable, write_text_atomic
-from .runtime.cpu import describe
-from .runtime.errors import InputError
-from .runtime.latency import measure_grid
+from ..runtime import load
+from ..io.atomic import check_writable, write_text_atomic
+from ..runtime.cpu import describe
+from ..runtime.errors import InputError
+from .latency import measure_grid
 
 
 def _ints(text: str, flag: str) -> list[int]:

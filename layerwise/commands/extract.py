@@ -42,9 +42,9 @@ def run_extract(args: argparse.Namespace) -> int:
     from ..runtime import load
     from ..runtime.errors import InputError
     from ..runtime.options import resolve_layers
-    from .inputs import plan_inputs
-    from .parts import output_schema
-    from .spec import embed_options, open_output
+    from ..extract.inputs import plan_inputs
+    from ..extract.parts import output_schema
+    from ..extract.spec import embed_options, open_output
 
     for flag in ("rows_per_part", "actors", "threads_per_actor"):
         if getattr(args, flag) < 1:
@@ -58,7 +58,7 @@ def run_extract(args: argparse.Namespace) -> int:
     with open_output(args.output, options, plan) as output:
         before = len(output.done)
         if local:
-            from .local import extract_local
+            from ..extract.local import extract_local
 
             written = extract_local(encoder, plan, options, output, schema)
         else:

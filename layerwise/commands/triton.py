@@ -26,13 +26,13 @@ def add_parser(verbs: Any) -> None:
 
 
 def run_triton(args: argparse.Namespace) -> int:
-    from .repository import write_repository
+    from ..triton.repository import write_repository
 
     folder = write_repository(args.bundle, args.out, args.variant, args.kind, args.instances, args.max_batch_size, args.threads, args.name)
     if importlib.util.find_spec("tritonclient") is None:
         log.warning("wrote %s; not checked against Triton's ModelConfig protobuf: pip install 'layerwise[triton]' to check", folder)
     else:
-        from .check import check_model
+        from ..triton.check import check_model
 
         check_model(folder)
         log.info("wrote %s; config.pbtxt parses as Triton's ModelConfig and matches the graph", folder)
