@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 import layerwise
+from layerwise.commands.inspect import describe
 from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.session import physical_cores
-from layerwise.commands.inspect import describe
 
 from .common import agreement, alternate, length_stats, machine, minilm_dir, real_sentences, torch_all_layers_mean
 

@@ -25,9 +25,10 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import numpy as np

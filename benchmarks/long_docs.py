@@ -12,7 +12,8 @@ windows together in its length-sorted batches of ``BATCH``. Contenders alternate
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

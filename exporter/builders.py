@@ -11,9 +11,9 @@ Which provider runs which variant is not decided here: see VARIANT_PROVIDERS in 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..runtime.manifest import VARIANTS, BuildReport
 from . import graph_tools

@@ -10,9 +10,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from ..io.atomic import current_umask, partial_prefix
 from ..runtime.manifest import FORMAT, MANIFEST_NAME

@@ -11,10 +11,11 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..runtime.bundle import sha256_of
 from ..runtime.manifest import (

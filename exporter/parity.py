@@ -7,8 +7,9 @@ fails the export, naming the layer, the metric and by how much.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

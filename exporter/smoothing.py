@@ -11,7 +11,8 @@ scale, so their scaled weight stays a single shared tensor.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx

@@ -14,10 +14,10 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
 from ..io.atomic import lock_if_current, partial_prefix
 from .errors import ExportError

@@ -6,8 +6,8 @@ the exporter extra (torch, transformers, onnx) and imports it only when called.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .runtime import Encoder, TruncationWarning, load
 from .runtime.errors import (

@@ -10,13 +10,13 @@ import argparse
 import logging
 import signal
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .commands.extract import add_parser as add_extract_parser
+from .commands.triton import add_parser as add_triton_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import PROVIDERS, VARIANTS
 from .runtime.options import OVERFLOWS, POOLS
-from .commands.triton import add_parser as add_triton_parser
 
 
 def _csv(text: str) -> list[str]:

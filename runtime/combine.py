@@ -7,7 +7,7 @@ once moved to [tokens, layers, hidden].
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,7 +19,7 @@ def _concat(x: np.ndarray) -> np.ndarray:
     return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
 
 
-COMBINERS: dict[Optional[str], Combiner] = {
+COMBINERS: dict[str | None, Combiner] = {
     None: lambda x: x,
     "concat": _concat,
     "sum": lambda x: x.sum(axis=-2, dtype=np.float32),

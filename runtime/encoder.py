@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -261,7 +262,7 @@ class Encoder(SpanMethods):
         """
         return self._tokenizer.encode(check_texts(texts), max_length, truncate)
 
-    def verify(self, texts: int | None = None) -> "VerifyReport":
+    def verify(self, texts: int | None = None) -> VerifyReport:
         """Check this variant on this machine against the bundle's stored PyTorch reference.
 
         Embeds the reference texts (all, or the first ``texts``) exactly as ``embed`` does and
@@ -288,7 +289,7 @@ class Encoder(SpanMethods):
         """Release the worker threads now (sessions go with the Encoder object)."""
         self._workers.shutdown(wait=True)
 
-    def __enter__(self) -> "Encoder":
+    def __enter__(self) -> Encoder:
         return self
 
     def __exit__(self, *exc: object) -> None:

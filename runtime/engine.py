@@ -21,11 +21,10 @@ import numpy as np
 
 from .bundle import Bundle, LoadedGraph
 from .errors import BundleError
-from .manifest import INPUT_NAMES, Manifest, POOLING_INPUTS, POOLING_OUTPUT, output_name
+from .manifest import INPUT_NAMES, POOLING_INPUTS, POOLING_OUTPUT, Manifest, output_name
 from .onnx_graph import cut_model
 from .session import SessionConfig, create_session, ort
 from .tokenize import Batch
-
 
 # Padded tokens per batch on the CPU, by CPU family (runtime/cpu.py), measured on 2 cores with int8
 # MiniLM, all layers mean-pooled (texts/s; README "Benchmarks" and benchmarks/batching.py):
@@ -69,10 +68,10 @@ class Engine:
     def manifest(self) -> Manifest:
         return self._bundle.manifest
 
-    def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> "ort.InferenceSession":
+    def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> ort.InferenceSession:
         return create_session(graph.model_bytes, config, name, graph.folder)
 
-    def _check_contract(self, session: "ort.InferenceSession") -> None:
+    def _check_contract(self, session: ort.InferenceSession) -> None:
         manifest, model = self._bundle.manifest, self._bundle.manifest.model
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
@@ -95,7 +94,7 @@ class Engine:
                     f"[batch, sequence, {model.hidden_size}]"
                 )
 
-    def session(self, deepest: int, single_thread: bool = False) -> "ort.InferenceSession":
+    def session(self, deepest: int, single_thread: bool = False) -> ort.InferenceSession:
         """The graph through layer ``deepest`` (cut and cached on first use) at the given thread setting."""
         config = self._single if single_thread else self.config
         key = (deepest, config.threads)
@@ -111,7 +110,7 @@ class Engine:
                 self._sessions[key] = self._create(graph, config, f"variant {self._variant.name!r} through layer {deepest}")
             return self._sessions[key]
 
-    def hidden_states(self, batch: Batch, layers: list[int], single_thread: bool = False) -> list["ort.OrtValue"]:
+    def hidden_states(self, batch: Batch, layers: list[int], single_thread: bool = False) -> list[ort.OrtValue]:
         """Run one batch; the needed layers' states [rows, seq, hidden], left where ONNX Runtime put them."""
         device, device_id = self.config.provider, self.config.device_id
         session = self.session(max(layers), single_thread)

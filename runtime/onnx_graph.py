@@ -10,7 +10,7 @@ Not handled: control-flow subgraphs that read outer-scope values while being cut
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from .protowire import LENGTH_DELIMITED, encode_message_field, iter_fields
 

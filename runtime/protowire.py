@@ -9,7 +9,8 @@ Example: fields(b"\\x08\\x96\\x01") -> [(1, 0, 150)]
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+from collections.abc import Iterator
+from typing import Union
 
 FieldValue = Union[int, memoryview]
 

@@ -72,7 +72,7 @@ class SessionConfig:
     device_id: int = 0
     cpu_arena: bool = False  # off: see the module docstring (benchmarks.soak compares both)
 
-    def session_options(self, external_data_folder: Path | None = None) -> "ort.SessionOptions":
+    def session_options(self, external_data_folder: Path | None = None) -> ort.SessionOptions:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -90,7 +90,7 @@ class SessionConfig:
             return [(PROVIDERS["cuda"], cuda_options), PROVIDERS["cpu"]]
         return [PROVIDERS["cpu"]]
 
-    def run_options(self) -> "ort.RunOptions":
+    def run_options(self) -> ort.RunOptions:
         """Options for each run: on CUDA, give device memory grown by this run back afterwards."""
         options = ort.RunOptions()
         if self.provider == "cuda":
@@ -98,7 +98,7 @@ class SessionConfig:
         return options
 
 
-def create_session(model_bytes: bytes, config: SessionConfig, name: str, external_data_folder: Path | None = None) -> "ort.InferenceSession":
+def create_session(model_bytes: bytes, config: SessionConfig, name: str, external_data_folder: Path | None = None) -> ort.InferenceSession:
     """Create a session from model bytes and check that the requested provider really runs it."""
     try:
         session = ort.InferenceSession(

@@ -7,7 +7,8 @@ to none. Spans are Python string offsets, end exclusive, as ``text[start:end]``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -7,8 +7,8 @@ Sorting by length means a batch of short texts never pays for one long text's pa
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer

@@ -18,6 +18,7 @@ import numpy as np
 from .encoder import Encoder
 from .errors import BundleError
 
+
 @dataclass(frozen=True)
 class LayerCheck:
     """One hidden state's agreement with the stored reference."""

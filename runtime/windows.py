@@ -16,8 +16,9 @@ This module does not handle pairs of texts (single sequences only, as ``embed`` 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tokenizers import Encoding
@@ -50,7 +51,7 @@ class TokenAlignment:
     word_ids: np.ndarray
 
     @staticmethod
-    def of(encoding: Encoding) -> "TokenAlignment":
+    def of(encoding: Encoding) -> TokenAlignment:
         offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
         words = np.array([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64)
         return TokenAlignment(offsets, words)
@@ -91,7 +92,7 @@ class Windows:
         return [len(e.ids) for e in self.merged]
 
     @staticmethod
-    def concat(parts: Sequence["Windows"]) -> "Windows":
+    def concat(parts: Sequence[Windows]) -> Windows:
         """One Windows holding ``parts`` in order, to run several requests' windows together."""
         texts: list[str] = []
         placements: list[Placement] = []

@@ -14,7 +14,7 @@ import functools
 import logging
 import socket
 import sys
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import uvicorn
 from starlette.applications import Starlette

@@ -17,9 +17,9 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterator
 
 import numpy as np
 

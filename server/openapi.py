@@ -8,7 +8,8 @@ checks every route). ``/docs`` is Swagger UI (loaded from its CDN) showing that 
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response

@@ -4,11 +4,11 @@ provider, the latency grid, the long-documents and batching jobs on a tiny model
 from __future__ import annotations
 
 from benchmarks import batching, gpu, long_docs, report
-from layerwise.runtime.bench_hooks import batching as batching_hook
-from layerwise.runtime.engine import cpu_batch_tokens
-from layerwise.runtime import load
-from layerwise.runtime.cpu import describe
 from layerwise.commands.latency import measure_grid
+from layerwise.runtime import load
+from layerwise.runtime.bench_hooks import batching as batching_hook
+from layerwise.runtime.cpu import describe
+from layerwise.runtime.engine import cpu_batch_tokens
 
 
 def test_gpu_job_runs_on_the_cpu_provider_and_renders(tiny_bundle):

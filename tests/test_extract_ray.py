@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 import layerwise
 from layerwise.cli import main

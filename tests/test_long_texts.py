@@ -3,10 +3,11 @@ windows, merged by the rules of runtime/windows.py, on real long documents."""
 
 from __future__ import annotations
 
+from pydoc_data.topics import topics
+
 import numpy as np
 import pytest
 import torch
-from pydoc_data.topics import topics
 
 import layerwise
 from layerwise.runtime import InputError

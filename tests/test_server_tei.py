@@ -12,7 +12,6 @@ from huggingface_hub import AsyncInferenceClient, InferenceClient
 from tokenizers import Tokenizer
 
 import layerwise
-from layerwise.runtime import TruncationWarning
 from layerwise.server.openapi import OPENAPI_PATH
 from layerwise.server.schema import DECODE_FIELDS, EMBED_ALL_FIELDS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from .base import JOBS, Context, Peer, Spec, versions
 
+
 def build_layerwise(ctx: Context, variant: str) -> Peer:
     """layerwise.load(bundle, variant) on the CPU: every layer (or the last), mean-pooled over real tokens."""
     import layerwise  # installed editable (no deps) into this venv by peers_setup.sh

@@ -18,10 +18,9 @@ import base64
 import contextlib
 import json
 import sys
+import warnings
 
 import numpy as np
-
-import warnings
 
 import layerwise
 from layerwise.runtime import TruncationWarning, engine, loader, manifest, options, windows
@@ -88,6 +87,7 @@ def _windows(tokenizer, texts: list[str], max_length: int | None, stride: int | 
 def long_texts(bundle: str) -> dict[str, str]:
     """As tests/test_long_texts.py builds them: LONG, long_doc and text_of(512 / 513 tokens)."""
     from pydoc_data.topics import topics
+
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(f"{bundle}/tokenizer.json")

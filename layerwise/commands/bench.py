@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
-from ..runtime import load
 from ..io.atomic import check_writable, write_text_atomic
+from ..runtime import load
 from ..runtime.cpu import describe
 from ..runtime.errors import InputError
 from .latency import measure_grid

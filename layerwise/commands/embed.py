@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any
 
 import numpy as np
 
-from ..io.npz import npz_pooled, npz_tokens
-from ..io.jsonl import read_record
-from ..runtime import load
 from ..io.atomic import atomic_write, check_writable
+from ..io.jsonl import read_record
+from ..io.npz import npz_pooled, npz_tokens
+from ..runtime import load
 from ..runtime.errors import InputError
 from ..runtime.options import resolve_layers
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..runtime.combine import COMBINERS
 from ..runtime.manifest import POOLING_KINDS
@@ -39,12 +40,12 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
 
 
 def run_extract(args: argparse.Namespace) -> int:
-    from ..runtime import load
-    from ..runtime.errors import InputError
-    from ..runtime.options import resolve_layers
     from ..extract.inputs import plan_inputs
     from ..extract.parts import output_schema
     from ..extract.spec import embed_options, open_output
+    from ..runtime import load
+    from ..runtime.errors import InputError
+    from ..runtime.options import resolve_layers
 
     for flag in ("rows_per_part", "actors", "threads_per_actor"):
         if getattr(args, flag) < 1:

@@ -8,7 +8,7 @@ group's vectors, whatever the corpus size.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa

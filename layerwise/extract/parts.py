@@ -13,17 +13,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..runtime import Encoder
 from ..io.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
+from ..runtime import Encoder
 from ..runtime.errors import InputError
 from ..runtime.windows import split
 

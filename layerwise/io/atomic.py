@@ -16,10 +16,11 @@ import glob
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from ..runtime.errors import OutputError
 

@@ -7,7 +7,7 @@ tokens concatenated, one ``layer_K`` array per layer ([all tokens, hidden]; or o
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
