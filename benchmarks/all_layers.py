@@ -18,7 +18,9 @@ BATCH = 32
 
 def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5) -> dict[str, Any]:
     reference = torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)
-    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")}
+    encoders = {
+        v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")
+    }
     contenders = {
         "pytorch plain loop": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False),
         "pytorch sorted loop": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=True),

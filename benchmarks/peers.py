@@ -25,7 +25,16 @@ PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 BATCH = 32
 
 
-def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, job: str = "last_layer", peers: list[str] | None = None) -> dict[str, Any]:
+def run(
+    bundle: str,
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    threads: int,
+    repeats: int = 5,
+    job: str = "last_layer",
+    peers: list[str] | None = None,
+) -> dict[str, Any]:
     """Every peer that can do ``job`` (or only ``peers``) next to the bundle's variants, in the peer environment."""
     if not PEER_PYTHON.exists():
         return {"skipped": f"no peer environment at {PEER_PYTHON}; run benchmarks/peers_setup.sh (make bench does)"}
@@ -34,8 +43,9 @@ def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int,
     with tempfile.TemporaryDirectory(prefix="layerwise-peers-") as tmp:
         work = Path(tmp)
         (work / "texts.json").write_text(json.dumps(texts))
-        command = [str(PEER_PYTHON), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
-                   "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats), "--bundle", str(Path(bundle).resolve())]  # fmt: skip
+        command = [str(PEER_PYTHON), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work),
+                   "--job", job, "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats),
+                   "--bundle", str(Path(bundle).resolve())]  # fmt: skip
         command += ["--peers", ",".join(peers)] if peers else []
         subprocess.run(command, check=True, timeout=3600, cwd=HERE.parent)
         summary = json.loads((work / "peers.json").read_text())

@@ -1,6 +1,7 @@
 """``make bench``: every benchmark job in one run; results to benchmarks/results/<date>-<host>-<cpu family>.*
 
-Usage: python -m benchmarks.run BUNDLE [--jobs all_layers,long_docs,all_layers_peers,peers,batching,grid,layer_cut,roofline,gpu] [--quick] [--texts N]
+Usage: python -m benchmarks.run BUNDLE [--quick] [--texts N]
+       [--jobs all_layers,long_docs,all_layers_peers,peers,batching,grid,layer_cut,roofline,gpu]
 Writes <date>-<host>-<cpu family>.json (everything measured, with machine facts), .md (tables) and
 -latency.png / -throughput.png plots.
 """
@@ -46,7 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     results = {"date": date.today().isoformat(), "host": socket.gethostname(), "machine": machine(), "bundle": args.bundle, "jobs": {}}
     runners = {
         "all_layers": lambda: all_layers.run(args.bundle, model, tokenizer, texts, args.threads, repeats),
-        "long_docs": lambda: long_docs.run(args.bundle, model, tokenizer, args.threads, repeats, lengths=long_docs.QUICK_LENGTHS if args.quick else None),
+        "long_docs": lambda: long_docs.run(
+            args.bundle, model, tokenizer, args.threads, repeats, lengths=long_docs.QUICK_LENGTHS if args.quick else None
+        ),
         "all_layers_peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="all_layers"),
         "peers": lambda: peers.run(args.bundle, model, tokenizer, texts, args.threads, repeats, job="last_layer"),
         "batching": lambda: batching.run(args.bundle, texts, args.threads, repeats),

@@ -99,7 +99,9 @@ def _model_info(ckpt: Checkpoint) -> ModelInfo:
 class _Exporter:
     """One export run: builds the requested variants into ``work``, each checked against PyTorch."""
 
-    def __init__(self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int, edge: bool = False) -> None:
+    def __init__(
+        self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int, edge: bool = False
+    ) -> None:
         self.ckpt, self.work, self.bars, self.threads, self.edge = ckpt, work, bars, threads, edge
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
@@ -216,7 +218,9 @@ def export(
     """
     chosen = _check_variants(variants)
     if edge and "int8" not in chosen:
-        raise ExportError(f"--edge compresses the int8 variant, but --variants is {','.join(chosen)}: add int8 (e.g. --variants int8 --edge)")
+        raise ExportError(
+            f"--edge compresses the int8 variant, but --variants is {','.join(chosen)}: add int8 (e.g. --variants int8 --edge)"
+        )
     bars = bars_with_overrides(thresholds)
     if external_data_threshold is None:
         external_data_threshold = graph_tools.EXTERNAL_DATA_THRESHOLD

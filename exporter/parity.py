@@ -75,7 +75,9 @@ def _mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
 
 
-def compare(outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]], masks: Sequence[np.ndarray]) -> list[LayerParity]:
+def compare(
+    outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]], masks: Sequence[np.ndarray]
+) -> list[LayerParity]:
     """Compare per-batch, per-layer outputs with the reference; return one row per layer."""
     num_states = len(reference[0])
     rows = []
@@ -126,7 +128,8 @@ def check(variant: str, rows: Sequence[LayerParity], bars: ParityBars) -> dict[s
     problems = failures(rows, bars)
     if problems:
         raise ParityError(
-            f"variant {variant!r} is further from PyTorch than allowed on real text: " + "; ".join(problems[:6])
+            f"variant {variant!r} is further from PyTorch than allowed on real text: "
+            + "; ".join(problems[:6])
             + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
             + f". Override with --threshold {variant}.METRIC=VALUE if this is acceptable for your use"
         )

@@ -108,7 +108,9 @@ def _quantize_rows(x: str, width: int, tag: str) -> tuple[list[onnx.NodeProto], 
     return nodes, t("q"), t("row_scale"), t("lead")
 
 
-def _int8_matmul(node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight: np.ndarray) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def _int8_matmul(
+    node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight: np.ndarray
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Replace ``node`` (x @ W) by MatMulIntegerToFloat on per-token int8 x and per-channel int8 W."""
     tag = f"int8_{node.name.strip('/').replace('/', '_')}"
     w_int8, w_scale = pair_bounded_int8(weight)
@@ -118,7 +120,13 @@ def _int8_matmul(node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight
         numpy_helper.from_array(np.array([weight.shape[1]], dtype=np.int64), f"{tag}_width"),
     ]
     nodes = [
-        helper.make_node("MatMulIntegerToFloat", [q, f"{tag}_weight", "int8_one", f"{tag}_weight_scale", "int8_zero_point"], [f"{tag}_rows"], name=f"{tag}_matmul", domain="com.microsoft"),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [q, f"{tag}_weight", "int8_one", f"{tag}_weight_scale", "int8_zero_point"],
+            [f"{tag}_rows"],
+            name=f"{tag}_matmul",
+            domain="com.microsoft",
+        ),
         helper.make_node("Mul", [f"{tag}_rows", row_scale], [f"{tag}_scaled"], name=f"{tag}_row_scale"),
         helper.make_node("Concat", [lead, f"{tag}_width"], [f"{tag}_shape"], name=f"{tag}_shape", axis=0),
         helper.make_node("Reshape", [f"{tag}_scaled", f"{tag}_shape"], [node.output[0]], name=f"{tag}_reshape"),
@@ -172,7 +180,9 @@ def _kept_float(model: onnx.ModelProto, quantized: set[str], smoothing_groups: i
     return kept
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int) -> dict[str, Any]:
+def quantize_int8(
+    fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int
+) -> dict[str, Any]:
     """Write the int8 graph of ``fp32_path``; return its manifest record (method, alpha, what stayed float)."""
     from .reference import run_onnx
 
@@ -201,11 +211,16 @@ def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequ
     shared = graph_tools.share_identical_initializers(quantized)
     graph_tools.save(quantized, out_path)
     return {
-        "method": "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 weights (MatMulIntegerToFloat)",
-        "weights": f"int8 per output channel, |w[2j]| + |w[2j+1]| <= {PAIR_LIMIT} along K: no int16 saturation in uint8 x int8 pair kernels (x86 without VNNI), so every CPU computes the same integers",
+        "method": "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 "
+        "weights (MatMulIntegerToFloat)",
+        "weights": f"int8 per output channel, |w[2j]| + |w[2j+1]| <= {PAIR_LIMIT} along K: no int16 saturation in uint8 x int8 pair "
+        "kernels (x86 without VNNI), so every CPU computes the same integers",
         "alpha": alpha,
         "calibration_texts": int(sum(len(f["input_ids"]) for f in calibration)),
-        "calibration": {str(a): {"worst_layer_pooled_cos_mean": round(t["worst_mean"], 5), "worst_layer_pooled_cos_min": round(t["worst_min"], 5)} for a, t in trials.items()},
+        "calibration": {
+            str(a): {"worst_layer_pooled_cos_mean": round(t["worst_mean"], 5), "worst_layer_pooled_cos_min": round(t["worst_min"], 5)}
+            for a, t in trials.items()
+        },
         "smoothed": trials[alpha]["record"],
         "quantized_matmuls": len(targets),
         "kept_float": _kept_float(model, {n.name for n in targets}, len(trials[alpha]["record"])),

@@ -58,7 +58,9 @@ def _groups(nodes: list[onnx.NodeProto]) -> list[list[onnx.NodeProto]]:
     return list(groups.values())
 
 
-def activation_absmax(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]], tensors: list[str], threads: int) -> dict[str, np.ndarray]:
+def activation_absmax(
+    model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]], tensors: list[str], threads: int
+) -> dict[str, np.ndarray]:
     """Per-channel max |x| of each named tensor over the calibration feeds."""
     from .reference import session_for
 
@@ -74,7 +76,9 @@ def activation_absmax(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarr
     return peaks
 
 
-def smooth(model: onnx.ModelProto, nodes: list[onnx.NodeProto], absmax: dict[str, np.ndarray], alpha: float) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
+def smooth(
+    model: onnx.ModelProto, nodes: list[onnx.NodeProto], absmax: dict[str, np.ndarray], alpha: float
+) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
     """A copy of ``model`` with ``Mul(x, 1/s)`` before each node and its weight rows scaled by ``s``."""
     out = onnx.ModelProto()
     out.CopyFrom(model)

@@ -77,7 +77,10 @@ def target_lock(out_dir: Path) -> Iterator[None]:
     try:
         fd = _acquire(lock, out_dir)
     except OSError as e:
-        raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: cannot create its lock file {str(lock)!r} ({e.strerror or e}); choose another --out") from e
+        raise ExportError(
+            f"cannot write the bundle to {str(out_dir)!r}: cannot create its lock file {str(lock)!r} ({e.strerror or e}); choose "
+            "another --out"
+        ) from e
     try:
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)

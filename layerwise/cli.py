@@ -106,9 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {','.join(VARIANTS)}")
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights: only for checkpoints you trust")
-    p.add_argument("--threshold", action="append", default=[], metavar="VARIANT.METRIC=VALUE", help="override a parity bar, e.g. int8.pooled_cos_min=0.98")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="VARIANT.METRIC=VALUE",
+        help="override a parity bar, e.g. int8.pooled_cos_min=0.98",
+    )
     p.add_argument("--threads", type=int, help="ONNX Runtime threads for the parity checks")
-    p.add_argument("--edge", action="store_true", help="compact edge bundle: int8 word embeddings in the int8 variant, ORT-format graphs, required_operators.config")
+    p.add_argument(
+        "--edge",
+        action="store_true",
+        help="compact edge bundle: int8 word embeddings in the int8 variant, ORT-format graphs, required_operators.config",
+    )
     p.set_defaults(run=_export)
 
     p = verbs.add_parser("inspect", help="print a bundle's manifest summary and parity table")
@@ -125,7 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("texts", nargs="*", help="texts to embed (or use --input, or pipe them on stdin)")
     p.add_argument("--input", help="text file, or - for stdin")
-    p.add_argument("--input-format", choices=["auto", "lines", "jsonl"], default="auto", help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files")
+    p.add_argument(
+        "--input-format",
+        choices=["auto", "lines", "jsonl"],
+        default="auto",
+        help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files",
+    )
     p.add_argument("--layers", type=_layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
     p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
     p.add_argument("--combine", choices=["concat", "sum", "mean"])
@@ -133,8 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
     p.add_argument("--no-truncate", action="store_true", help="fail on texts longer than the maximum instead of cutting them")
-    p.add_argument("--overflow", choices=OVERFLOWS, help="texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping windows, merged)")
-    p.add_argument("--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))")
+    p.add_argument(
+        "--overflow",
+        choices=OVERFLOWS,
+        help=("texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping "
+              "windows, merged)"),
+    )
+    p.add_argument(
+        "--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))"
+    )
     p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
     _add_runtime_flags(p)
     p.set_defaults(run=_embed)
@@ -157,7 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (also read from LAYERWISE_API_KEY)")
     p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens in one batched run (at least the model's max length)")
     p.add_argument("--max-batch-requests", type=int, default=64, help="requests merged into one run at most")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest a request waits for others to join its run, only while more are arriving")
+    p.add_argument(
+        "--max-wait-ms", type=float, default=5.0, help="longest a request waits for others to join its run, only while more are arriving"
+    )
     p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (more: 413)")
     p.add_argument("--max-concurrent-requests", type=int, default=512, help="requests admitted at once (more: 429 at once)")
     p.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (more: 413, before parsing)")

@@ -72,7 +72,9 @@ class EmbedStats:
 class Encoder(SpanMethods):
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
-    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
+    def __init__(
+        self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested"
+    ) -> None:
         manifest = bundle.manifest
         self._bundle = bundle
         cpu_family = describe_cpu()["cpu_family"]
@@ -169,7 +171,9 @@ class Encoder(SpanMethods):
             out.append(self._finish(combined, normalize, row, states, needed, names, combine))
         return out
 
-    def _finish(self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None) -> np.ndarray:
+    def _finish(
+        self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None
+    ) -> np.ndarray:
         """Normalise if asked and refuse NaN/Inf, naming the text."""
         values = l2_normalize(values) if normalize else np.ascontiguousarray(values)
         if not np.isfinite(values).all():
@@ -177,8 +181,15 @@ class Encoder(SpanMethods):
         return values
 
     def _run(
-        self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None,
-        overflow: str | None, stride: int | None,
+        self,
+        texts: Any,
+        layers: Any,
+        pool: str,
+        batch_size: int,
+        max_length: int | None,
+        truncate: bool | None,
+        overflow: str | None,
+        stride: int | None,
     ) -> tuple[Any, list[str], list[int], list[int]]:
         """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
         collect per text (merging windows).

@@ -57,7 +57,9 @@ class Engine:
         full = bundle.variant_graph(self._variant)
         self._sessions = {(num_layers, config.threads): self._create(full, config, f"variant {variant!r}")}
         self._check_contract(self._sessions[(num_layers, config.threads)])
-        self._pools = {kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling}
+        self._pools = {
+            kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling
+        }
         on_cpu = config.provider == "cpu"
         # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
         # batches may run at once on one thread each (1: one batch at a time on intra-op threads).

@@ -10,9 +10,8 @@ Example: fields(b"\\x08\\x96\\x01") -> [(1, 0, 150)]
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Union
 
-FieldValue = Union[int, memoryview]
+FieldValue = int | memoryview
 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 

@@ -76,7 +76,9 @@ def server_for(settings: Settings, loader: Loader, **uvicorn_options: object) ->
     """A ready-to-run Server for ``settings``; ``serve`` and the tests both build it here."""
     app = create_app(settings, loader)
     graceful = settings.graceful_timeout
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, timeout_graceful_shutdown=graceful, lifespan="on", **uvicorn_options)  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, timeout_graceful_shutdown=graceful, lifespan="on", **uvicorn_options
+    )  # type: ignore[arg-type]
     return Server(config, app.state.lifecycle)
 
 

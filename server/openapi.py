@@ -25,14 +25,27 @@ from .schema import DECODE_FIELDS, EMBED_ALL_FIELDS, ENCODINGS, OPENAI_FIELDS, T
 OPENAPI_PATH = "/api-doc/openapi.json"
 SWAGGER_UI = "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5"
 TEXTS = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}], "example": "What is Deep Learning?"}
-LAYERS = {"oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}, {"type": "string", "enum": ["all"]}], "description": "hidden states: 0 is the embedding output, -1 the last layer; default the last"}
+LAYERS = {
+    "oneOf": [{"type": "integer"}, {"type": "array", "items": {"type": "integer"}}, {"type": "string", "enum": ["all"]}],
+    "description": "hidden states: 0 is the embedding output, -1 the last layer; default the last",
+}
 FIELDS: dict[str, dict[str, Any]] = {
     "inputs": TEXTS,
     "input": TEXTS,
     "normalize": {"type": "boolean", "description": "unit-length vectors; default true on /embed, false on /embed_all"},
     "truncate": {"type": "boolean", "default": False, "description": "cut texts longer than the model maximum instead of a 413"},
-    "overflow": {"type": "string", "enum": list(OVERFLOWS), "nullable": True, "description": "layerwise extension beside truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info)"},
-    "stride": {"type": "integer", "nullable": True, "description": "with overflow 'chunk': tokens shared by consecutive windows (default min(128, half a window))"},
+    "overflow": {
+        "type": "string",
+        "enum": list(OVERFLOWS),
+        "nullable": True,
+        "description": "layerwise extension beside truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' "
+        "tokens count against max_request_tokens in /info)",
+    },
+    "stride": {
+        "type": "integer",
+        "nullable": True,
+        "description": "with overflow 'chunk': tokens shared by consecutive windows (default min(128, half a window))",
+    },
     "truncation_direction": {"type": "string", "enum": ["right", "Right"], "default": "right"},
     "prompt_name": {"type": "string", "nullable": True, "description": "not supported: must be null"},
     "dimensions": {"type": "integer", "nullable": True, "description": "only the width the request gives anyway"},
@@ -43,7 +56,12 @@ FIELDS: dict[str, dict[str, Any]] = {
     "model": {"type": "string", "nullable": True},
     "user": {"type": "string", "nullable": True},
     "add_special_tokens": {"type": "boolean", "default": True},
-    "ids": {"oneOf": [{"type": "array", "items": {"type": "integer"}}, {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}]},
+    "ids": {
+        "oneOf": [
+            {"type": "array", "items": {"type": "integer"}},
+            {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}},
+        ]
+    },
     "skip_special_tokens": {"type": "boolean", "default": True},
 }
 VECTORS = {"type": "array", "items": {"oneOf": [{"type": "array", "items": {}}, {"type": "string", "format": "base64"}]}}
@@ -58,25 +76,49 @@ TOKEN = {
     },
 }
 TEI_ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}}}
-OPENAI_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "integer"}}}}}
+OPENAI_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "object", "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "integer"}}}
+    },
+}
 OPENAI_RESPONSE = {
     "type": "object",
     "properties": {
         "object": {"type": "string", "enum": ["list"]},
-        "data": {"type": "array", "items": {"type": "object", "properties": {"object": {"type": "string"}, "index": {"type": "integer"}, "embedding": {}}}},
+        "data": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"object": {"type": "string"}, "index": {"type": "integer"}, "embedding": {}}},
+        },
         "model": {"type": "string"},
         "usage": {"type": "object", "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}},
     },
 }
-TEI_ERRORS = {"400": "empty input", "413": "over a limit", "422": "invalid request or tokenizer error", "424": "backend error", "429": "overloaded", "503": "not ready"}
+TEI_ERRORS = {
+    "400": "empty input",
+    "413": "over a limit",
+    "422": "invalid request or tokenizer error",
+    "424": "backend error",
+    "429": "overloaded",
+    "503": "not ready",
+}
 
 
 def _request(fields: set[str], required: str) -> dict[str, Any]:
     properties = {name: FIELDS[name] for name in sorted(fields)}
-    return {"required": True, "content": {"application/json": {"schema": {"type": "object", "required": [required], "additionalProperties": False, "properties": properties}}}}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": [required], "additionalProperties": False, "properties": properties}
+            }
+        },
+    }
 
 
-def _operation(summary: str, fields: set[str], required: str, answer: dict[str, Any], error: dict[str, Any] = TEI_ERROR, binary: bool = False) -> dict[str, Any]:
+def _operation(
+    summary: str, fields: set[str], required: str, answer: dict[str, Any], error: dict[str, Any] = TEI_ERROR, binary: bool = False
+) -> dict[str, Any]:
     content = {"application/json": {"schema": answer}}
     if binary:
         content |= {"application/x-npy": {}, "application/x-npz": {}}
@@ -91,10 +133,20 @@ def _read(summary: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 OPERATIONS: dict[Callable[..., Any], dict[str, Any]] = {
-    routes.embed_tei: _operation("One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine", TEI_FIELDS, "inputs", VECTORS, binary=True),
-    routes.embed_all: _operation("Every token's vectors per input (TEI /embed_all), with layers and combine", EMBED_ALL_FIELDS, "inputs", VECTORS, binary=True),
+    routes.embed_tei: _operation(
+        "One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine",
+        TEI_FIELDS,
+        "inputs",
+        VECTORS,
+        binary=True,
+    ),
+    routes.embed_all: _operation(
+        "Every token's vectors per input (TEI /embed_all), with layers and combine", EMBED_ALL_FIELDS, "inputs", VECTORS, binary=True
+    ),
     routes.embed_openai: _operation("OpenAI embeddings (also /embeddings)", OPENAI_FIELDS, "input", OPENAI_RESPONSE, OPENAI_ERROR),
-    tei.tokenize: _operation("TEI's token objects per input", TOKENIZE_FIELDS, "inputs", {"type": "array", "items": {"type": "array", "items": TOKEN}}),
+    tei.tokenize: _operation(
+        "TEI's token objects per input", TOKENIZE_FIELDS, "inputs", {"type": "array", "items": {"type": "array", "items": TOKEN}}
+    ),
     tei.decode: _operation("Texts for token ids", DECODE_FIELDS, "ids", {"type": "array", "items": {"type": "string"}}),
     routes.health: _read("Readiness: 200 once the model is loaded and warm (also GET / and /ping)", {"type": "object"}),
     routes.live: _read("Liveness: 200 while the process serves, 503 if the model failed to load", {"type": "object"}),
@@ -110,7 +162,16 @@ class Described(SchemaGenerator):
         return OPERATIONS.get(func_or_method, {})
 
 
-GENERATOR = Described({"openapi": "3.0.3", "info": {"title": "layerwise", "version": __version__, "description": "Every encoder layer's embeddings, text-embeddings-inference and OpenAI compatible."}})
+GENERATOR = Described(
+    {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "layerwise",
+            "version": __version__,
+            "description": "Every encoder layer's embeddings, text-embeddings-inference and OpenAI compatible.",
+        },
+    }
+)
 
 
 async def openapi(request: Request) -> Response:

@@ -64,7 +64,9 @@ async def _embed(request: Request, parse: Callable[..., EmbedRequest], tei: bool
         media = binary_media(request.headers.get("accept")) if tei else None
         check_acceptable(parsed, media)
         max_tokens = max_request_tokens(settings, batcher.encoder.info.max_length)
-        done = await pipeline.embed(batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float", max_tokens=max_tokens)
+        done = await pipeline.embed(
+            batcher, admission, parsed, json_floats=media is None and parsed.encoding == "float", max_tokens=max_tokens
+        )
         floats = sum(a.size for a in done.output)
         finish = _body_maker(parsed, done, media, tei, settings.model_id)
         content = await asyncio.to_thread(finish) if floats > INLINE_FLOATS else finish()

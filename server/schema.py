@@ -32,7 +32,15 @@ OPENAI_FIELDS = {"input", "model", "dimensions", "user"} | OPTION_FIELDS
 TOKENIZE_FIELDS = {"inputs", "add_special_tokens", "prompt_name"}
 DECODE_FIELDS = {"ids", "skip_special_tokens"}
 ENCODINGS = ("float", "base64")
-JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
@@ -110,7 +118,9 @@ def parse_decode(body: bytes, max_inputs: int) -> DecodeRequest:
 def _parse_tei(data: dict[str, Any], info: EncoderInfo, max_inputs: int, auto_truncate: bool, pool: str | None = None) -> EmbedRequest:
     texts = _texts(data, "inputs", max_inputs)
     if _get(data, "truncation_direction", str, "Right").lower() != "right":
-        raise InvalidRequest("`truncation_direction` 'Left' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
+        raise InvalidRequest(
+            "`truncation_direction` 'Left' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out"
+        )
     _no_prompt(data)
     options = _options(data, info, pool)
     _check_dimensions(data, info, options)
@@ -123,7 +133,10 @@ def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOpt
     width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
     dimensions = _get(data, "dimensions", int, width)
     if dimensions != width:
-        raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
+        raise InvalidRequest(
+            f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not "
+            "shorten them; leave `dimensions` out"
+        )
 
 
 def _no_prompt(data: dict[str, Any]) -> None:

@@ -33,7 +33,18 @@ def test_embed_arguments_to_json_on_stdout(tiny_bundle, capsys):
 
 def test_embed_stdin_lines_to_npy(tiny_bundle, tmp_path):
     out = tmp_path / "vectors.npy"
-    result = _cli("embed", str(tiny_bundle), "--layers", "-1", "--combine", "mean", "--normalize", "--output", str(out), stdin="first line\nsecond line\n")
+    result = _cli(
+        "embed",
+        str(tiny_bundle),
+        "--layers",
+        "-1",
+        "--combine",
+        "mean",
+        "--normalize",
+        "--output",
+        str(out),
+        stdin="first line\nsecond line\n",
+    )
     assert result.returncode == 0, result.stderr
     vectors = np.load(out)
     assert vectors.shape == (2, 64)
@@ -56,7 +67,10 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
     [
         (["embed", "/no/bundle", "x"], "error: bundle folder '/no/bundle' does not exist"),
         (["embed", "{bundle}", "x", "--layers", "5"], "error: layer 5 does not exist"),
-        (["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"], "error: per-token output (--pool none) has one array per text: write .npz or .jsonl"),
+        (
+            ["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"],
+            "error: per-token output (--pool none) has one array per text: write .npz or .jsonl",
+        ),
         (["embed", "{bundle}", "x", "--provider", "cuda"], "error: provider='cuda' was requested"),
         (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
         (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
@@ -84,7 +98,9 @@ def test_negative_layer_lists_and_jsonl_on_stdin_work_as_the_readme_shows(tiny_b
                   "--output", str(out), stdin='{"text": "a"}\n{"text": "b c"}\n')  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert np.load(out).shape == (2, 128)
-    tokens = _cli("embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--pool", "none", "--layers", "-1", stdin='{"text": "a"}\n')
+    tokens = _cli(
+        "embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--pool", "none", "--layers", "-1", stdin='{"text": "a"}\n'
+    )
     assert np.array(json.loads(tokens.stdout)["embeddings"][0]).shape == (1, 3, 64)  # [CLS] a [SEP], not the JSON text
 
 

@@ -31,7 +31,12 @@ flags\t\t: avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_bf16 a
     [
         (HASWELL, "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz", "avx2", ["avx2", "fma"]),
         (ZEN4, "AMD EPYC 9R14 96-Core Processor", "avx512_vnni", ["avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "fma"]),
-        (SAPPHIRE_RAPIDS, "Intel(R) Xeon(R) Platinum 8488C", "amx", ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "fma"]),
+        (
+            SAPPHIRE_RAPIDS,
+            "Intel(R) Xeon(R) Platinum 8488C",
+            "amx",
+            ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "fma"],
+        ),
     ],
 )
 def test_cpuinfo_gives_model_flags_and_the_best_int8_kernel_family(text, model, family, flags):

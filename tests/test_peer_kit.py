@@ -16,7 +16,9 @@ TEXTS = ["Hello, world!", "A much longer sentence that needs more tokens than th
 
 def test_the_table_refuses_unknown_peers_and_jobs_a_peer_cannot_do(tmp_path):
     errors: dict[str, str] = {}
-    args = parse_args(["--texts", "t.json", "--out-dir", str(tmp_path), "--job", "all_layers", "--peers", "openvino-int8,ctranslate2-int8,nope"])
+    args = parse_args(
+        ["--texts", "t.json", "--out-dir", str(tmp_path), "--job", "all_layers", "--peers", "openvino-int8,ctranslate2-int8,nope"]
+    )
     assert list(choose(args, errors)) == ["openvino-int8"]
     assert errors["nope"].startswith("unknown peer (known: st-torch,")
     assert errors["ctranslate2-int8"] == "cannot do job 'all_layers' (peers that can: onnxruntime-fp32, openvino-fp32, openvino-int8)"

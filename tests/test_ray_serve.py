@@ -43,7 +43,9 @@ def test_two_replicas_answer_tei_and_openai_routes_with_the_runtimes_vectors(min
         want = encoder.embed(TEXTS, layers=-1, normalize=True)[:, 0]
         np.testing.assert_allclose(np.array(got.json(), dtype=np.float32), want, atol=1e-5)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
-        result = client.embeddings.create(input=TEXTS, model=minilm_bundle.name, extra_body={"layers": [0, -1], "combine": "concat", "normalize": True})
+        result = client.embeddings.create(
+            input=TEXTS, model=minilm_bundle.name, extra_body={"layers": [0, -1], "combine": "concat", "normalize": True}
+        )
         want = encoder.embed(TEXTS, layers=[0, -1], combine="concat", normalize=True)
         np.testing.assert_allclose(np.array([d.embedding for d in result.data], dtype=np.float32), want, atol=1e-5)
     finally:

@@ -55,7 +55,10 @@ def test_verify_without_a_stored_reference_names_the_fix(tiny_bundle, tmp_path):
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest["verification"]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    with layerwise.load(old, variant="fp32", provider="cpu") as encoder, pytest.raises(BundleError, match="no verification reference.*re-export"):
+    with (
+        layerwise.load(old, variant="fp32", provider="cpu") as encoder,
+        pytest.raises(BundleError, match="no verification reference.*re-export"),
+    ):
         encoder.verify()
 
 

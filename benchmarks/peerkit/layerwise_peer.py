@@ -14,7 +14,10 @@ def build_layerwise(ctx: Context, variant: str) -> Peer:
 
     encoder = layerwise.load(ctx.require_bundle(), variant=variant, provider="cpu", threads=ctx.threads)
     if ctx.job == "last_layer":
-        embed, what = (lambda texts: encoder.embed(texts, layers=-1, pool="mean", batch_size=ctx.batch_size)[:, 0]), "layers=-1, pool='mean'"
+        embed, what = (
+            (lambda texts: encoder.embed(texts, layers=-1, pool="mean", batch_size=ctx.batch_size)[:, 0]),
+            "layers=-1, pool='mean'",
+        )
     else:
         embed, what = (lambda texts: encoder.embed(texts, pool="mean", batch_size=ctx.batch_size)), "layers='all', pool='mean'"
     return Peer(

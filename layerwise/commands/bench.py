@@ -34,7 +34,10 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"note: skipping sequence lengths {skipped} above the model maximum {info.max_length}", file=sys.stderr)
     cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
     cpu = describe()
-    print(f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; layers={args.layers} pool={args.pool}")
+    print(
+        f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; "
+        f"layers={args.layers} pool={args.pool}"
+    )
     print(f"CPU: {cpu['cpu']} ({cpu['cpu_family_title']}; flags {' '.join(cpu['cpu_flags'])})")
     print("| batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s | runs |")
     print("|---|---|---|---|---|---|---|---|")

@@ -26,9 +26,19 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
     p.add_argument("--pool", choices=POOLING_KINDS, default="mean")
     p.add_argument("--combine", choices=[k for k in COMBINERS if k], help="one 'embedding' column instead of one per layer")
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
-    p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum); column 'truncated' says which were cut")
-    p.add_argument("--overflow", choices=CORPUS_OVERFLOWS, default="truncate", help="texts over --max-length: truncate (column 'truncated' says which), or chunk (embed the whole text as overlapping windows, merged)")
-    p.add_argument("--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))")
+    p.add_argument(
+        "--max-length", type=int, help="truncate to this many tokens (default: model maximum); column 'truncated' says which were cut"
+    )
+    p.add_argument(
+        "--overflow",
+        choices=CORPUS_OVERFLOWS,
+        default="truncate",
+        help=("texts over --max-length: truncate (column 'truncated' says which), or chunk (embed the whole text as overlapping "
+              "windows, merged)"),
+    )
+    p.add_argument(
+        "--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rows-per-part", type=int, default=4096, help="input rows per unit of work (a part file, or a Ray read task)")
     p.add_argument("--engine", choices=ENGINES, default="local")
@@ -54,7 +64,9 @@ def run_extract(args: argparse.Namespace) -> int:
     local = args.engine == "local"
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads if local else 1)
     layers = resolve_layers(args.layers, encoder.info.num_layers)
-    options = embed_options(encoder, layers, args.pool, args.combine, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride)
+    options = embed_options(
+        encoder, layers, args.pool, args.combine, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride
+    )
     schema = output_schema(options, encoder.info.hidden_size, plan.id_column, plan.id_type)
     with open_output(args.output, options, plan) as output:
         before = len(output.done)
@@ -66,6 +78,8 @@ def run_extract(args: argparse.Namespace) -> int:
             encoder.close()
             from ..ray.data import extract_ray
 
-            written = extract_ray(args.bundle, plan, options, output, schema, encoder.info.provider, args.ray_address, args.actors, args.threads_per_actor)
+            written = extract_ray(
+                args.bundle, plan, options, output, schema, encoder.info.provider, args.ray_address, args.actors, args.threads_per_actor
+            )
     log.info("%s: %d rows written now, %d were already there, %d in all", args.output, written, before, plan.rows)
     return 0

@@ -110,7 +110,9 @@ def _check_id(value: Any, where: str, id_column: str, seen: list[str]) -> None:
     seen[:1] = [kind]
 
 
-def _scan_lines(path: Path, fmt: str, text_column: str, id_column: str | None, unit_rows: int, id_types: list[str]) -> tuple[int, tuple[int, ...]]:
+def _scan_lines(
+    path: Path, fmt: str, text_column: str, id_column: str | None, unit_rows: int, id_types: list[str]
+) -> tuple[int, tuple[int, ...]]:
     """Check a jsonl or text file line by line; return its rows and each unit's byte offset."""
     rows, offsets, position = 0, [], 0
     with open(path, "rb") as f:
@@ -154,7 +156,10 @@ def _scan_parquet(path: Path, text_column: str, id_column: str | None, id_types:
         id_type = schema.field(id_column).type
         kind = "string" if id_type in PARQUET_STRING_TYPES else "int64" if pa.types.is_integer(id_type) else None
         if kind is None or (id_types and id_types[0] != kind):
-            raise InputError(f"{path}: id column {id_column!r} is {id_type}, expected {id_types[0] if id_types else 'strings or integers'} like the other inputs")
+            raise InputError(
+                f"{path}: id column {id_column!r} is {id_type}, expected {id_types[0] if id_types else 'strings or integers'} like the "
+                "other inputs"
+            )
         id_types[:1] = [kind]
     first = 0
     for group in range(parquet.num_row_groups):

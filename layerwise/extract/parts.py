@@ -53,7 +53,9 @@ class EmbedOptions:
 
 def check_id_column(id_column: str | None) -> None:
     if id_column is not None and (id_column in RESERVED or id_column.startswith("layer_")):
-        raise InputError(f"--id-column {id_column!r} clashes with an output column ({', '.join(RESERVED)}, layer_K); rename it in the input")
+        raise InputError(
+            f"--id-column {id_column!r} clashes with an output column ({', '.join(RESERVED)}, layer_K); rename it in the input"
+        )
 
 
 def output_schema(options: EmbedOptions, hidden: int, id_column: str | None, id_type: str | None) -> pa.Schema:
@@ -75,7 +77,9 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
 def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    pooling = dict(layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
+    pooling = dict(
+        layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size
+    )
     if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
         windows = split(encoder.tokenizer, texts, options.max_length, options.stride)
         vectors = encoder.embed(windows, **pooling)

@@ -47,7 +47,9 @@ def embed_options(
     check_batch_size(batch_size)
     encoder.tokenize([""], max_length)  # a bad max_length fails now
     if overflow not in CORPUS_OVERFLOWS:
-        raise InputError(f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}")
+        raise InputError(
+            f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}"
+        )
     if overflow == "chunk":
         tokenizer = encoder.tokenizer
         stride = check_stride(stride, tokenizer.check_limit(max_length) - tokenizer.special_tokens)
@@ -126,7 +128,10 @@ def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Pl
         if spec_path.exists():
             diffs = _differences(json.loads(spec_path.read_text(encoding="utf-8")), spec)
             if diffs and len(done):
-                raise InputError(f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or delete this folder")
+                raise InputError(
+                    f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or "
+                    "delete this folder"
+                )
         elif any(p.name != LOCK_NAME for p in path.iterdir()):
             raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
         write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments

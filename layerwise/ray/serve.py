@@ -62,7 +62,11 @@ def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | N
         "health_check_period_s": 5,
     }
     if autoscale:
-        options["autoscaling_config"] = {"min_replicas": autoscale[0], "max_replicas": autoscale[1], "target_ongoing_requests": settings.max_batch_requests}
+        options["autoscaling_config"] = {
+            "min_replicas": autoscale[0],
+            "max_replicas": autoscale[1],
+            "target_ongoing_requests": settings.max_batch_requests,
+        }
     else:
         options["num_replicas"] = replicas
     serve.start(http_options={"host": settings.host, "port": settings.port})
