@@ -30,13 +30,12 @@ from ..runtime.manifest import (
     Variant,
     Verification,
     variant_file,
-    write_manifest,
 )
 from ..runtime.session import physical_cores
 from . import edge as edge_bundle
 from . import graph_tools
 from .builders import BUILDERS, BuildContext, build_order
-from .bundle_writer import atomic_bundle
+from .bundle_writer import atomic_bundle, write_manifest
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ExportError, ParityError
 from .parity import ParityBars, bars_with_overrides, check, compare
@@ -68,7 +67,7 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "layerwise": __version__,

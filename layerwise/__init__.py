@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._version import __version__
 from .runtime import Encoder, TruncationWarning, load
 from .runtime.errors import (
     BundleError,
@@ -22,7 +23,6 @@ from .runtime.errors import (
 )
 from .runtime.manifest import VARIANTS
 
-__version__ = "0.1.0"
 __all__ = [
     "BundleError",
     "Encoder",

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -27,10 +27,8 @@ from .options import check_batch_size, check_combine, check_pool, check_texts, p
 from .session import SessionConfig
 from .span_methods import SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
+from .verify import VerifyReport, verify
 from .windows import Windows, check_overflow, merge, run_pool, split
-
-if TYPE_CHECKING:
-    from .verify import VerifyReport
 
 
 class TruncationWarning(UserWarning):
@@ -279,12 +277,14 @@ class Encoder(SpanMethods):
         Embeds the reference texts (all, or the first ``texts``) exactly as ``embed`` does and
         compares every layer's mean-pooled vectors with the bars recorded at export.
         """
-        from .verify import verify
-
         verification = self._bundle.manifest.verification
         reference = self._bundle.verification_reference()
         assert verification is not None  # verification_reference() raised otherwise
-        return verify(self, reference, verification.bars[self.info.variant], texts)
+
+        def embed(words: list[str]) -> np.ndarray:  # the reference was cut at the same length
+            return self.embed(words, layers="all", pool="mean", truncate=True)
+
+        return verify(embed, self.info.variant, reference, verification.bars[self.info.variant], texts)
 
     @property
     def tokenizer(self) -> TextTokenizer:

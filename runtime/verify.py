@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .encoder import Encoder
 from .errors import BundleError
 
 
@@ -81,10 +81,13 @@ def compare(got: np.ndarray, want: np.ndarray, bars: dict[str, float], variant: 
     return VerifyReport(variant, int(want.shape[0]), dict(bars), tuple(rows), tuple(failures))
 
 
-def verify(encoder: Encoder, reference: bytes, bars: dict[str, float], texts: int | None = None) -> VerifyReport:
-    """Embed the reference texts (the first ``texts`` of them, or all) through ``encoder`` and check the bars."""
+def verify(
+    embed: Callable[[list[str]], np.ndarray], variant: str, reference: bytes, bars: dict[str, float], texts: int | None = None
+) -> VerifyReport:
+    """Embed the reference texts (the first ``texts`` of them, or all) with ``embed`` (every layer, mean-pooled,
+    [texts, layers, hidden]) and check the bars. ``Encoder.verify`` passes its own ``embed``; this module
+    imports no Encoder, so the two do not import each other."""
     words, want = read_reference(reference)
     if texts is not None:
         words, want = words[:texts], want[:texts]
-    got = encoder.embed(words, layers="all", pool="mean", truncate=True)  # the reference was cut at the same length
-    return compare(got, want, bars, encoder.info.variant)
+    return compare(embed(words), want, bars, variant)

@@ -16,7 +16,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
-from .. import __version__
+from .._version import __version__
 from ..runtime.combine import COMBINERS
 from ..runtime.options import OVERFLOWS, POOLS
 from . import routes, tei

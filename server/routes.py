@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__
+from .._version import __version__
 from ..runtime.combine import COMBINERS
 from ..runtime.errors import LayerwiseError
 from ..runtime.options import POOLS

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..io.atomic import write_text_atomic
 from ..runtime import Encoder
 from ..runtime.bundle import sha256_of
