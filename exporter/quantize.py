@@ -45,7 +45,7 @@ from .parity import ParityBars, compare
 from .smoothing import activation_absmax, matmul_targets, reads_attention_context, smooth
 
 ALPHAS = (0.4, 0.5, 0.6, 0.7)
-CONSTANTS = {
+CONSTANTS: dict[str, np.ndarray] = {
     "int8_eps": np.array(1e-8, dtype=np.float32),
     "int8_inv127": np.array(1 / 127, dtype=np.float32),
     "int8_one": np.array(1.0, dtype=np.float32),
@@ -152,9 +152,9 @@ def to_int8(model: onnx.ModelProto, targets: list[onnx.NodeProto]) -> onnx.Model
         if node.input[0] not in quantized:
             width = weight.shape[0]
             widths.add(width)
-            extra, *handles = _quantize_rows(node.input[0], width, f"int8_x{len(quantized)}")
+            extra, q, row_scale, lead = _quantize_rows(node.input[0], width, f"int8_x{len(quantized)}")
             nodes += extra
-            quantized[node.input[0]] = tuple(handles)  # type: ignore[assignment]
+            quantized[node.input[0]] = (q, row_scale, lead)
         extra_nodes, extra_inits = _int8_matmul(node, *quantized[node.input[0]], weight)
         nodes += extra_nodes
         inits += extra_inits

@@ -85,7 +85,7 @@ def smooth(
     inits = {t.name: t for t in out.graph.initializer}
     by_name = {n.name: n for n in out.graph.node}
     muls: dict[str, onnx.NodeProto] = {}  # first consumer's name -> the Mul to insert before it
-    record = []
+    record: list[dict[str, Any]] = []
     for group in _groups([by_name[n.name] for n in nodes]):
         inputs = sorted({n.input[0] for n in group})
         weights = sorted({n.input[1] for n in group})

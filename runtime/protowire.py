@@ -42,6 +42,7 @@ def iter_fields(buf: memoryview) -> Iterator[tuple[int, int, FieldValue, memoryv
     The value is an int for varint and fixed fields, a memoryview of the payload for
     length-delimited ones. The raw bytes include the tag, so a field can be re-emitted as is.
     """
+    value: FieldValue
     pos = 0
     while pos < len(buf):
         start = pos

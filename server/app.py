@@ -15,6 +15,7 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -72,13 +73,13 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def server_for(settings: Settings, loader: Loader, **uvicorn_options: object) -> Server:
+def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Server:
     """A ready-to-run Server for ``settings``; ``serve`` and the tests both build it here."""
     app = create_app(settings, loader)
-    graceful = settings.graceful_timeout
+    graceful: Any = settings.graceful_timeout  # seconds as a float: uvicorn's annotation says int, its wait_for takes any number
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, timeout_graceful_shutdown=graceful, lifespan="on", **uvicorn_options
-    )  # type: ignore[arg-type]
+    )
     return Server(config, app.state.lifecycle)
 
 

@@ -51,3 +51,12 @@ def test_two_replicas_answer_tei_and_openai_routes_with_the_runtimes_vectors(min
     finally:
         serve.delete(APP_NAME)
         serve.shutdown()
+
+
+
+def test_serve_ray_refuses_a_batch_budget_below_the_models_length_before_starting_ray(tiny_bundle, capsys):
+    """``layerwise serve --ray`` checks the budget against the manifest's model length (it read a field the manifest lacks)."""
+    from layerwise.cli import main
+
+    assert main(["-q", "serve", str(tiny_bundle), "--ray", "--max-batch-tokens", "8"]) == 2
+    assert "error: --max-batch-tokens 8 is less than the model's maximum input length" in capsys.readouterr().err

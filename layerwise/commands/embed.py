@@ -17,7 +17,7 @@ import numpy as np
 
 from ..io.atomic import atomic_write, check_writable
 from ..io.jsonl import read_record
-from ..io.npz import npz_pooled, npz_tokens
+from ..io.npz import npz_pooled, npz_tokens, save_npz
 from ..runtime import load
 from ..runtime.errors import InputError
 from ..runtime.options import resolve_layers
@@ -94,7 +94,7 @@ def write_pooled(result: np.ndarray, path: str | None, layers: list[int]) -> Non
         if suffix == ".npy":
             np.save(f, result)
         elif suffix == ".npz":
-            np.savez(f, **npz_pooled(result, layers))
+            save_npz(f, npz_pooled(result, layers))
         else:
             _write_jsonl(result, f)
 
@@ -107,7 +107,7 @@ def write_tokens(result: list[np.ndarray], path: str | None, layers: list[int], 
         return
     with atomic_write(path, text=suffix == ".jsonl") as f:
         if suffix == ".npz":
-            np.savez(f, **npz_tokens(result, layers, combined))
+            save_npz(f, npz_tokens(result, layers, combined))
         else:
             _write_jsonl(result, f)
 

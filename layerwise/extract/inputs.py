@@ -178,6 +178,7 @@ def plan_inputs(spec: str, text_column: str = "text", id_column: str | None = No
     files: list[InputFile] = []
     id_types: list[str] = []
     first_row = 0
+    offsets: tuple[int, ...]
     for path in find_inputs(spec):
         fmt = FORMATS[path.suffix.lower()]
         if fmt == "parquet":
@@ -201,7 +202,8 @@ def read_unit(unit: Unit, plan: Plan) -> pa.Table:
     if unit.format == "parquet":
         parquet = pq.ParquetFile(unit.path)
         columns = [plan.text_column] + ([plan.id_column] if plan.id_column else [])
-        groups, first, skip = [], 0, 0
+        groups: list[int] = []
+        first, skip = 0, 0
         for g in range(parquet.num_row_groups):
             n = parquet.metadata.row_group(g).num_rows
             if first < unit.stop and first + n > unit.start:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..runtime.errors import OutputError
 
@@ -113,7 +113,8 @@ def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
     remove_stale_partials(target)
     fd, temp = _locked_temporary(target)
     try:
-        with os.fdopen(fd, "w" if text else "wb", closefd=False, **({"encoding": "utf-8"} if text else {})) as f:
+        f: IO[Any] = os.fdopen(fd, "w", closefd=False, encoding="utf-8") if text else os.fdopen(fd, "wb", closefd=False)
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

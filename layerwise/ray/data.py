@@ -41,7 +41,9 @@ class UnitSource(Datasource):
     def estimate_inmemory_data_size(self) -> int | None:
         return None
 
-    def get_read_tasks(self, parallelism: int, **kwargs: Any) -> list[ReadTask]:
+    def get_read_tasks(
+        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None, **kwargs: Any
+    ) -> list[ReadTask]:
         plan = self._plan
 
         def task(unit: Unit, done: np.ndarray) -> ReadTask:

@@ -70,13 +70,14 @@ def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | N
     else:
         options["num_replicas"] = replicas
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    return serve.run(Replica.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    deployment: Any = Replica  # a Deployment: the stubs of @serve.ingress keep the class type
+    return serve.run(deployment.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
 
 
 def serve_on_ray(args: argparse.Namespace) -> int:
     """``layerwise serve BUNDLE --ray``: deploy, then serve until SIGINT or SIGTERM."""
     settings = settings_from_args(args)
-    check_budget(settings, read_manifest(settings.bundle).max_length)
+    check_budget(settings, read_manifest(settings.bundle).model.max_length)
     autoscale = parse_autoscale(args.autoscale) if args.autoscale else None
     ray.init(address=args.ray_address, log_to_driver=False)
     stop = threading.Event()
