@@ -16,7 +16,10 @@ from .commands.extract import add_parser as add_extract_parser
 from .commands.triton import add_parser as add_triton_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import PROVIDERS, VARIANTS
-from .runtime.options import OVERFLOWS, POOLS
+from .runtime.options import BATCH_SIZE, OVERFLOWS, POOLS
+from .runtime.windows import STRIDE_DEFAULT_RULE
+from .server.settings import API_KEY_ENV
+from .server.settings import default as server_default
 
 
 def _csv(text: str) -> list[str]:
@@ -145,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
     p.add_argument("--combine", choices=["concat", "sum", "mean"])
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
     p.add_argument("--no-truncate", action="store_true", help="fail on texts longer than the maximum instead of cutting them")
     p.add_argument(
@@ -155,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
               "windows, merged)"),
     )
     p.add_argument(
-        "--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))"
+        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
     )
     p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
     _add_runtime_flags(p)
@@ -174,19 +177,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("serve", help="HTTP embedding server (TEI and OpenAI compatible)")
     p.add_argument("bundle")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (also read from LAYERWISE_API_KEY)")
-    p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens in one batched run (at least the model's max length)")
-    p.add_argument("--max-batch-requests", type=int, default=64, help="requests merged into one run at most")
+    p.add_argument("--host", default=server_default("host"))
+    p.add_argument("--port", type=int, default=server_default("port"))
+    p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (also read from {API_KEY_ENV})")
     p.add_argument(
-        "--max-wait-ms", type=float, default=5.0, help="longest a request waits for others to join its run, only while more are arriving"
+        "--max-batch-tokens",
+        type=int,
+        default=server_default("max_batch_tokens"),
+        help="tokens in one batched run (at least the model's max length)",
     )
-    p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (more: 413)")
-    p.add_argument("--max-concurrent-requests", type=int, default=512, help="requests admitted at once (more: 429 at once)")
-    p.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (more: 413, before parsing)")
+    p.add_argument(
+        "--max-batch-requests", type=int, default=server_default("max_batch_requests"), help="requests merged into one run at most"
+    )
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=server_default("max_wait_ms"),
+        help="longest a request waits for others to join its run, only while more are arriving",
+    )
+    p.add_argument(
+        "--max-client-batch-size", type=int, default=server_default("max_client_batch_size"), help="inputs per request (more: 413)"
+    )
+    p.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=server_default("max_concurrent_requests"),
+        help="requests admitted at once (more: 429 at once)",
+    )
+    p.add_argument(
+        "--payload-limit", type=int, default=server_default("payload_limit"), help="request body bytes (more: 413, before parsing)"
+    )
     p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
-    p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM/SIGINT")
+    p.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=server_default("graceful_timeout"),
+        help="seconds in-flight requests get on SIGTERM/SIGINT",
+    )
     p.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
     p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
     p.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")

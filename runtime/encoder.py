@@ -23,7 +23,7 @@ from .cpu import describe as describe_cpu
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
-from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
+from .options import BATCH_SIZE, check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
 from .span_methods import SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
@@ -108,7 +108,7 @@ class Encoder(SpanMethods):
         pool: str = "mean",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool | None = None,
         overflow: str | None = None,
@@ -123,7 +123,7 @@ class Encoder(SpanMethods):
         returned. Texts longer than max_length are cut with a TruncationWarning; truncate=True (or
         overflow="truncate") cuts silently, truncate=False (overflow="error") raises InputError.
         overflow="chunk" embeds the whole text as windows sharing ``stride`` tokens (default
-        min(128, half a window)), merged as runtime/windows.py defines.
+        ``windows.STRIDE_DEFAULT_RULE``), merged as runtime/windows.py defines.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
@@ -146,7 +146,7 @@ class Encoder(SpanMethods):
         layers: Any = "all",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool | None = None,
         overflow: str | None = None,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from .combine import COMBINERS
-from .options import check_combine, check_texts
+from .options import BATCH_SIZE, check_combine, check_texts
 from .spans import check_span_pool, pool_spans, span_rows
 from .windows import TokenAlignment, check_overflow, split
 
@@ -32,7 +32,7 @@ class SpanMethods:
         pool: str = "mean",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         stride: int | None = None,
     ) -> list[np.ndarray]:

@@ -28,6 +28,7 @@ from .options import OVERFLOWS
 from .tokenize import TextTokenizer, Tokenized
 
 DEFAULT_STRIDE = 128  # content tokens shared by consecutive windows, capped at half a window
+STRIDE_DEFAULT_RULE = f"min({DEFAULT_STRIDE}, half a window)"  # how help texts and the OpenAPI document say it
 
 
 def check_stride(stride: object, content: int) -> int:

@@ -62,10 +62,6 @@ class MethodNotAllowed(RequestError):
 OPENAI_ROUTES = ("/v1/embeddings", "/embeddings")  # these answer errors in OpenAI's shape
 
 
-class ServerConfigError(LayerwiseError, ValueError):
-    """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
-
-
 # Most specific first is not needed: lookup walks each exception's MRO.
 ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
     InvalidRequest: (422, "validation", {}),

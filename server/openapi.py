@@ -19,6 +19,7 @@ from starlette.schemas import SchemaGenerator
 from .._version import __version__
 from ..runtime.combine import COMBINERS
 from ..runtime.options import OVERFLOWS, POOLS
+from ..runtime.windows import STRIDE_DEFAULT_RULE
 from . import routes, tei
 from .schema import DECODE_FIELDS, EMBED_ALL_FIELDS, ENCODINGS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
@@ -44,7 +45,7 @@ FIELDS: dict[str, dict[str, Any]] = {
     "stride": {
         "type": "integer",
         "nullable": True,
-        "description": "with overflow 'chunk': tokens shared by consecutive windows (default min(128, half a window))",
+        "description": f"with overflow 'chunk': tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})",
     },
     "truncation_direction": {"type": "string", "enum": ["right", "Right"], "default": "right"},
     "prompt_name": {"type": "string", "nullable": True, "description": "not supported: must be null"},

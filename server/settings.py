@@ -1,8 +1,10 @@
 """Server settings from the ``layerwise serve`` flags, checked before anything listens.
 
 Defaults follow text-embeddings-inference: 16384 batch tokens, 32 inputs per request,
-512 concurrent requests, 2 MB bodies. Not handled here: the model's own limits (see
-``check_budget``, called once its maximum input length is known).
+512 concurrent requests, 2 MB bodies. They live in ``Settings`` alone: the ``serve`` flags
+take theirs from ``default``. Not handled here: the model's own limits (see
+``check_budget``, called once its maximum input length is known). Imports no web framework,
+so the CLI can read the defaults without the serve extra.
 """
 
 from __future__ import annotations
@@ -11,10 +13,15 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .errors import ServerConfigError
+from ..runtime.errors import LayerwiseError
 
 API_KEY_ENV = "LAYERWISE_API_KEY"
+
+
+class ServerConfigError(LayerwiseError, ValueError):
+    """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,11 @@ class Settings:
     @property
     def loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+def default(name: str) -> Any:
+    """The default of one ``Settings`` field: the value a ``layerwise serve`` flag shows and takes when left out."""
+    return Settings.__dataclass_fields__[name].default
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

@@ -9,7 +9,8 @@ from typing import Any
 
 from ..runtime.combine import COMBINERS
 from ..runtime.manifest import POOLING_KINDS
-from ..runtime.options import CORPUS_OVERFLOWS
+from ..runtime.options import BATCH_SIZE, CORPUS_OVERFLOWS
+from ..runtime.windows import STRIDE_DEFAULT_RULE
 
 log = logging.getLogger("layerwise")
 ENGINES = ("local", "ray")
@@ -37,9 +38,9 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
               "windows, merged)"),
     )
     p.add_argument(
-        "--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))"
+        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
     )
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--rows-per-part", type=int, default=4096, help="input rows per unit of work (a part file, or a Ray read task)")
     p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", help="Ray cluster to join (default: start a local one, or RAY_ADDRESS)")

@@ -24,9 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
-from ..runtime import Encoder
+from ..runtime import Encoder, Tokenized
 from ..runtime.errors import InputError
-from ..runtime.windows import split
+from ..runtime.options import BATCH_SIZE
+from ..runtime.windows import Windows, split
 
 METADATA_KEY = b"layerwise"
 PART_GLOB = "part-*.parquet"
@@ -42,7 +43,7 @@ class EmbedOptions:
     combine: str | None = None
     normalize: bool = False
     max_length: int | None = None
-    batch_size: int = 32
+    batch_size: int = BATCH_SIZE
     overflow: str = "truncate"  # or "chunk": long texts embedded whole as windows (runtime/windows.py)
     stride: int | None = None  # with "chunk": tokens shared by consecutive windows (None: the default)
     metadata: dict[str, Any] = field(default_factory=dict)  # bundle sha256, variant, ... (see spec.py)
@@ -74,19 +75,23 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
+def _embed(encoder: Encoder, inputs: Tokenized | Windows, options: EmbedOptions) -> np.ndarray:
+    return encoder.embed(
+        inputs, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize,
+        batch_size=options.batch_size,
+    )
+
+
 def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    pooling = dict(
-        layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size
-    )
     if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
         windows = split(encoder.tokenizer, texts, options.max_length, options.stride)
-        vectors = encoder.embed(windows, **pooling)
+        vectors = _embed(encoder, windows, options)
         tokens, truncated = np.asarray(windows.output_lengths), np.zeros(len(texts), dtype=bool)
     else:
         encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
-        vectors = encoder.embed(encoded, **pooling)
+        vectors = _embed(encoder, encoded, options)
         tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
     table = table.append_column("tokens", pa.array(tokens, pa.int32()))

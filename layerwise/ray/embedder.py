@@ -15,7 +15,7 @@ import ray
 from ..extract.parts import EmbedOptions, embed_batch
 from ..extract.spec import embed_options
 from ..runtime import load
-from ..runtime.options import resolve_layers
+from ..runtime.options import BATCH_SIZE, resolve_layers
 
 
 def assigned_cpus() -> int:
@@ -45,7 +45,7 @@ class Embedder:
         combine: str | None = None,
         normalize: bool = False,
         max_length: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         overflow: str = "truncate",
         stride: int | None = None,
         text_column: str = "text",
