@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -63,8 +65,36 @@ class Engine:
         on_cpu = config.provider == "cpu"
         # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
         # batches may run at once on one thread each (1: one batch at a time on intra-op threads).
-        self.batch_tokens: int | None = cpu_batch_tokens(cpu_family) if on_cpu else None
-        self.side_by_side: int = config.threads if on_cpu else 1
+        self._batching = (cpu_batch_tokens(cpu_family) if on_cpu else None, config.threads if on_cpu else 1)
+
+    @property
+    def batch_tokens(self) -> int | None:
+        """Padded tokens a batch holds at most (None: no cap)."""
+        return self._batching[0]
+
+    @property
+    def side_by_side(self) -> int:
+        """Batches that may run at once, on one thread each (1: one at a time on intra-op threads)."""
+        return self._batching[1]
+
+    @contextmanager
+    def tuned(self, batch_tokens: int | None, side_by_side: int) -> Iterator[None]:
+        """Within the block, batch with these settings instead of the defaults; the defaults again after.
+
+        The one way to change them, for measuring them (runtime/bench_hooks.py ``batching``). Not
+        thread-safe: no ``embed`` may run on another thread meanwhile. ``side_by_side`` is capped by
+        the worker threads the Encoder started with (its default).
+        """
+        if batch_tokens is not None and (not isinstance(batch_tokens, int) or batch_tokens < 1):
+            raise ValueError(f"batch_tokens must be a positive int or None, got {batch_tokens!r}")
+        if not isinstance(side_by_side, int) or side_by_side < 1:
+            raise ValueError(f"side_by_side must be a positive int, got {side_by_side!r}")
+        saved = self._batching
+        self._batching = (batch_tokens, side_by_side)
+        try:
+            yield
+        finally:
+            self._batching = saved
 
     @property
     def manifest(self) -> Manifest:
