@@ -25,7 +25,7 @@ from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
 from .options import BATCH_SIZE, check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
-from .span_methods import SpanMethods
+from .span_methods import RunOutput, SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
 from .verify import VerifyReport, verify
 from .windows import Windows, check_overflow, merge, run_pool, split
@@ -188,12 +188,10 @@ class Encoder(SpanMethods):
         truncate: bool | None,
         overflow: str | None,
         stride: int | None,
-    ) -> tuple[Any, list[str], list[int], list[int]]:
+    ) -> RunOutput:
         """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
         collect per text (merging windows).
 
-        Returns (per-text values over ``needed`` layers, the texts, the caller's layers as
-        positions into ``needed``, ``needed``: each asked layer once, sorted).
         """
         started = time.perf_counter()
         chosen = resolve_layers(layers, self.info.num_layers)
@@ -232,7 +230,7 @@ class Encoder(SpanMethods):
                 stacklevel=3,  # the caller of embed or embed_tokens
             )
         names = tokenized.texts if windows is None else windows.texts
-        return per_text, names, [needed.index(layer) for layer in chosen], needed
+        return RunOutput(per_text, names, [needed.index(layer) for layer in chosen], needed)
 
     def _raise_non_finite(self, index: int, states: np.ndarray, layers: list[int], texts: list[str], combine: str | None) -> None:
         """Name the text and the first layer holding NaN or Inf; if every layer is finite, ``combine`` overflowed."""

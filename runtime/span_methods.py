@@ -1,28 +1,54 @@
 """``Encoder.embed_spans`` and ``Encoder.token_offsets``: vectors for character spans, and each token row's characters and word.
 
 A mixin so encoder.py stays one concern; it relies on the Encoder's ``_tokenizer``, ``_run``,
-``_finish`` and ``tokenize``.
+``_finish`` and ``tokenize``, declared (typed) below and checked against the Encoder by mypy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .combine import COMBINERS
 from .options import BATCH_SIZE, check_combine, check_texts
 from .spans import check_span_pool, pool_spans, span_rows
+from .tokenize import TextTokenizer, Tokenized
 from .windows import TokenAlignment, check_overflow, split
+
+
+class RunOutput(NamedTuple):
+    """What ``Encoder._run`` gives every entry point."""
+
+    values: Any  # per text, over ``needed``: pooled [texts, needed, hidden], or a list of [needed, tokens, hidden]
+    texts: list[str]  # the texts, to name one in an error
+    positions: list[int]  # the caller's layers, in the caller's order, as positions into ``needed``
+    needed: list[int]  # each asked layer once, sorted
 
 
 class SpanMethods:
     """Span and alignment methods of ``Encoder``."""
 
-    _tokenizer: Any
-    _run: Any
-    _finish: Any
-    tokenize: Any
+    if TYPE_CHECKING:  # what the mixin uses of the Encoder
+        _tokenizer: TextTokenizer
+
+        def _run(
+            self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None,
+            overflow: str | None, stride: int | None,
+        ) -> RunOutput: ...
+
+        def _finish(
+            self,
+            values: np.ndarray,
+            normalize: bool,
+            row: int,
+            states: np.ndarray,
+            needed: list[int],
+            names: list[str],
+            combine: str | None,
+        ) -> np.ndarray: ...
+
+        def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized: ...
 
     def embed_spans(
         self,
