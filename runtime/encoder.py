@@ -28,7 +28,7 @@ from .session import SessionConfig
 from .span_methods import RunOutput, SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
 from .verify import VerifyReport, verify
-from .windows import Windows, check_overflow, merge, run_pool, split
+from .windows import Windows, check_overflow, merge, run_pool, split, warn_truncate_deprecated
 
 
 class TruncationWarning(UserWarning):
@@ -120,8 +120,8 @@ class Encoder(SpanMethods):
         [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
         come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
         leave max_length and truncate at their defaults) or the windows ``runtime.windows.split``
-        returned. Texts longer than max_length are cut with a TruncationWarning; truncate=True (or
-        overflow="truncate") cuts silently, truncate=False (overflow="error") raises InputError.
+        returned. Texts longer than max_length are cut with a TruncationWarning; overflow="truncate"
+        cuts silently, overflow="error" raises InputError (``truncate=True/False``, deprecated, the same).
         overflow="chunk" embeds the whole text as windows sharing ``stride`` tokens (default
         ``windows.STRIDE_DEFAULT_RULE``), merged as runtime/windows.py defines.
 
@@ -131,6 +131,7 @@ class Encoder(SpanMethods):
         """
         if check_pool(pool) not in POOLING_KINDS:
             raise InputError(f"pool={pool!r} gives one array per text: call embed_tokens() for per-token states")
+        warn_truncate_deprecated(truncate)
         combiner = COMBINERS[check_combine(combine)]
         pooled, names, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate, overflow, stride)
         result = combiner(pooled[:, positions])
@@ -160,6 +161,7 @@ class Encoder(SpanMethods):
             >>> [t.shape for t in enc.embed_tokens(["hello world", "a"], layers=[0, -1])]
             [(2, 4, 384), (2, 3, 384)]
         """
+        warn_truncate_deprecated(truncate)
         combiner = COMBINERS[check_combine(combine)]
         per_text, names, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate, overflow, stride)
         out = []
@@ -211,7 +213,7 @@ class Encoder(SpanMethods):
                 raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
             tokenized = texts
         else:
-            tokenized = self.tokenize(texts, max_length, truncate)
+            tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate)
         needed = unique_sorted(chosen)
         batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
@@ -224,8 +226,8 @@ class Encoder(SpanMethods):
             cut = tokenized.truncated
             warnings.warn(
                 f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {cut[0]}); pass truncate=False to get an error instead, or "
-                "truncate=True to cut without this warning",
+                f"truncated (first: text {cut[0]}); pass overflow='error' to get an error instead, or "
+                "overflow='truncate' to cut without this warning",
                 TruncationWarning,
                 stacklevel=3,  # the caller of embed or embed_tokens
             )
@@ -262,12 +264,19 @@ class Encoder(SpanMethods):
                 tokens[row] = np.stack([values[layer][r, : lengths[r]] for layer in layers])
         return tokens
 
-    def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
+    def tokenize(
+        self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None, overflow: str | None = None
+    ) -> Tokenized:
         """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage.
 
-        Cut texts are listed in ``truncated``; ``embed`` warns about them unless truncate=True was asked.
+        ``overflow`` as for ``embed``, but "truncate" or "error" only (windows come from
+        ``runtime.windows.split``); ``truncate`` is deprecated. Cut texts are listed in ``truncated``;
+        ``embed`` warns about them unless overflow="truncate" was asked.
         """
-        return self._tokenizer.encode(check_texts(texts), max_length, truncate)
+        warn_truncate_deprecated(truncate)
+        if overflow == "chunk":
+            raise InputError("tokenize() cuts or refuses long texts: for windows, pass overflow='chunk' to embed, or use windows.split")
+        return self._tokenizer.encode(check_texts(texts), max_length, check_overflow(overflow, truncate, None))
 
     def verify(self, texts: int | None = None) -> VerifyReport:
         """Check this variant on this machine against the bundle's stored PyTorch reference.
@@ -280,7 +289,7 @@ class Encoder(SpanMethods):
         assert verification is not None  # verification_reference() raised otherwise
 
         def embed(words: list[str]) -> np.ndarray:  # the reference was cut at the same length
-            return self.embed(words, layers="all", pool="mean", truncate=True)
+            return self.embed(words, layers="all", pool="mean", overflow="truncate")
 
         return verify(embed, self.info.variant, reference, verification.bars[self.info.variant], texts)
 

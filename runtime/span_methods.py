@@ -1,7 +1,7 @@
 """``Encoder.embed_spans`` and ``Encoder.token_offsets``: vectors for character spans, and each token row's characters and word.
 
 A mixin so encoder.py stays one concern; it relies on the Encoder's ``_tokenizer``, ``_run``,
-``_finish`` and ``tokenize``, declared (typed) below and checked against the Encoder by mypy.
+and ``_finish``, declared (typed) below and checked against the Encoder by mypy.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from .combine import COMBINERS
 from .options import BATCH_SIZE, check_combine, check_texts
 from .spans import check_span_pool, pool_spans, span_rows
-from .tokenize import TextTokenizer, Tokenized
+from .tokenize import TextTokenizer
 from .windows import TokenAlignment, check_overflow, split
 
 
@@ -47,8 +47,6 @@ class SpanMethods:
             names: list[str],
             combine: str | None,
         ) -> np.ndarray: ...
-
-        def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized: ...
 
     def embed_spans(
         self,
@@ -89,6 +87,6 @@ class SpanMethods:
         texts = check_texts(texts)
         if overflow == "chunk":
             return split(self._tokenizer, texts, max_length, stride).alignments()
-        self.tokenize(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
+        self._tokenizer.encode(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
         _, cut = self._tokenizer.overflowing(texts, self._tokenizer.check_limit(max_length), 0)
         return [TokenAlignment.of(encoding) for encoding in cut]

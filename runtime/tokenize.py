@@ -128,7 +128,7 @@ class TextTokenizer:
             first = too_long[0]
             raise InputError(
                 f"text {first} has {full[first]} tokens, more than max_length {limit} "
-                f"({len(too_long)} text(s) too long); pass truncate=True to cut them, or shorten the text"
+                f"({len(too_long)} text(s) too long); pass overflow='truncate' to cut them, or shorten the text"
             )
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]

@@ -16,6 +16,7 @@ This module does not handle pairs of texts (single sequences only, as ``embed`` 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -102,6 +103,16 @@ class Windows:
             texts += part.texts
         merged = [e for part in parts for e in part.merged]
         return Windows(texts, Tokenized.concat([part.tokenized for part in parts]), placements, merged, parts[0].stride)
+
+
+def warn_truncate_deprecated(truncate: bool | None) -> None:
+    """A DeprecationWarning, pointing at the caller of the public method, when ``truncate`` was passed."""
+    if truncate is not None:
+        warnings.warn(
+            f"truncate={truncate} is deprecated and will be removed: pass overflow={'truncate' if truncate else 'error'!r} instead",
+            DeprecationWarning,
+            stacklevel=3,  # the caller of embed, embed_tokens or tokenize
+        )
 
 
 def check_overflow(overflow: object, truncate: bool | None, stride: object) -> bool | None:

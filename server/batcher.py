@@ -119,7 +119,7 @@ class Batcher:
     async def tokenize(self, texts: list[str]) -> Tokenized:
         """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
         against the request's truncate), long requests in a thread."""
-        tokenize = functools.partial(self.encoder.tokenize, truncate=True)
+        tokenize = functools.partial(self.encoder.tokenize, overflow="truncate")
         if sum(map(len, texts)) <= INLINE_CHARS:
             return tokenize(texts)
         return await asyncio.to_thread(tokenize, texts)

@@ -90,7 +90,7 @@ def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_c
         vectors = _embed(encoder, windows, options)
         tokens, truncated = np.asarray(windows.output_lengths), np.zeros(len(texts), dtype=bool)
     else:
-        encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
+        encoded = encoder.tokenize(texts, options.max_length, overflow="truncate")  # cut silently: the ``truncated`` column records it
         vectors = _embed(encoder, encoded, options)
         tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
