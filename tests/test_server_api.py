@@ -13,7 +13,7 @@ import pytest
 
 import layerwise
 
-from .test_server_harness import serving, untruncated_tokens
+from .server_harness import serving, untruncated_tokens
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "a much longer sentence about encoders, tokens and their many layers"]
 

@@ -11,7 +11,7 @@ import pytest
 from layerwise.cli import build_parser
 from layerwise.server.settings import Settings, settings_from_args
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 KEY = "k3y-that-must-never-be-logged"
 

@@ -18,14 +18,14 @@ import pytest
 import layerwise
 from layerwise.cli import main
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_SERVE = """
 import sys
 import layerwise.server.app as app
 from layerwise.cli import main
-from tests.test_server_harness import Rigged
+from tests.server_harness import Rigged
 
 real_load = app.load
 app.load = lambda *args, **kwargs: Rigged(real_load(*args, **kwargs), delay=float(sys.argv[2]))

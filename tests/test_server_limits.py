@@ -13,7 +13,7 @@ import pytest
 import layerwise
 from layerwise.server import pipeline
 
-from .test_server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
+from .server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
 
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
 

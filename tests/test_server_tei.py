@@ -16,7 +16,7 @@ import layerwise
 from layerwise.server.openapi import OPENAPI_PATH
 from layerwise.server.schema import DECODE_FIELDS, EMBED_ALL_FIELDS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "naïve café, déjà vu"]
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
