@@ -10,17 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ._version import __version__
+from .exporter.errors import ExportError, FusionError, ParityError
 from .runtime import Encoder, TruncationWarning, load
-from .runtime.errors import (
-    BundleError,
-    ExportError,
-    FusionError,
-    InputError,
-    LayerwiseError,
-    NonFiniteOutputError,
-    ParityError,
-    ProviderError,
-)
+from .runtime.errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
 from .runtime.manifest import VARIANTS
 
 __all__ = [

@@ -245,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except OSError as e:  # first: an unwritable --output (OutputError) is a file problem too
+    except OSError as e:  # first: an unwritable --output (io.atomic.OutputError) is a file problem too
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (LayerwiseError, ImportError) as e:

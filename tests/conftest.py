@@ -14,7 +14,6 @@ import pytest
 
 import layerwise
 
-
 SLOW_FIXTURES = {
     "minilm_bundle": "the full MiniLM export, all four variants checked against PyTorch (minutes)",
     "torch_minilm": "MiniLM in PyTorch",

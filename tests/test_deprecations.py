@@ -56,5 +56,7 @@ def test_tokenize_takes_overflow_and_warns_on_truncate(encoder):
 
 
 def test_the_truncation_warning_names_overflow(encoder):
-    with pytest.warns(UserWarning, match=r"pass overflow='error' to get an error instead, or overflow='truncate' to cut without this warning"):
+    with pytest.warns(
+        UserWarning, match=r"pass overflow='error' to get an error instead, or overflow='truncate' to cut without this warning"
+    ):
         encoder.embed([LONG], max_length=16)

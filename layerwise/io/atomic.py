@@ -22,7 +22,11 @@ from functools import cache
 from pathlib import Path
 from typing import IO, Any
 
-from ..runtime.errors import OutputError
+from ..runtime.errors import LayerwiseError
+
+
+class OutputError(LayerwiseError, OSError):
+    """An output file cannot be written where asked (missing folder, no permission, a folder in the way)."""
 
 try:
     import fcntl
