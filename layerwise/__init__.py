@@ -13,7 +13,7 @@ from ._version import __version__
 from .exporter.errors import ExportError, FusionError, ParityError
 from .runtime import Encoder, TruncationWarning, load
 from .runtime.errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
-from .runtime.manifest import VARIANTS
+from .runtime.manifest import VARIANTS as _VARIANTS
 
 __all__ = [
     "BundleError",
@@ -35,7 +35,7 @@ __all__ = [
 def export(
     source: str,
     out_dir: str | Path,
-    variants: Sequence[str] = VARIANTS,
+    variants: Sequence[str] = _VARIANTS,
     force: bool = False,
     allow_pickle: bool = False,
     thresholds: Sequence[str] = (),

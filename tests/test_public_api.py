@@ -27,7 +27,7 @@ def test_public_names_are_exactly_these():
         n
         for n in dir(layerwise)
         if not n.startswith("_")
-        and n not in {"annotations", "Path", "Sequence", "VARIANTS"}
+        and n not in {"annotations", "Path", "Sequence"}
         and not isinstance(getattr(layerwise, n), type(sys))
     ) == sorted([*ERRORS, "Encoder", "TruncationWarning", "export", "load"])
 
@@ -35,7 +35,7 @@ def test_public_names_are_exactly_these():
 def test_runtime_and_exporter_surfaces_are_pinned():
     assert sorted(layerwise.runtime.__all__) == [
         "BundleError", "EmbedStats", "Encoder", "EncoderInfo", "InputError", "LayerwiseError",
-        "NonFiniteOutputError", "ProviderError", "Tokenized", "TruncationWarning", "load",
+        "NonFiniteOutputError", "ProviderError", "TokenAlignment", "Tokenized", "TruncationWarning", "VerifyReport", "Windows", "load",
     ]  # fmt: skip
     assert sorted(layerwise.exporter.__all__) == ["ExportError", "FusionError", "ParityError", "export"]
     for module in (layerwise, layerwise.runtime, layerwise.exporter):
