@@ -18,6 +18,7 @@ import numpy as np
 
 from layerwise.exporter.reference import CALIBRATION_SENTENCES, EVALUATION_SENTENCES
 from layerwise.exporter.texts import corpus_sentences
+from layerwise.runtime.combine import cosine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_SKIP = CALIBRATION_SENTENCES + EVALUATION_SENTENCES  # the exporter calibrates and checks on these
@@ -97,11 +98,6 @@ def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_si
             out[rows] = pooled
     assert out is not None
     return out
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
 def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:

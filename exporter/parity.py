@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ..runtime.combine import cosine
 from .errors import ParityError
 
 
@@ -64,12 +65,6 @@ class LayerParity:
     pooled_cos_mean: float
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    norms = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
-    return (a64 * b64).sum(axis=-1) / np.maximum(norms, 1e-30)
-
-
 def _mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask[..., None].astype(np.float64)
     return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
@@ -92,8 +87,8 @@ def compare(
                 pooled_cos.append(np.array([-1.0]))
                 continue
             max_abs = max(max_abs, float(np.abs(got[real] - want[real]).max()))
-            token_cos.append(_cosine(got[real], want[real]))
-            pooled_cos.append(_cosine(_mean_pool(got, mask), _mean_pool(want, mask)))
+            token_cos.append(cosine(got[real], want[real]))
+            pooled_cos.append(cosine(_mean_pool(got, mask), _mean_pool(want, mask)))
         tokens, pooled = np.concatenate(token_cos), np.concatenate(pooled_cos)
         rows.append(
             LayerParity(

@@ -1,6 +1,7 @@
-"""The ``layerwise`` command: export, inspect, verify, embed, bench and serve.
+"""The ``layerwise`` command: export, inspect, verify, embed, bench, serve, extract and triton.
 
-Each verb parses its flags here and calls the library; errors are printed as one line
+Each verb parses its flags here (extract and triton in their own modules) and runs in
+``layerwise/commands/<verb>.py`` (export and serve call the library directly); errors are printed as one line
 naming the fix, with exit status 2 (bad input) or 1 (a file that cannot be read or written).
 """
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, ProviderError
+from .manifest import PROVIDERS as MANIFEST_PROVIDERS
 
 try:
     import onnxruntime as ort
@@ -23,7 +24,8 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "layerwise needs ONNX Runtime: pip install 'layerwise[cpu]' (or 'layerwise[gpu]' for CUDA; never both)"
     ) from e
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# ONNX Runtime's name for each provider the manifest lists ("cpu" -> "CPUExecutionProvider")
+PROVIDERS = {name: f"{name.upper()}ExecutionProvider" for name in MANIFEST_PROVIDERS}
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 

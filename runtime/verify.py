@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .combine import cosine
 from .errors import BundleError
 
 
@@ -62,16 +63,11 @@ def read_reference(data: bytes) -> tuple[list[str], np.ndarray]:
         raise BundleError(f"the bundle's verification reference is unreadable ({e}); re-export the bundle") from e
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return (a64 * b64).sum(-1) / np.maximum(np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1), 1e-30)
-
-
 def compare(got: np.ndarray, want: np.ndarray, bars: dict[str, float], variant: str) -> VerifyReport:
     """Compare pooled [texts, layers, hidden] arrays layer by layer and apply the bars."""
     rows, failures = [], []
     for layer in range(want.shape[1]):
-        cos = _cosine(got[:, layer], want[:, layer])
+        cos = cosine(got[:, layer], want[:, layer])
         row = LayerCheck(layer, float(np.abs(got[:, layer] - want[:, layer]).max()), float(cos.mean()), float(cos.min()))
         rows.append(row)
         for metric, bar in bars.items():

@@ -1,6 +1,6 @@
 """``layerwise embed``: texts in (arguments, text file, JSONL or stdin), embeddings out.
 
-Output by suffix: ``.npy`` (pooled array), ``.npz`` (layout in ``formats.py``), ``.jsonl``
+Output by suffix: ``.npy`` (pooled array), ``.npz`` (layout in ``io/npz.py``), ``.jsonl``
 (one object per text); JSON on stdout without ``--output``.
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 from ..io.atomic import atomic_write, check_writable
 from ..io.jsonl import read_record
 from ..io.npz import npz_pooled, npz_tokens, save_npz
+from ..io.progress import progress_bar
 from ..runtime import load
 from ..runtime.errors import InputError
 from ..runtime.options import resolve_layers
@@ -54,23 +55,15 @@ def _parse_lines(lines: Iterable[str], jsonl: bool, name: str) -> list[str]:
     return texts
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} texts")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def _in_chunks(embed: Callable[[list[str]], Any], texts: list[str]) -> list[Any]:
     """``embed`` over the texts, in chunks with a progress bar when stderr is a terminal."""
     if not (sys.stderr.isatty() and len(texts) > CHUNK):
         return [embed(texts)]
     parts = []
+    advance = progress_bar(len(texts))
     for start in range(0, len(texts), CHUNK):
         parts.append(embed(texts[start : start + CHUNK]))
-        _progress(min(start + CHUNK, len(texts)), len(texts))
+        advance(len(texts[start : start + CHUNK]))
     return parts
 
 

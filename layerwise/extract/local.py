@@ -7,12 +7,10 @@ group's vectors, whatever the corpus size.
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-
 import numpy as np
 import pyarrow as pa
 
+from ..io.progress import progress_bar
 from ..runtime import Encoder
 from .inputs import Plan, read_unit
 from .parts import EmbedOptions, embed_batch, part_writer
@@ -26,22 +24,6 @@ def without_done(table: pa.Table, done: np.ndarray) -> pa.Table:
     if not len(done):
         return table
     return table.filter(pa.array(~np.isin(np.asarray(table.column("row")), done)))
-
-
-def progress_bar(total: int) -> Callable[[int], None]:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
-    state = {"done": 0}
-    if not sys.stderr.isatty():
-        return lambda rows: None
-
-    def advance(rows: int) -> None:
-        state["done"] += rows
-        filled = int(30 * state["done"] / max(total, 1))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {state['done']}/{total} texts")
-        sys.stderr.write("\n" if state["done"] >= total else "")
-        sys.stderr.flush()
-
-    return advance
 
 
 def extract_local(encoder: Encoder, plan: Plan, options: EmbedOptions, output: Output, schema: pa.Schema) -> int:

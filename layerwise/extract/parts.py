@@ -5,8 +5,8 @@ the whole text's with ``--overflow chunk``), ``truncated`` (always false with ch
 ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]`` (or one ``embedding``
 column when layers are combined). The schema metadata key
 ``layerwise`` holds the bundle's sha256, variant, pooling and layers as JSON, so any Parquet
-reader knows what it holds. Parts are written through runtime/atomic.py (a hidden temp file beside, then renamed):
-a reader (or a rerun) never sees half a part. Not handled here: which rows to run (plan.py).
+reader knows what it holds. Parts are written through io/atomic.py (a hidden temp file beside, then renamed):
+a reader (or a rerun) never sees half a part. Not handled here: which rows to run (inputs.py, spec.py).
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_c
 @contextmanager
 def part_writer(out_dir: Path, schema: pa.Schema, first_row: int) -> Iterator[pq.ParquetWriter]:
     """A Parquet writer whose file becomes ``part-….parquet`` only when the block ends without error
-    (runtime/atomic.py: a locked temp file beside, fsync, rename)."""
+    (io/atomic.py: a locked temp file beside, fsync, rename)."""
     with atomic_write(out_dir / f"part-{first_row:012d}-{uuid.uuid4().hex[:8]}.parquet") as f:
         writer = pq.ParquetWriter(f, schema, compression="zstd")
         try:
