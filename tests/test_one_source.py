@@ -57,12 +57,12 @@ def test_serve_flags_take_the_server_settings_defaults():
 def test_one_batch_size_default_for_every_entry_point():
     import inspect
 
-    from layerwise.extract.parts import EmbedOptions
+    from layerwise.extract.parts import ExtractOptions
     from layerwise.runtime import Encoder
     from layerwise.runtime.options import BATCH_SIZE
 
     signatures = [inspect.signature(getattr(Encoder, name)) for name in ("embed", "embed_tokens", "embed_spans")]
     assert [s.parameters["batch_size"].default for s in signatures] == [BATCH_SIZE] * 3
-    assert EmbedOptions.__dataclass_fields__["batch_size"].default == BATCH_SIZE
+    assert ExtractOptions.__dataclass_fields__["batch_size"].default == BATCH_SIZE
     for verb in (["embed", "b"], ["extract", "b", "--input", "i", "--output", "o"]):
         assert build_parser().parse_args(verb).batch_size == BATCH_SIZE

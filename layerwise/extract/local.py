@@ -13,7 +13,7 @@ import pyarrow as pa
 from ..io.progress import progress_bar
 from ..runtime import Encoder
 from .inputs import Plan, read_unit
-from .parts import EmbedOptions, embed_batch, part_writer
+from .parts import ExtractOptions, embed_batch, part_writer
 from .spec import Output
 
 ROW_GROUP = 1024  # rows embedded and written at once
@@ -26,7 +26,7 @@ def without_done(table: pa.Table, done: np.ndarray) -> pa.Table:
     return table.filter(pa.array(~np.isin(np.asarray(table.column("row")), done)))
 
 
-def extract_local(encoder: Encoder, plan: Plan, options: EmbedOptions, output: Output, schema: pa.Schema) -> int:
+def extract_local(encoder: Encoder, plan: Plan, options: ExtractOptions, output: Output, schema: pa.Schema) -> int:
     """Embed every missing row of ``plan`` into ``output``; return the rows written."""
     work = list(output.missing(plan))
     advance = progress_bar(sum(u.stop - u.start - len(done) for u, done in work))

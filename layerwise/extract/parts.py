@@ -35,7 +35,7 @@ RESERVED = ("row", "text", "tokens", "truncated", "embedding")
 
 
 @dataclass(frozen=True)
-class EmbedOptions:
+class ExtractOptions:
     """What to compute for every row; the same for every part of one output."""
 
     layers: list[int]  # resolved, 0..num_layers
@@ -59,7 +59,7 @@ def check_id_column(id_column: str | None) -> None:
         )
 
 
-def output_schema(options: EmbedOptions, hidden: int, id_column: str | None, id_type: str | None) -> pa.Schema:
+def output_schema(options: ExtractOptions, hidden: int, id_column: str | None, id_type: str | None) -> pa.Schema:
     """The schema every part of one output shares."""
     fields = [pa.field("row", pa.int64(), nullable=False)]
     if id_column:
@@ -75,14 +75,14 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
-def _embed(encoder: Encoder, inputs: Tokenized | Windows, options: EmbedOptions) -> np.ndarray:
+def _embed(encoder: Encoder, inputs: Tokenized | Windows, options: ExtractOptions) -> np.ndarray:
     return encoder.embed(
         inputs, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize,
         batch_size=options.batch_size,
     )
 
 
-def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
+def embed_batch(encoder: Encoder, batch: pa.Table, options: ExtractOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
     if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count

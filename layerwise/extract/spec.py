@@ -28,7 +28,7 @@ from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
 from ..runtime.options import CORPUS_OVERFLOWS, check_batch_size
 from ..runtime.windows import check_stride
 from .inputs import Plan, Unit
-from .parts import EmbedOptions, check_id_column, done_rows, remove_temp_files
+from .parts import ExtractOptions, check_id_column, done_rows, remove_temp_files
 
 SPEC_NAME = "_layerwise_extract.json"
 LOCK_NAME = "_layerwise_extract.lock"
@@ -39,7 +39,7 @@ SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after 
 def embed_options(
     encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int,
     overflow: str = "truncate", stride: int | None = None,
-) -> EmbedOptions:
+) -> ExtractOptions:
     """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers.
     Every option is checked here, before the output folder is touched."""
     if pool not in POOLING_KINDS:
@@ -72,7 +72,7 @@ def embed_options(
         "overflow": overflow,
         "stride": stride,
     }
-    return EmbedOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
+    return ExtractOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ class Output:
                 yield unit, self.done[lo:hi]
 
 
-def _spec(options: EmbedOptions, plan: Plan) -> dict[str, Any]:
+def _spec(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
     keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
     return {
         "format": FORMAT,
@@ -112,7 +112,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @contextmanager
-def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Plan) -> Iterator[Output]:
+def open_output(out_dir: str | os.PathLike[str], options: ExtractOptions, plan: Plan) -> Iterator[Output]:
     """Create or resume ``out_dir`` for this run, holding its lock throughout."""
     check_id_column(plan.id_column)
     path = Path(out_dir)

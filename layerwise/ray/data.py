@@ -21,7 +21,7 @@ from ray.data.block import BlockMetadata
 
 from ..extract.inputs import Plan, Unit, read_unit
 from ..extract.local import without_done
-from ..extract.parts import EmbedOptions, done_rows, write_part
+from ..extract.parts import ExtractOptions, done_rows, write_part
 from ..extract.spec import Output
 from .embedder import Embedder
 
@@ -73,7 +73,7 @@ class PartSink(Datasink):
 def extract_ray(
     bundle: str,
     plan: Plan,
-    options: EmbedOptions,
+    options: ExtractOptions,
     output: Output,
     schema: pa.Schema,
     provider: str,
