@@ -53,8 +53,7 @@ def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
     calibration = calibration_feeds(ctx.ckpt.tokenizer, ctx.ckpt.max_length)
-    record = quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
-    return BuildReport(method=record.pop("method"), kept_float=record.pop("kept_float"), details=record)
+    return quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
 
 
 def _halve(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:

@@ -39,6 +39,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ..runtime.manifest import BuildReport
 from . import graph_tools
 from .errors import ExportError
 from .parity import ParityBars, compare
@@ -182,8 +183,8 @@ def _kept_float(model: onnx.ModelProto, quantized: set[str], smoothing_groups: i
 
 def quantize_int8(
     fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int
-) -> dict[str, Any]:
-    """Write the int8 graph of ``fp32_path``; return its manifest record (method, alpha, what stayed float)."""
+) -> BuildReport:
+    """Write the int8 graph of ``fp32_path``; return its build report (method, what stayed float; details: alpha, calibration)."""
     from .reference import run_onnx
 
     model = graph_tools.load(fp32_path)
@@ -210,9 +211,11 @@ def quantize_int8(
         raise ExportError("int8 rewriting changed the graph outputs; every hidden state must stay an output")
     shared = graph_tools.share_identical_initializers(quantized)
     graph_tools.save(quantized, out_path)
-    return {
-        "method": "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 "
-        "weights (MatMulIntegerToFloat)",
+    method = (
+        "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 "
+        "weights (MatMulIntegerToFloat)"
+    )
+    details = {
         "weights": f"int8 per output channel, |w[2j]| + |w[2j+1]| <= {PAIR_LIMIT} along K: no int16 saturation in uint8 x int8 pair "
         "kernels (x86 without VNNI), so every CPU computes the same integers",
         "alpha": alpha,
@@ -223,6 +226,7 @@ def quantize_int8(
         },
         "smoothed": trials[alpha]["record"],
         "quantized_matmuls": len(targets),
-        "kept_float": _kept_float(model, {n.name for n in targets}, len(trials[alpha]["record"])),
         "shared_initializers": shared,
     }
+    kept_float = _kept_float(model, {n.name for n in targets}, len(trials[alpha]["record"]))
+    return BuildReport(method=method, kept_float=kept_float, details=details)
