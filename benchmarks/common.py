@@ -10,13 +10,15 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from layerwise.exporter.reference import CALIBRATION_SENTENCES, EVALUATION_SENTENCES
 from layerwise.exporter.texts import corpus_sentences
+from layerwise.runtime.combine import cosine
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCH_SKIP = CALIBRATION_SENTENCES + EVALUATION_SENTENCES  # the exporter calibrates and checks on these
@@ -71,7 +73,9 @@ def length_stats(tokenizer: Any, texts: list[str], batch_size: int) -> dict[str,
     }
 
 
-def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_size: int, sort: bool, bf16: bool = False, last_only: bool = False) -> np.ndarray:
+def torch_all_layers_mean(
+    model: Any, tokenizer: Any, texts: list[str], batch_size: int, sort: bool, bf16: bool = False, last_only: bool = False
+) -> np.ndarray:
     """PyTorch eager output_hidden_states=True, mean-pooled per layer: [texts, layers, hidden]
     (``last_only``: the last hidden state only, [texts, 1, hidden]).
 
@@ -101,11 +105,6 @@ def torch_all_layers_mean(model: Any, tokenizer: Any, texts: list[str], batch_si
     return out
 
 
-def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = a.astype(np.float64), b.astype(np.float64)
-    return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
-
-
 def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
     """Cosine agreement over [texts, layers, hidden] (or [texts, hidden]): worst layer's min and mean."""
     cos = cosine(got, want)
@@ -113,7 +112,9 @@ def agreement(got: np.ndarray, want: np.ndarray) -> dict[str, float]:
     return {"cos_min": float(cos.min()), "cos_mean_worst_layer": float(cos.mean(axis=0).min()), "max_abs": float(np.abs(got - want).max())}
 
 
-def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, settle: int = 0, keep: dict[str, Any] | None = None) -> dict[str, dict[str, float]]:
+def alternate(
+    contenders: dict[str, Callable[[], Any]], repeats: int, warmup: int = 1, settle: int = 0, keep: dict[str, Any] | None = None
+) -> dict[str, dict[str, float]]:
     """Time each contender ``repeats`` times, interleaved round by round; medians and spread in seconds.
 
     ``settle`` untimed runs precede each timed one: for runs of a few milliseconds, the
@@ -133,10 +134,7 @@ def alternate(contenders: dict[str, Callable[[], Any]], repeats: int, warmup: in
             started = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - started)
-    return {
-        name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": len(t)}
-        for name, t in times.items()
-    }
+    return {name: {"median_s": statistics.median(t), "min_s": min(t), "max_s": max(t), "repeats": len(t)} for name, t in times.items()}
 
 
 def machine() -> dict[str, Any]:

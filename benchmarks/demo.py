@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer
 
 import layerwise
+from layerwise.commands.inspect import describe
 from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.session import physical_cores
-from layerwise.summary import describe
 
 from .common import agreement, alternate, length_stats, machine, minilm_dir, real_sentences, torch_all_layers_mean
 
@@ -31,7 +31,9 @@ def main(bundle: str) -> None:
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     texts = real_sentences(TEXTS)
     reference = torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)
-    encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")}
+    encoders = {
+        v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in read_manifest(bundle).variants_built_for("cpu")
+    }
     contenders = {"pytorch (plain loop)": lambda: torch_all_layers_mean(model, tokenizer, texts, BATCH, sort=False)}
     contenders.update({f"layerwise {v}": (lambda e=e: e.embed(texts, batch_size=BATCH)) for v, e in encoders.items()})
     timings = alternate(contenders, repeats=3)
@@ -43,7 +45,10 @@ def main(bundle: str) -> None:
         f"(mean {stats['tokens_mean']:.0f} tokens), batch {BATCH}, {threads} threads, {facts['cpu']} ({facts['cpu_family_title']}) "
         f"[{' '.join(facts['cpu_flags'])}]; median of 3 alternated runs\n"
     )
-    print("| contender | texts/s | ms per batch of 32 | vs PyTorch | worst-layer pooled cos min | worst-layer pooled cos mean | max abs diff |")
+    print(
+        "| contender | texts/s | ms per batch of 32 | vs PyTorch | worst-layer pooled cos min | worst-layer pooled cos mean | max abs "
+        "diff |"
+    )
     print("|---|---|---|---|---|---|---|")
     base = timings["pytorch (plain loop)"]["median_s"]
     for name, timing in timings.items():

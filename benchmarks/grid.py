@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
-from layerwise.runtime.latency import measure_grid
+from layerwise.commands.latency import measure_grid
 from layerwise.runtime.manifest import read_manifest
 
 BATCH_SIZES = [1, 8, 32]

@@ -26,7 +26,7 @@ def run(bundle: str, threads: int, repeats: int = 5) -> dict[str, Any]:
         encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
         layers = encoder.info.num_layers
         batch = synthetic_batch(BATCH, SEQ, 30000)
-        contenders = {k: (lambda k=k: run_batch(encoder, batch, [k], "mean")) for k in range(layers + 1)}
+        contenders = {k: (lambda k=k, encoder=encoder, batch=batch: run_batch(encoder, batch, [k], "mean")) for k in range(layers + 1)}
         timings = alternate(contenders, repeats, settle=1)
         full = timings[layers]["median_s"]
         results[variant] = [

@@ -25,15 +25,16 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import numpy as np
 
 import layerwise
-from layerwise.runtime.atomic import write_text_atomic
+from layerwise.io.atomic import write_text_atomic
 
 from .common import machine, real_sentences, results_stem
 
@@ -50,7 +51,20 @@ def start_server(bundle: str, variant: str | None, threads: int | None) -> tuple
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = [sys.executable, "-m", "layerwise.cli", "-q", "serve", bundle, "--host", "127.0.0.1", "--port", str(port), "--provider", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "layerwise.cli",
+        "-q",
+        "serve",
+        bundle,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--provider",
+        "cpu",
+    ]
     command += ["--variant", variant] if variant else []
     command += ["--threads", str(threads)] if threads else []
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -175,8 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     pooling = encoder.info.default_pooling
     options = {"layers": -1, "pool": pooling.get("pool", "mean"), "normalize": bool(pooling.get("normalize", True))}
     server, url = start_server(args.bundle, encoder.info.variant, args.threads)
-    report: dict[str, Any] = {"bundle": args.bundle, "model": {k: getattr(encoder.info, k) for k in ("variant", "provider", "threads", "max_length")}}
-    report.update({"machine": machine(), "seconds": args.seconds, "max_requests": args.max_requests, "cells": [], "ceiling_texts_per_s": {}})
+    report: dict[str, Any] = {
+        "bundle": args.bundle,
+        "model": {k: getattr(encoder.info, k) for k in ("variant", "provider", "threads", "max_length")},
+    }
+    report.update(
+        {"machine": machine(), "seconds": args.seconds, "max_requests": args.max_requests, "cells": [], "ceiling_texts_per_s": {}}
+    )
     try:
         for kind, texts in texts_by_kind().items():
             for concurrency in (int(c) for c in args.concurrency.split(",")):

@@ -4,7 +4,8 @@ Every document is split by the runtime's own window split (runtime/windows.py: w
 model maximum sharing ``stride`` tokens, 128 for MiniLM), so PyTorch runs exactly the windows layerwise runs.
 PyTorch is the loop a user writes: document by document, that document's windows padded into
 batches of up to ``BATCH`` (one batch for documents under about 12,000 tokens),
-``output_hidden_states=True`` (the model as AutoModel loads it, as in the other jobs), then the merge rule of runtime/windows.py in torch (a token seen in
+``output_hidden_states=True`` (the model as AutoModel loads it, as in the other jobs), then the merge rule of
+runtime/windows.py in torch (a token seen in
 several windows gets the mean of its rows; the text's mean pool is the mean over its merged rows,
 every layer). Its time includes the split, as layerwise's does. layerwise runs every document's
 windows together in its length-sorted batches of ``BATCH``. Contenders alternate round by round.
@@ -12,7 +13,8 @@ windows together in its length-sorted batches of ``BATCH``. Contenders alternate
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,10 @@ def torch_windows_mean(model: Any, tokenizer: Any, windows: Windows, batch_size:
             counts = torch.zeros(len(whole.ids))
             for start in range(0, len(rows), batch_size):
                 chunk = rows[start : start + batch_size]
-                feeds = {"input_ids": [windows.tokenized.ids[w] for w in chunk], "token_type_ids": [windows.tokenized.type_ids[w] for w in chunk]}
+                feeds = {
+                    "input_ids": [windows.tokenized.ids[w] for w in chunk],
+                    "token_type_ids": [windows.tokenized.type_ids[w] for w in chunk],
+                }
                 batch = tokenizer.pad(feeds, return_tensors="pt")
                 states = torch.stack(model(**batch, output_hidden_states=True).hidden_states, dim=1)  # [windows, layers, seq, hidden]
                 if sums is None:
@@ -64,8 +69,14 @@ def torch_windows_mean(model: Any, tokenizer: Any, windows: Windows, batch_size:
 
 
 def run(
-    bundle: str, model: Any, tokenizer: Any, threads: int, repeats: int = 5, lengths: Sequence[int] | None = None,
-    variants: Sequence[str] = VARIANTS, stride: int | None = None,
+    bundle: str,
+    model: Any,
+    tokenizer: Any,
+    threads: int,
+    repeats: int = 5,
+    lengths: Sequence[int] | None = None,
+    variants: Sequence[str] = VARIANTS,
+    stride: int | None = None,
 ) -> dict[str, Any]:
     """``lengths``: the documents' token counts (default: 8 from 2,000 to 10,000); ``stride``: None is the
     runtime's default (128, or half a window when that is smaller)."""

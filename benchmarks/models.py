@@ -22,10 +22,11 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 SEED = 0
@@ -95,7 +96,9 @@ def parse_models(text: str) -> list[BenchModel]:
 def model_facts(model: Any, bench: BenchModel) -> dict[str, Any]:
     """Name, weights and shape of a loaded transformers encoder, for results files and headings."""
     c = model.config
-    shape = Shape(int(c.num_hidden_layers), int(c.hidden_size), int(c.num_attention_heads), int(c.intermediate_size), int(c.max_position_embeddings))
+    shape = Shape(
+        int(c.num_hidden_layers), int(c.hidden_size), int(c.num_attention_heads), int(c.intermediate_size), int(c.max_position_embeddings)
+    )
     parameters = sum(p.numel() for p in model.parameters())
     title = f"{bench.name} ({shape.label}, {bench.weights})"
     facts = {"key": bench.key, "name": bench.name, "weights": bench.weights, "title": title, **asdict(shape), "vocab": int(c.vocab_size)}
@@ -198,7 +201,9 @@ def cache_paths(shape: Shape, seed: int, cache: Path, variants: list[str]) -> tu
     return home / "checkpoint", home / f"bundle-{_digest(variants, _code_digest())}"
 
 
-def random_bert_bundle(shape: Shape = BERT_BASE, seed: int = SEED, cache: Path = CACHE, variants: list[str] | None = None, threads: int | None = None) -> tuple[Path, Path]:
+def random_bert_bundle(
+    shape: Shape = BERT_BASE, seed: int = SEED, cache: Path = CACHE, variants: list[str] | None = None, threads: int | None = None
+) -> tuple[Path, Path]:
     """(checkpoint folder, bundle folder) of a random BERT of ``shape``, built once and reused.
 
     ``variants``: default the CPU ones (fp32, fused, int8). Other bundles of the same checkpoint

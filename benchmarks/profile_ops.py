@@ -18,7 +18,8 @@ from pathlib import Path
 
 import onnxruntime as ort
 
-from layerwise.runtime.bench_hooks import manifest as encoder_manifest, open_encoder
+from layerwise.runtime.bench_hooks import manifest as encoder_manifest
+from layerwise.runtime.bench_hooks import open_encoder
 from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.tokenize import length_sorted_batches
 

@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from layerwise.runtime.atomic import atomic_write
+from layerwise.io.atomic import atomic_write
 
 
 def _rate(per_s: float) -> str:
@@ -26,7 +26,8 @@ def _all_layers(job: dict[str, Any], model: str) -> list[str]:
         f"{t['texts']} sentences, tokens mean {t['tokens_mean']:.1f}, p50 {t['tokens_p50']:.0f}, p90 {t['tokens_p90']:.0f}, "
         f"max {t['tokens_max']}; padding share of the plain loop {t['padding_share_plain_loop']:.0%}.",
         "",
-        "| contender | texts/s | vs plain PyTorch | vs sorted PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | median s (min-max) |",
+        "| contender | texts/s | vs plain PyTorch | vs sorted PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | "
+        "median s (min-max) |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in job["contenders"].items():
@@ -41,19 +42,22 @@ def _long_docs(job: dict[str, Any], model: str) -> list[str]:
     d = job["documents"]
     tokens = d["tokens"]
     lines = [
-        f"### {model}: long documents, all hidden states, mean-pooled (overflow=\"chunk\", windows of {job['max_length']} sharing {job['stride']} tokens, "
+        f'### {model}: long documents, all hidden states, mean-pooled (overflow="chunk", windows of {job["max_length"]} sharing {job["stride"]} tokens, '
         f"batch {job['batch_size']}, {job['threads']} threads)",
         "",
-        f"{d['count']} documents from the Python reference manual, {min(tokens)}-{max(tokens)} tokens (median {statistics.median(tokens):.0f}, "
+        f"{d['count']} documents from the Python reference manual, {min(tokens)}-{max(tokens)} tokens (median "
+        f"{statistics.median(tokens):.0f}, "
         f"{d['tokens_total']} in all); {d['windows']} windows ({d['window_tokens_total']} window tokens). PyTorch runs the runtime's own "
         "windows document by document and merges them by the same rule; tokens/s counts the documents' tokens.",
         "",
-        "| contender | texts/s | tokens/s | windows | vs PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | median s (min-max) |",
+        "| contender | texts/s | tokens/s | windows | vs PyTorch | pooled cos min (worst layer) | pooled cos mean (worst layer) | "
+        "median s (min-max) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, r in job["contenders"].items():
         lines.append(
-            f"| {name} | {r['texts_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['windows']} | {r['speedup_vs_pytorch']:.2f}x | {r['cos_min']:.5f} | "
+            f"| {name} | {r['texts_per_s']:.2f} | {r['tokens_per_s']:.0f} | {r['windows']} | {r['speedup_vs_pytorch']:.2f}x | "
+            f"{r['cos_min']:.5f} | "
             f"{r['cos_mean_worst_layer']:.5f} | {r['median_s']:.2f} ({r['min_s']:.2f}-{r['max_s']:.2f}) |"
         )
     return lines + [f"| layerwise {v} | skipped | | | | | | {why} |" for v, why in job.get("skipped_variants", {}).items()]
@@ -105,15 +109,28 @@ def _all_layers_peers(job: dict[str, Any], model: str) -> list[str]:
 
 
 def _grid(job: dict[str, Any], model: str) -> list[str]:
-    lines = [f"### {model}: latency grid, synthetic tokens, all layers mean-pooled", "", "| variant | batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"### {model}: latency grid, synthetic tokens, all layers mean-pooled",
+        "",
+        "| variant | batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for variant, cells in job["variants"].items():
         for c in cells:
-            lines.append(f"| {variant} | {c['batch_size']} | {c['seq_len']} | {c['p50_ms']:.1f} | {c['p90_ms']:.1f} | {c['p99_ms']:.1f} | {c['sequences_per_s']:.1f} | {c['tokens_per_s']:.0f} |")
+            lines.append(
+                f"| {variant} | {c['batch_size']} | {c['seq_len']} | {c['p50_ms']:.1f} | {c['p90_ms']:.1f} | {c['p99_ms']:.1f} | "
+                f"{c['sequences_per_s']:.1f} | {c['tokens_per_s']:.0f} |"
+            )
     return lines
 
 
 def _layer_cut(job: dict[str, Any], model: str) -> list[str]:
-    lines = [f"### {model}: cost of layer k of L (batch {job['batch_size']} x {job['seq_len']})", "", "| variant | k | fraction of full | target k/L + 0.1 |", "|---|---|---|---|"]
+    lines = [
+        f"### {model}: cost of layer k of L (batch {job['batch_size']} x {job['seq_len']})",
+        "",
+        "| variant | k | fraction of full | target k/L + 0.1 |",
+        "|---|---|---|---|",
+    ]
     for variant, rows in job["variants"].items():
         lines += [f"| {variant} | {r['layer']} | {r['fraction_of_full']:.2f} | {r['target']:.2f} |" for r in rows]
     return lines
@@ -132,24 +149,42 @@ def _roofline(job: dict[str, Any], model: str) -> list[str]:
         f"({kernel['op_type']}, weights within [-{kernel['weight_absmax']}, {kernel['weight_absmax']}]) {peak('int8_variant')} GOP/s. "
         f"Model: {job['flops_per_token'] / 1e6:.1f} MFLOP per token at {job['seq_len']} tokens.",
         "",
-        "| variant | ceiling | 32x128 p50 ms | 32x128 GFLOP/s | fraction of peak | fraction of in-rounds | natural: GFLOP/s run (real tokens) | natural: fraction of peak (real tokens) |",
+        "| variant | ceiling | 32x128 p50 ms | 32x128 GFLOP/s | fraction of peak | fraction of in-rounds | natural: GFLOP/s run (real "
+        "tokens) | natural: fraction of peak (real tokens) |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for variant, v in job["variants"].items():
         n = v["natural"]
         lines.append(
-            f"| {variant} | {v['ceiling']} | {v['p50_ms']:.0f} | {v['achieved_gflops']:.0f} | {v['fraction_of_ceiling']:.0%} | {v['fraction_of_in_rounds']:.0%} "
-            f"| {n['achieved_gflops']:.0f} ({n['useful_gflops']:.0f}) | {n['fraction_of_ceiling']:.0%} ({n['useful_fraction_of_ceiling']:.0%}) |"
+            f"| {variant} | {v['ceiling']} | {v['p50_ms']:.0f} | {v['achieved_gflops']:.0f} | {v['fraction_of_ceiling']:.0%} | "
+            f"{v['fraction_of_in_rounds']:.0%} "
+            f"| {n['achieved_gflops']:.0f} ({n['useful_gflops']:.0f}) | {n['fraction_of_ceiling']:.0%} "
+            f"({n['useful_fraction_of_ceiling']:.0%}) |"
         )
     return lines
 
 
 def _gpu(job: dict[str, Any], model: str) -> list[str]:
-    lines = [f"### {model}: accelerator path ({job['provider']}, {job['variant']}, batch {job['batch_size']} x {job['seq_len']})", "", "| contender | median ms |", "|---|---|"]
+    lines = [
+        f"### {model}: accelerator path ({job['provider']}, {job['variant']}, batch {job['batch_size']} x {job['seq_len']})",
+        "",
+        "| contender | median ms |",
+        "|---|---|",
+    ]
     return lines + [f"| {name} | {t['median_s'] * 1e3:.2f} |" for name, t in job["contenders"].items()]
 
 
-SECTIONS = {"all_layers": _all_layers, "long_docs": _long_docs, "batching": _batching, "all_layers_peers": _all_layers_peers, "peers": _peers, "grid": _grid, "layer_cut": _layer_cut, "roofline": _roofline, "gpu": _gpu}
+SECTIONS = {
+    "all_layers": _all_layers,
+    "long_docs": _long_docs,
+    "batching": _batching,
+    "all_layers_peers": _all_layers_peers,
+    "peers": _peers,
+    "grid": _grid,
+    "layer_cut": _layer_cut,
+    "roofline": _roofline,
+    "gpu": _gpu,
+}
 
 
 def _model_line(m: dict[str, Any]) -> str:
@@ -231,7 +266,11 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
         fig, ax = plt.subplots(figsize=(8, 0.35 * len(bars) + 1))
         names = list(bars)
         ax.barh(names, [bars[n] for n in names])
-        ax.set(xlabel="texts/s (real sentences, batch 32)", title="Throughput per contender", xscale="log" if len(results["models"]) > 1 else "linear")
+        ax.set(
+            xlabel="texts/s (real sentences, batch 32)",
+            title="Throughput per contender",
+            xscale="log" if len(results["models"]) > 1 else "linear",
+        )
         ax.invert_yaxis()
         fig.tight_layout()
         written.append(_save(fig, stem.with_name(stem.name + "-throughput.png")))

@@ -88,7 +88,9 @@ def _matmul_graph(m: int, k: int, n: int, kind: str, weight_max: int, op_type: s
         ]
         node = helper.make_node("MatMulIntegerToFloat", ["a", "w", "a_scale", "w_scale", "a_zero_point"], ["y"], domain="com.microsoft")
         opsets.append(helper.make_opsetid("com.microsoft", 1))
-    graph = helper.make_graph([node], "mm", [helper.make_tensor_value_info("a", a_type, [m, k])], [helper.make_tensor_value_info("y", y_type, [m, n])], inits)
+    graph = helper.make_graph(
+        [node], "mm", [helper.make_tensor_value_info("a", a_type, [m, k])], [helper.make_tensor_value_info("y", y_type, [m, n])], inits
+    )
     return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
 
@@ -128,7 +130,10 @@ def run(bundle: str, threads: int, texts: list[str], repeats: int = 9) -> dict[s
     natural = alternate({v: (lambda e=e: e.embed(texts, batch_size=BATCH)) for v, e in encoders.items()}, max(3, repeats // 3))
 
     ceilings = {
-        kind: {"peak": _ceiling(m, shapes, {sh: peak[(kind, sh)] for sh in shapes}), "in_rounds": _ceiling(m, shapes, {sh: rounds[(kind, sh)]["median_s"] for sh in shapes})}
+        kind: {
+            "peak": _ceiling(m, shapes, {sh: peak[(kind, sh)] for sh in shapes}),
+            "in_rounds": _ceiling(m, shapes, {sh: rounds[(kind, sh)]["median_s"] for sh in shapes}),
+        }
         for kind in kinds
     }
     out: dict[str, Any] = {}
@@ -147,9 +152,15 @@ def run(bundle: str, threads: int, texts: list[str], repeats: int = 9) -> dict[s
             "fraction_of_ceiling": synthetic / ceiling["peak"]["weighted_gflops"],
             "fraction_of_in_rounds": synthetic / ceiling["in_rounds"]["weighted_gflops"],
             "natural": {
-                "texts": stats.texts, "tokens": stats.tokens, "padded_tokens": stats.padded_tokens, "batches": stats.batches,
-                "median_s": seconds, "achieved_gflops": ran, "fraction_of_ceiling": ran / ceiling["peak"]["weighted_gflops"],
-                "useful_gflops": useful, "useful_fraction_of_ceiling": useful / ceiling["peak"]["weighted_gflops"],
+                "texts": stats.texts,
+                "tokens": stats.tokens,
+                "padded_tokens": stats.padded_tokens,
+                "batches": stats.batches,
+                "median_s": seconds,
+                "achieved_gflops": ran,
+                "fraction_of_ceiling": ran / ceiling["peak"]["weighted_gflops"],
+                "useful_gflops": useful,
+                "useful_fraction_of_ceiling": useful / ceiling["peak"]["weighted_gflops"],
             },  # fmt: skip
         }
     int8 = {k: v for k, v in form.items() if k != "shapes"}

@@ -17,14 +17,15 @@ import argparse
 import json
 import socket
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from transformers import AutoModel, AutoTokenizer
 
-from layerwise.runtime.atomic import write_text_atomic
+from layerwise.io.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
 from . import all_layers, batching, grid, layer_cut, long_docs, peers, report, roofline
@@ -38,7 +39,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bundle", nargs="?", help="the all-MiniLM-L6-v2 bundle (needed when --models has minilm)")
     parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--jobs", default=None, help=f"comma-separated, from {', '.join(JOBS)}: only these of each model's jobs (default: all of them)")
+    parser.add_argument(
+        "--jobs", default=None, help=f"comma-separated, from {', '.join(JOBS)}: only these of each model's jobs (default: all of them)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer texts and repeats (a smoke run, not for publishing)")
     parser.add_argument("--threads", type=int, default=physical_cores())
     defaults = "; ".join(f"{m.key} {m.texts}, {m.quick_texts} with --quick" for m in MODELS.values())
@@ -54,9 +57,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"unknown jobs {sorted(unknown) or args.jobs}; choose from {', '.join(JOBS)}")
     args.models = [m for m in args.models if jobs_of(m, args.jobs)]
     if not args.models:
-        parser.error(f"no model runs --jobs {','.join(args.jobs or ())}: " + "; ".join(f"{m.key} runs {','.join(m.jobs or JOBS)}" for m in MODELS.values()))
+        parser.error(
+            f"no model runs --jobs {','.join(args.jobs or ())}: "
+            + "; ".join(f"{m.key} runs {','.join(m.jobs or JOBS)}" for m in MODELS.values())
+        )
     if args.bundle is None and any(m.shape is None for m in args.models):
-        parser.error("--models minilm needs its bundle: pass MINILM_BUNDLE (make bench exports bundles/all-MiniLM-L6-v2), or --models bert-base")
+        parser.error(
+            "--models minilm needs its bundle: pass MINILM_BUNDLE (make bench exports bundles/all-MiniLM-L6-v2), or --models bert-base"
+        )
     if args.threads < 1 or (args.texts is not None and args.texts < 1):
         parser.error("--threads and --texts must be >= 1")
     return args
@@ -75,7 +83,9 @@ def prepare(bench: BenchModel, args: argparse.Namespace) -> tuple[Path, Path]:
     return random_bert_bundle(bench.shape, threads=args.threads)
 
 
-def runners(bench: BenchModel, checkpoint: Path, bundle: str, model: Any, tokenizer: Any, texts: list[str], args: argparse.Namespace) -> dict[str, Callable[[], dict]]:
+def runners(
+    bench: BenchModel, checkpoint: Path, bundle: str, model: Any, tokenizer: Any, texts: list[str], args: argparse.Namespace
+) -> dict[str, Callable[[], dict]]:
     threads, repeats, quick = args.threads, (2 if args.quick else 5), args.quick
     peer_run = dict(peers=bench.peers, model_dir=checkpoint)
     return {
@@ -97,7 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"date": date.today().isoformat(), "host": socket.gethostname(), "machine": machine(), "models": {}}
     for bench in args.models:
         if bench.shape is not None:
-            print(f"== {bench.key}: checkpoint and bundle (built into benchmarks/.cache on first use, which takes minutes)", file=sys.stderr, flush=True)
+            print(
+                f"== {bench.key}: checkpoint and bundle (built into benchmarks/.cache on first use, which takes minutes)",
+                file=sys.stderr,
+                flush=True,
+            )
         checkpoint, bundle = prepare(bench, args)
         model = AutoModel.from_pretrained(checkpoint).eval()
         tokenizer = AutoTokenizer.from_pretrained(checkpoint)

@@ -36,7 +36,12 @@ def soak(bundle: str, variant: str, requests: int, arena: bool) -> dict:
         (encoder.embed_tokens if per_token else encoder.embed)(texts, layers=layers)
         if i % 50 == 49:
             marks.append(round(_rss_mb()))
-    return {"arena": arena, "rss_after_load_mb": round(after_load), "rss_every_50_mb": marks, "seconds": round(time.perf_counter() - started, 1)}
+    return {
+        "arena": arena,
+        "rss_after_load_mb": round(after_load),
+        "rss_every_50_mb": marks,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def main() -> int:
@@ -50,8 +55,9 @@ def main() -> int:
         print(json.dumps(soak(args.bundle, args.variant, args.requests, arena=args.one == "arena")))
         return 0
     for setting in ("shipped", "arena"):
-        out = subprocess.run([sys.executable, "-m", "benchmarks.soak", args.bundle, "--variant", args.variant, "--requests", str(args.requests), "--one", setting],
-                             capture_output=True, text=True, check=True)  # fmt: skip
+        command = [sys.executable, "-m", "benchmarks.soak", args.bundle, "--variant", args.variant]
+        command += ["--requests", str(args.requests), "--one", setting]
+        out = subprocess.run(command, capture_output=True, text=True, check=True)
         print(setting, out.stdout.strip().splitlines()[-1])
     return 0
 

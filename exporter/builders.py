@@ -11,9 +11,9 @@ Which provider runs which variant is not decided here: see VARIANT_PROVIDERS in 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..runtime.manifest import VARIANTS, BuildReport
 from . import graph_tools
@@ -53,8 +53,7 @@ def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
     calibration = calibration_feeds(ctx.ckpt.tokenizer, ctx.ckpt.max_length)
-    record = quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
-    return BuildReport(method=record.pop("method"), kept_float=record.pop("kept_float"), details=record)
+    return quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
 
 
 def _halve(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:

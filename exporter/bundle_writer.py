@@ -1,4 +1,4 @@
-"""Write a bundle atomically: build it in a temporary folder beside the target, then rename.
+"""Write a bundle atomically: build it in a temporary folder beside the target, then rename; write its manifest.
 
 An interrupted or failed export leaves nothing at the target; an existing bundle is
 replaced only when asked to, and only once the new one is complete.
@@ -10,12 +10,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
-from ..runtime.atomic import current_umask, partial_prefix
-from ..runtime.manifest import FORMAT, MANIFEST_NAME
+from ..io.atomic import current_umask, partial_prefix, write_text_atomic
+from ..runtime.errors import BundleError
+from ..runtime.manifest import FORMAT, MANIFEST_NAME, Manifest, parse_manifest
 from .errors import ExportError
 from .target_lock import old_prefix, target_lock
 
@@ -109,3 +110,12 @@ def _move_into_place(work: Path, out_dir: Path) -> None:
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
+    """Write a manifest after checking that its JSON reads back as the same Manifest; return its path."""
+    data = json.loads(json.dumps(manifest.to_json()))
+    if parse_manifest(data).to_json() != data:
+        raise BundleError("the manifest does not read back as written; this is a layerwise bug")
+    path = Path(bundle_dir) / MANIFEST_NAME
+    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

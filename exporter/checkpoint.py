@@ -164,7 +164,8 @@ def default_pooling(source: str, local_path: str | None) -> dict[str, Any]:
     normalize = any(str(m.get("type", "")).endswith("models.Normalize") for m in modules)
     record = {"pool": pool or "mean", "normalize": normalize, "source": f"sentence-transformers {config_name}"}
     others = sorted(k for k, v in config.items() if k.startswith("pooling_mode") and v and k not in dict(POOLING_MODES))
-    extra = [str(m.get("type")) for m in modules if not str(m.get("type", "")).endswith(("models.Transformer", "models.Pooling", "models.Normalize"))]
+    known = ("models.Transformer", "models.Pooling", "models.Normalize")
+    extra = [str(m.get("type")) for m in modules if not str(m.get("type", "")).endswith(known)]
     if pool is None or others or extra:
         record["note"] = (
             f"the checkpoint's pipeline also uses {', '.join(others + extra)}, which layerwise does not reproduce; "

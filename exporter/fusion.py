@@ -108,4 +108,9 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[s
             f"the fused graph is {growth:.2f}x the fp32 graph (limit {MAX_GROWTH}x): fusion duplicated weights "
             "that should stay shared"
         )
-    return {"fused_operators": counts, "expected_fused_operators": expected, "shared_initializers": shared, "size_vs_fp32": round(growth, 3)}
+    return {
+        "fused_operators": counts,
+        "expected_fused_operators": expected,
+        "shared_initializers": shared,
+        "size_vs_fp32": round(growth, 3),
+    }

@@ -7,11 +7,13 @@ fails the export, naming the layer, the metric and by how much.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
+from ..runtime.combine import cosine
 from .errors import ParityError
 
 
@@ -63,18 +65,14 @@ class LayerParity:
     pooled_cos_mean: float
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    norms = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
-    return (a64 * b64).sum(axis=-1) / np.maximum(norms, 1e-30)
-
-
 def _mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
     weights = mask[..., None].astype(np.float64)
     return (states * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1.0)
 
 
-def compare(outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]], masks: Sequence[np.ndarray]) -> list[LayerParity]:
+def compare(
+    outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequence[np.ndarray]], masks: Sequence[np.ndarray]
+) -> list[LayerParity]:
     """Compare per-batch, per-layer outputs with the reference; return one row per layer."""
     num_states = len(reference[0])
     rows = []
@@ -89,8 +87,8 @@ def compare(outputs: Sequence[Sequence[np.ndarray]], reference: Sequence[Sequenc
                 pooled_cos.append(np.array([-1.0]))
                 continue
             max_abs = max(max_abs, float(np.abs(got[real] - want[real]).max()))
-            token_cos.append(_cosine(got[real], want[real]))
-            pooled_cos.append(_cosine(_mean_pool(got, mask), _mean_pool(want, mask)))
+            token_cos.append(cosine(got[real], want[real]))
+            pooled_cos.append(cosine(_mean_pool(got, mask), _mean_pool(want, mask)))
         tokens, pooled = np.concatenate(token_cos), np.concatenate(pooled_cos)
         rows.append(
             LayerParity(
@@ -125,7 +123,8 @@ def check(variant: str, rows: Sequence[LayerParity], bars: ParityBars) -> dict[s
     problems = failures(rows, bars)
     if problems:
         raise ParityError(
-            f"variant {variant!r} is further from PyTorch than allowed on real text: " + "; ".join(problems[:6])
+            f"variant {variant!r} is further from PyTorch than allowed on real text: "
+            + "; ".join(problems[:6])
             + (f"; and {len(problems) - 6} more" if len(problems) > 6 else "")
             + f". Override with --threshold {variant}.METRIC=VALUE if this is acceptable for your use"
         )

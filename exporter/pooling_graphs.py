@@ -9,6 +9,7 @@ Inputs: hidden_state float32 [batch, sequence, hidden], attention_mask int64 [ba
 from __future__ import annotations
 
 from pathlib import Path
+
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper

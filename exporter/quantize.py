@@ -31,20 +31,22 @@ itself at session creation.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
+from ..runtime.manifest import BuildReport
 from . import graph_tools
 from .errors import ExportError
 from .parity import ParityBars, compare
 from .smoothing import activation_absmax, matmul_targets, reads_attention_context, smooth
 
 ALPHAS = (0.4, 0.5, 0.6, 0.7)
-CONSTANTS = {
+CONSTANTS: dict[str, np.ndarray] = {
     "int8_eps": np.array(1e-8, dtype=np.float32),
     "int8_inv127": np.array(1 / 127, dtype=np.float32),
     "int8_one": np.array(1.0, dtype=np.float32),
@@ -107,7 +109,9 @@ def _quantize_rows(x: str, width: int, tag: str) -> tuple[list[onnx.NodeProto], 
     return nodes, t("q"), t("row_scale"), t("lead")
 
 
-def _int8_matmul(node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight: np.ndarray) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
+def _int8_matmul(
+    node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight: np.ndarray
+) -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Replace ``node`` (x @ W) by MatMulIntegerToFloat on per-token int8 x and per-channel int8 W."""
     tag = f"int8_{node.name.strip('/').replace('/', '_')}"
     w_int8, w_scale = pair_bounded_int8(weight)
@@ -117,7 +121,13 @@ def _int8_matmul(node: onnx.NodeProto, q: str, row_scale: str, lead: str, weight
         numpy_helper.from_array(np.array([weight.shape[1]], dtype=np.int64), f"{tag}_width"),
     ]
     nodes = [
-        helper.make_node("MatMulIntegerToFloat", [q, f"{tag}_weight", "int8_one", f"{tag}_weight_scale", "int8_zero_point"], [f"{tag}_rows"], name=f"{tag}_matmul", domain="com.microsoft"),
+        helper.make_node(
+            "MatMulIntegerToFloat",
+            [q, f"{tag}_weight", "int8_one", f"{tag}_weight_scale", "int8_zero_point"],
+            [f"{tag}_rows"],
+            name=f"{tag}_matmul",
+            domain="com.microsoft",
+        ),
         helper.make_node("Mul", [f"{tag}_rows", row_scale], [f"{tag}_scaled"], name=f"{tag}_row_scale"),
         helper.make_node("Concat", [lead, f"{tag}_width"], [f"{tag}_shape"], name=f"{tag}_shape", axis=0),
         helper.make_node("Reshape", [f"{tag}_scaled", f"{tag}_shape"], [node.output[0]], name=f"{tag}_reshape"),
@@ -143,9 +153,9 @@ def to_int8(model: onnx.ModelProto, targets: list[onnx.NodeProto]) -> onnx.Model
         if node.input[0] not in quantized:
             width = weight.shape[0]
             widths.add(width)
-            extra, *handles = _quantize_rows(node.input[0], width, f"int8_x{len(quantized)}")
+            extra, q, row_scale, lead = _quantize_rows(node.input[0], width, f"int8_x{len(quantized)}")
             nodes += extra
-            quantized[node.input[0]] = tuple(handles)  # type: ignore[assignment]
+            quantized[node.input[0]] = (q, row_scale, lead)
         extra_nodes, extra_inits = _int8_matmul(node, *quantized[node.input[0]], weight)
         nodes += extra_nodes
         inits += extra_inits
@@ -171,8 +181,10 @@ def _kept_float(model: onnx.ModelProto, quantized: set[str], smoothing_groups: i
     return kept
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int) -> dict[str, Any]:
-    """Write the int8 graph of ``fp32_path``; return its manifest record (method, alpha, what stayed float)."""
+def quantize_int8(
+    fp32_path: Path, out_path: Path, work: Path, calibration: Sequence[dict[str, np.ndarray]], bars: ParityBars, threads: int
+) -> BuildReport:
+    """Write the int8 graph of ``fp32_path``; return its build report (method, what stayed float; details: alpha, calibration)."""
     from .reference import run_onnx
 
     model = graph_tools.load(fp32_path)
@@ -199,14 +211,22 @@ def quantize_int8(fp32_path: Path, out_path: Path, work: Path, calibration: Sequ
         raise ExportError("int8 rewriting changed the graph outputs; every hidden state must stay an output")
     shared = graph_tools.share_identical_initializers(quantized)
     graph_tools.save(quantized, out_path)
-    return {
-        "method": "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 weights (MatMulIntegerToFloat)",
-        "weights": f"int8 per output channel, |w[2j]| + |w[2j+1]| <= {PAIR_LIMIT} along K: no int16 saturation in uint8 x int8 pair kernels (x86 without VNNI), so every CPU computes the same integers",
+    method = (
+        "SmoothQuant scales (explicit per-channel Mul) + per-token dynamic uint8 activations + per-channel pair-bounded int8 "
+        "weights (MatMulIntegerToFloat)"
+    )
+    details = {
+        "weights": f"int8 per output channel, |w[2j]| + |w[2j+1]| <= {PAIR_LIMIT} along K: no int16 saturation in uint8 x int8 pair "
+        "kernels (x86 without VNNI), so every CPU computes the same integers",
         "alpha": alpha,
         "calibration_texts": int(sum(len(f["input_ids"]) for f in calibration)),
-        "calibration": {str(a): {"worst_layer_pooled_cos_mean": round(t["worst_mean"], 5), "worst_layer_pooled_cos_min": round(t["worst_min"], 5)} for a, t in trials.items()},
+        "calibration": {
+            str(a): {"worst_layer_pooled_cos_mean": round(t["worst_mean"], 5), "worst_layer_pooled_cos_min": round(t["worst_min"], 5)}
+            for a, t in trials.items()
+        },
         "smoothed": trials[alpha]["record"],
         "quantized_matmuls": len(targets),
-        "kept_float": _kept_float(model, {n.name for n in targets}, len(trials[alpha]["record"])),
         "shared_initializers": shared,
     }
+    kept_float = _kept_float(model, {n.name for n in targets}, len(trials[alpha]["record"]))
+    return BuildReport(method=method, kept_float=kept_float, details=details)

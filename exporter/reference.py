@@ -9,9 +9,10 @@ so int8 is never checked on its calibration text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def calibration_feeds(tokenizer: Any, max_length: int) -> list[dict[str, np.ndar
     return [tokenize(tokenizer, texts, max_length) for texts in batches]
 
 
-def session_for(model: Path | bytes, threads: int) -> "ort.InferenceSession":
+def session_for(model: Path | bytes, threads: int) -> ort.InferenceSession:
     """A CPU session for a graph file or serialized model."""
     options = SessionConfig(provider="cpu", threads=threads).session_options()
     return ort.InferenceSession(str(model) if isinstance(model, Path) else model, options, providers=["CPUExecutionProvider"])

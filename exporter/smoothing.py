@@ -11,7 +11,8 @@ scale, so their scaled weight stays a single shared tensor.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -57,7 +58,9 @@ def _groups(nodes: list[onnx.NodeProto]) -> list[list[onnx.NodeProto]]:
     return list(groups.values())
 
 
-def activation_absmax(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]], tensors: list[str], threads: int) -> dict[str, np.ndarray]:
+def activation_absmax(
+    model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarray]], tensors: list[str], threads: int
+) -> dict[str, np.ndarray]:
     """Per-channel max |x| of each named tensor over the calibration feeds."""
     from .reference import session_for
 
@@ -73,14 +76,16 @@ def activation_absmax(model: onnx.ModelProto, feeds: Sequence[dict[str, np.ndarr
     return peaks
 
 
-def smooth(model: onnx.ModelProto, nodes: list[onnx.NodeProto], absmax: dict[str, np.ndarray], alpha: float) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
+def smooth(
+    model: onnx.ModelProto, nodes: list[onnx.NodeProto], absmax: dict[str, np.ndarray], alpha: float
+) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
     """A copy of ``model`` with ``Mul(x, 1/s)`` before each node and its weight rows scaled by ``s``."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     inits = {t.name: t for t in out.graph.initializer}
     by_name = {n.name: n for n in out.graph.node}
     muls: dict[str, onnx.NodeProto] = {}  # first consumer's name -> the Mul to insert before it
-    record = []
+    record: list[dict[str, Any]] = []
     for group in _groups([by_name[n.name] for n in nodes]):
         inputs = sorted({n.input[0] for n in group})
         weights = sorted({n.input[1] for n in group})

@@ -14,12 +14,12 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
 
-from ..runtime.atomic import lock_if_current, partial_prefix
+from ..io.atomic import lock_if_current, partial_prefix
 from .errors import ExportError
 
 OLD_MARK = ".old-"  # the previous bundle, moved aside while the new one is renamed into place
@@ -77,7 +77,10 @@ def target_lock(out_dir: Path) -> Iterator[None]:
     try:
         fd = _acquire(lock, out_dir)
     except OSError as e:
-        raise ExportError(f"cannot write the bundle to {str(out_dir)!r}: cannot create its lock file {str(lock)!r} ({e.strerror or e}); choose another --out") from e
+        raise ExportError(
+            f"cannot write the bundle to {str(out_dir)!r}: cannot create its lock file {str(lock)!r} ({e.strerror or e}); choose "
+            "another --out"
+        ) from e
     try:
         owner = {"pid": os.getpid(), "host": socket.gethostname(), "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
         os.ftruncate(fd, 0)

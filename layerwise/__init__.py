@@ -6,23 +6,15 @@ the exporter extra (torch, transformers, onnx) and imports it only when called.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from ._version import __version__
+from .exporter.errors import ExportError, FusionError, ParityError
 from .runtime import Encoder, TruncationWarning, load
-from .runtime.errors import (
-    BundleError,
-    ExportError,
-    FusionError,
-    InputError,
-    LayerwiseError,
-    NonFiniteOutputError,
-    ParityError,
-    ProviderError,
-)
-from .runtime.manifest import VARIANTS
+from .runtime.errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
+from .runtime.manifest import VARIANTS as _VARIANTS
 
-__version__ = "0.1.0"
 __all__ = [
     "BundleError",
     "Encoder",
@@ -43,7 +35,7 @@ __all__ = [
 def export(
     source: str,
     out_dir: str | Path,
-    variants: Sequence[str] = VARIANTS,
+    variants: Sequence[str] = _VARIANTS,
     force: bool = False,
     allow_pickle: bool = False,
     thresholds: Sequence[str] = (),

@@ -1,6 +1,7 @@
-"""The ``layerwise`` command: export, inspect, verify, embed, bench and serve.
+"""The ``layerwise`` command: export, inspect, verify, embed, bench, serve, extract and triton.
 
-Each verb parses its flags here and calls the library; errors are printed as one line
+Each verb parses its flags here (extract and triton in their own modules) and runs in
+``layerwise/commands/<verb>.py`` (export and serve call the library directly); errors are printed as one line
 naming the fix, with exit status 2 (bad input) or 1 (a file that cannot be read or written).
 """
 
@@ -10,14 +11,17 @@ import argparse
 import logging
 import signal
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from .extract.command import add_parser as add_extract_parser
+from .commands.extract import add_parser as add_extract_parser
+from .commands.triton import add_parser as add_triton_parser
 from .runtime.errors import LayerwiseError
 from .runtime.manifest import MANIFEST_NAME, PROVIDERS, VARIANTS
-from .runtime.options import OVERFLOWS, POOLS
-from .triton.command import add_parser as add_triton_parser
+from .runtime.options import BATCH_SIZE, OVERFLOWS, POOLS
+from .runtime.windows import STRIDE_DEFAULT_RULE
+from .server.settings import API_KEY_ENV
+from .server.settings import default as server_default
 
 
 def _csv(text: str) -> list[str]:
@@ -52,14 +56,14 @@ def _export(args: argparse.Namespace) -> int:
         threads=args.threads,
         edge=args.edge,
     )
-    from .summary import describe
+    from .commands.inspect import describe
 
     print(describe(args.out))
     return 0
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .summary import describe
+    from .commands.inspect import describe
 
     bundle = Path(args.bundle)
     print(describe(bundle.parent if bundle.name == MANIFEST_NAME and bundle.is_file() else bundle))  # the manifest names its bundle
@@ -67,19 +71,19 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from .embed_cli import run_embed
+    from .commands.embed import run_embed
 
     return run_embed(args)
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from .verify_cli import run_verify
+    from .commands.verify import run_verify
 
     return run_verify(args)
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench_cli import run_bench
+    from .commands.bench import run_bench
 
     return run_bench(args)
 
@@ -108,9 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {','.join(VARIANTS)}")
     p.add_argument("--force", action="store_true", help="replace an existing bundle")
     p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights: only for checkpoints you trust")
-    p.add_argument("--threshold", action="append", default=[], metavar="VARIANT.METRIC=VALUE", help="override a parity bar, e.g. int8.pooled_cos_min=0.98")
+    p.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="VARIANT.METRIC=VALUE",
+        help="override a parity bar, e.g. int8.pooled_cos_min=0.98",
+    )
     p.add_argument("--threads", type=int, help="ONNX Runtime threads for the parity checks")
-    p.add_argument("--edge", action="store_true", help="compact edge bundle: int8 word embeddings in the int8 variant, ORT-format graphs, required_operators.config")
+    p.add_argument(
+        "--edge",
+        action="store_true",
+        help="compact edge bundle: int8 word embeddings in the int8 variant, ORT-format graphs, required_operators.config",
+    )
     p.set_defaults(run=_export)
 
     p = verbs.add_parser("inspect", help="print a bundle's manifest summary and parity table")
@@ -127,16 +141,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("texts", nargs="*", help="texts to embed (or use --input, or pipe them on stdin)")
     p.add_argument("--input", help="text file, or - for stdin")
-    p.add_argument("--input-format", choices=["auto", "lines", "jsonl"], default="auto", help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files")
+    p.add_argument(
+        "--input-format",
+        choices=["auto", "lines", "jsonl"],
+        default="auto",
+        help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files",
+    )
     p.add_argument("--layers", type=_layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
     p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
     p.add_argument("--combine", choices=["concat", "sum", "mean"])
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
     p.add_argument("--no-truncate", action="store_true", help="fail on texts longer than the maximum instead of cutting them")
-    p.add_argument("--overflow", choices=OVERFLOWS, help="texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping windows, merged)")
-    p.add_argument("--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))")
+    p.add_argument(
+        "--overflow",
+        choices=OVERFLOWS,
+        help=("texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping "
+              "windows, merged)"),
+    )
+    p.add_argument(
+        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
+    )
     p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
     _add_runtime_flags(p)
     p.set_defaults(run=_embed)
@@ -154,20 +180,58 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verbs.add_parser("serve", help="HTTP embedding server (TEI and OpenAI compatible)")
     p.add_argument("bundle")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--api-key", help="require 'Authorization: Bearer KEY' (also read from LAYERWISE_API_KEY)")
-    p.add_argument("--max-batch-tokens", type=int, default=16384, help="tokens in one batched run (at least the model's max length)")
-    p.add_argument("--max-batch-requests", type=int, default=64, help="requests merged into one run at most")
-    p.add_argument("--max-wait-ms", type=float, default=5.0, help="longest a request waits for others to join its run, only while more are arriving")
-    p.add_argument("--max-client-batch-size", type=int, default=32, help="inputs per request (more: 413)")
-    p.add_argument("--max-concurrent-requests", type=int, default=512, help="requests admitted at once (more: 429 at once)")
-    p.add_argument("--payload-limit", type=int, default=2_000_000, help="request body bytes (more: 413, before parsing)")
+    p.add_argument("--host", default=server_default("host"))
+    p.add_argument("--port", type=int, default=server_default("port"))
+    p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (also read from {API_KEY_ENV})")
+    p.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=server_default("max_batch_tokens"),
+        help="tokens in one batched run (at least the model's max length)",
+    )
+    p.add_argument(
+        "--max-batch-requests", type=int, default=server_default("max_batch_requests"), help="requests merged into one run at most"
+    )
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=server_default("max_wait_ms"),
+        help="longest a request waits for others to join its run, only while more are arriving",
+    )
+    p.add_argument(
+        "--max-client-batch-size", type=int, default=server_default("max_client_batch_size"), help="inputs per request (more: 413)"
+    )
+    p.add_argument(
+        "--max-concurrent-requests",
+        type=int,
+        default=server_default("max_concurrent_requests"),
+        help="requests admitted at once (more: 429 at once)",
+    )
+    p.add_argument(
+        "--payload-limit", type=int, default=server_default("payload_limit"), help="request body bytes (more: 413, before parsing)"
+    )
     p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
-    p.add_argument("--graceful-timeout", type=float, default=30.0, help="seconds in-flight requests get on SIGTERM/SIGINT")
-    p.add_argument("--keep-alive-timeout", type=float, help="close a connection idle this many seconds")
-    p.add_argument("--header-timeout", type=float, help="seconds a request head may take (then 408 and close)")
-    p.add_argument("--body-timeout", type=float, help="seconds a request body may take after its head (then 408 and close)")
+    p.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=server_default("graceful_timeout"),
+        help="seconds in-flight requests get on SIGTERM/SIGINT",
+    )
+    p.add_argument(
+        "--keep-alive-timeout", type=float, default=server_default("keep_alive_timeout"), help="close a connection idle this many seconds"
+    )
+    p.add_argument(
+        "--header-timeout",
+        type=float,
+        default=server_default("header_timeout"),
+        help="seconds a request head may take (then 408 and close)",
+    )
+    p.add_argument(
+        "--body-timeout",
+        type=float,
+        default=server_default("body_timeout"),
+        help="seconds a request body may take after its head (then 408 and close)",
+    )
     p.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
     p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
     p.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")
@@ -203,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
-    except OSError as e:  # first: an unwritable --output (OutputError) is a file problem too
+    except OSError as e:  # first: an unwritable --output (io.atomic.OutputError) is a file problem too
         print(f"error: {e}", file=sys.stderr)
         return 1
     except (LayerwiseError, ImportError) as e:

@@ -4,6 +4,8 @@ from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
 from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
 from .loader import load
 from .tokenize import Tokenized
+from .verify import VerifyReport
+from .windows import TokenAlignment, Windows
 
 __all__ = [
     "BundleError",
@@ -14,7 +16,10 @@ __all__ = [
     "LayerwiseError",
     "NonFiniteOutputError",
     "ProviderError",
+    "TokenAlignment",
     "Tokenized",
     "TruncationWarning",
+    "VerifyReport",
+    "Windows",
     "load",
 ]

@@ -11,9 +11,9 @@ Example:
 
 from __future__ import annotations
 
-import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -22,7 +22,17 @@ from .loader import open_encoder
 from .manifest import Manifest
 from .tokenize import Batch
 
-__all__ = ["batching", "graph_outputs", "hidden_states", "manifest", "open_encoder", "run_batch", "synthetic_batch", "vocab_size"]
+__all__ = [
+    "batching",
+    "batching_settings",
+    "graph_outputs",
+    "hidden_states",
+    "manifest",
+    "open_encoder",
+    "run_batch",
+    "synthetic_batch",
+    "vocab_size",
+]
 
 
 def synthetic_batch(batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> Batch:
@@ -59,15 +69,16 @@ def graph_outputs(encoder: Encoder, deepest: int) -> list[str]:
     return [output.name for output in encoder._engine.session(deepest).get_outputs()]
 
 
+def batching_settings(encoder: Encoder) -> tuple[int | None, int]:
+    """(padded tokens a batch holds at most or None, batches run at once): what ``embed`` uses now."""
+    return encoder._engine.batch_tokens, encoder._engine.side_by_side
+
+
 @contextmanager
 def batching(encoder: Encoder, batch_tokens: int | None, side_by_side: bool) -> Iterator[Encoder]:
     """Within the block, ``embed`` caps batches at ``batch_tokens`` padded tokens (None: no cap) and
     runs batches side by side on one thread each (False: one at a time on intra-op threads).
-    For measuring the defaults (runtime/engine.py) on a machine; not thread-safe."""
+    For measuring the defaults (runtime/engine.py) on a machine; not thread-safe (``Engine.tuned``)."""
     engine = encoder._engine
-    saved = engine.batch_tokens, engine.side_by_side
-    engine.batch_tokens, engine.side_by_side = batch_tokens, engine.config.threads if side_by_side else 1
-    try:
+    with engine.tuned(batch_tokens, engine.config.threads if side_by_side else 1):
         yield encoder
-    finally:
-        engine.batch_tokens, engine.side_by_side = saved

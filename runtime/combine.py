@@ -1,4 +1,4 @@
-"""Combine several layers' vectors into one, and L2-normalise: pure numpy on small arrays.
+"""Combine several layers' vectors into one, L2-normalise, compare by cosine: pure numpy on small arrays.
 
 ``layers`` is always the axis right before the last (hidden) one, so the same
 functions serve pooled output [texts, layers, hidden] and token output [layers, tokens, hidden]
@@ -7,7 +7,7 @@ once moved to [tokens, layers, hidden].
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 
@@ -19,12 +19,19 @@ def _concat(x: np.ndarray) -> np.ndarray:
     return x.reshape(*x.shape[:-2], x.shape[-2] * x.shape[-1])
 
 
-COMBINERS: dict[Optional[str], Combiner] = {
+COMBINERS: dict[str | None, Combiner] = {
     None: lambda x: x,
     "concat": _concat,
     "sum": lambda x: x.sum(axis=-2, dtype=np.float32),
     "mean": lambda x: x.mean(axis=-2, dtype=np.float32),
 }
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of matching vectors (the last axis), in float64; 0 where either is all zeros."""
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    norms = np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1)
+    return (a64 * b64).sum(axis=-1) / np.maximum(norms, 1e-30)
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:

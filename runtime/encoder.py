@@ -10,9 +10,10 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -22,14 +23,12 @@ from .cpu import describe as describe_cpu
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError
 from .manifest import POOLING_KINDS
-from .options import check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
+from .options import BATCH_SIZE, check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
 from .session import SessionConfig
-from .span_methods import SpanMethods
+from .span_methods import RunOutput, SpanMethods
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
-from .windows import Windows, check_overflow, merge, run_pool, split
-
-if TYPE_CHECKING:
-    from .verify import VerifyReport
+from .verify import VerifyReport, verify
+from .windows import Windows, check_overflow, merge, run_pool, split, warn_truncate_deprecated
 
 
 class TruncationWarning(UserWarning):
@@ -71,7 +70,9 @@ class EmbedStats:
 class Encoder(SpanMethods):
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
-    def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested") -> None:
+    def __init__(
+        self, bundle: Bundle, variant: str, config: SessionConfig, tokenizer: TextTokenizer, variant_reason: str = "requested"
+    ) -> None:
         manifest = bundle.manifest
         self._bundle = bundle
         cpu_family = describe_cpu()["cpu_family"]
@@ -107,7 +108,7 @@ class Encoder(SpanMethods):
         pool: str = "mean",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool | None = None,
         overflow: str | None = None,
@@ -119,10 +120,10 @@ class Encoder(SpanMethods):
         [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
         come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
         leave max_length and truncate at their defaults) or the windows ``runtime.windows.split``
-        returned. Texts longer than max_length are cut with a TruncationWarning; truncate=True (or
-        overflow="truncate") cuts silently, truncate=False (overflow="error") raises InputError.
+        returned. Texts longer than max_length are cut with a TruncationWarning; overflow="truncate"
+        cuts silently, overflow="error" raises InputError (``truncate=True/False``, deprecated, the same).
         overflow="chunk" embeds the whole text as windows sharing ``stride`` tokens (default
-        min(128, half a window)), merged as runtime/windows.py defines.
+        ``windows.STRIDE_DEFAULT_RULE``), merged as runtime/windows.py defines.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
@@ -130,6 +131,7 @@ class Encoder(SpanMethods):
         """
         if check_pool(pool) not in POOLING_KINDS:
             raise InputError(f"pool={pool!r} gives one array per text: call embed_tokens() for per-token states")
+        warn_truncate_deprecated(truncate)
         combiner = COMBINERS[check_combine(combine)]
         pooled, names, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate, overflow, stride)
         result = combiner(pooled[:, positions])
@@ -145,7 +147,7 @@ class Encoder(SpanMethods):
         layers: Any = "all",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         truncate: bool | None = None,
         overflow: str | None = None,
@@ -159,6 +161,7 @@ class Encoder(SpanMethods):
             >>> [t.shape for t in enc.embed_tokens(["hello world", "a"], layers=[0, -1])]
             [(2, 4, 384), (2, 3, 384)]
         """
+        warn_truncate_deprecated(truncate)
         combiner = COMBINERS[check_combine(combine)]
         per_text, names, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate, overflow, stride)
         out = []
@@ -168,7 +171,9 @@ class Encoder(SpanMethods):
             out.append(self._finish(combined, normalize, row, states, needed, names, combine))
         return out
 
-    def _finish(self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None) -> np.ndarray:
+    def _finish(
+        self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None
+    ) -> np.ndarray:
         """Normalise if asked and refuse NaN/Inf, naming the text."""
         values = l2_normalize(values) if normalize else np.ascontiguousarray(values)
         if not np.isfinite(values).all():
@@ -176,14 +181,19 @@ class Encoder(SpanMethods):
         return values
 
     def _run(
-        self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None,
-        overflow: str | None, stride: int | None,
-    ) -> tuple[Any, list[str], list[int], list[int]]:
+        self,
+        texts: Any,
+        layers: Any,
+        pool: str,
+        batch_size: int,
+        max_length: int | None,
+        truncate: bool | None,
+        overflow: str | None,
+        stride: int | None,
+    ) -> RunOutput:
         """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
         collect per text (merging windows).
 
-        Returns (per-text values over ``needed`` layers, the texts, the caller's layers as
-        positions into ``needed``, ``needed``: each asked layer once, sorted).
         """
         started = time.perf_counter()
         chosen = resolve_layers(layers, self.info.num_layers)
@@ -203,7 +213,7 @@ class Encoder(SpanMethods):
                 raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
             tokenized = texts
         else:
-            tokenized = self.tokenize(texts, max_length, truncate)
+            tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate)
         needed = unique_sorted(chosen)
         batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
         results = self._run_all(batches, needed, pool)
@@ -216,13 +226,13 @@ class Encoder(SpanMethods):
             cut = tokenized.truncated
             warnings.warn(
                 f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {cut[0]}); pass truncate=False to get an error instead, or "
-                "truncate=True to cut without this warning",
+                f"truncated (first: text {cut[0]}); pass overflow='error' to get an error instead, or "
+                "overflow='truncate' to cut without this warning",
                 TruncationWarning,
                 stacklevel=3,  # the caller of embed or embed_tokens
             )
         names = tokenized.texts if windows is None else windows.texts
-        return per_text, names, [needed.index(layer) for layer in chosen], needed
+        return RunOutput(per_text, names, [needed.index(layer) for layer in chosen], needed)
 
     def _raise_non_finite(self, index: int, states: np.ndarray, layers: list[int], texts: list[str], combine: str | None) -> None:
         """Name the text and the first layer holding NaN or Inf; if every layer is finite, ``combine`` overflowed."""
@@ -254,25 +264,34 @@ class Encoder(SpanMethods):
                 tokens[row] = np.stack([values[layer][r, : lengths[r]] for layer in layers])
         return tokens
 
-    def tokenize(self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None) -> Tokenized:
+    def tokenize(
+        self, texts: str | list[str], max_length: int | None = None, truncate: bool | None = None, overflow: str | None = None
+    ) -> Tokenized:
         """Tokenize once for ``embed``, with each text's full length (``full_lengths``) for checks and usage.
 
-        Cut texts are listed in ``truncated``; ``embed`` warns about them unless truncate=True was asked.
+        ``overflow`` as for ``embed``, but "truncate" or "error" only (windows come from
+        ``runtime.windows.split``); ``truncate`` is deprecated. Cut texts are listed in ``truncated``;
+        ``embed`` warns about them unless overflow="truncate" was asked.
         """
-        return self._tokenizer.encode(check_texts(texts), max_length, truncate)
+        warn_truncate_deprecated(truncate)
+        if overflow == "chunk":
+            raise InputError("tokenize() cuts or refuses long texts: for windows, pass overflow='chunk' to embed, or use windows.split")
+        return self._tokenizer.encode(check_texts(texts), max_length, check_overflow(overflow, truncate, None))
 
-    def verify(self, texts: int | None = None) -> "VerifyReport":
+    def verify(self, texts: int | None = None) -> VerifyReport:
         """Check this variant on this machine against the bundle's stored PyTorch reference.
 
         Embeds the reference texts (all, or the first ``texts``) exactly as ``embed`` does and
         compares every layer's mean-pooled vectors with the bars recorded at export.
         """
-        from .verify import verify
-
         verification = self._bundle.manifest.verification
         reference = self._bundle.verification_reference()
         assert verification is not None  # verification_reference() raised otherwise
-        return verify(self, reference, verification.bars[self.info.variant], texts)
+
+        def embed(words: list[str]) -> np.ndarray:  # the reference was cut at the same length
+            return self.embed(words, layers="all", pool="mean", overflow="truncate")
+
+        return verify(embed, self.info.variant, reference, verification.bars[self.info.variant], texts)
 
     @property
     def tokenizer(self) -> TextTokenizer:
@@ -288,7 +307,7 @@ class Encoder(SpanMethods):
         """Release the worker threads now (sessions go with the Encoder object)."""
         self._workers.shutdown(wait=True)
 
-    def __enter__(self) -> "Encoder":
+    def __enter__(self) -> Encoder:
         return self
 
     def __exit__(self, *exc: object) -> None:

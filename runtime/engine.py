@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 
 from .bundle import Bundle, LoadedGraph
 from .errors import BundleError
-from .manifest import INPUT_NAMES, Manifest, POOLING_INPUTS, POOLING_OUTPUT, output_name
+from .manifest import INPUT_NAMES, POOLING_INPUTS, POOLING_OUTPUT, Manifest, output_name
 from .onnx_graph import cut_model
 from .session import SessionConfig, create_session, ort
 from .tokenize import Batch
-
 
 # Padded tokens per batch on the CPU, by CPU family (runtime/cpu.py), measured on 2 cores with int8
 # MiniLM, all layers mean-pooled (texts/s; README "Benchmarks" and benchmarks/batching.py):
@@ -58,21 +59,51 @@ class Engine:
         full = bundle.variant_graph(self._variant)
         self._sessions = {(num_layers, config.threads): self._create(full, config, f"variant {variant!r}")}
         self._check_contract(self._sessions[(num_layers, config.threads)])
-        self._pools = {kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling}
+        self._pools = {
+            kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling
+        }
         on_cpu = config.provider == "cpu"
         # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
         # batches may run at once on one thread each (1: one batch at a time on intra-op threads).
-        self.batch_tokens: int | None = cpu_batch_tokens(cpu_family) if on_cpu else None
-        self.side_by_side: int = config.threads if on_cpu else 1
+        self._batching = (cpu_batch_tokens(cpu_family) if on_cpu else None, config.threads if on_cpu else 1)
+
+    @property
+    def batch_tokens(self) -> int | None:
+        """Padded tokens a batch holds at most (None: no cap)."""
+        return self._batching[0]
+
+    @property
+    def side_by_side(self) -> int:
+        """Batches that may run at once, on one thread each (1: one at a time on intra-op threads)."""
+        return self._batching[1]
+
+    @contextmanager
+    def tuned(self, batch_tokens: int | None, side_by_side: int) -> Iterator[None]:
+        """Within the block, batch with these settings instead of the defaults; the defaults again after.
+
+        The one way to change them, for measuring them (runtime/bench_hooks.py ``batching``). Not
+        thread-safe: no ``embed`` may run on another thread meanwhile. ``side_by_side`` is capped by
+        the worker threads the Encoder started with (its default).
+        """
+        if batch_tokens is not None and (not isinstance(batch_tokens, int) or batch_tokens < 1):
+            raise ValueError(f"batch_tokens must be a positive int or None, got {batch_tokens!r}")
+        if not isinstance(side_by_side, int) or side_by_side < 1:
+            raise ValueError(f"side_by_side must be a positive int, got {side_by_side!r}")
+        saved = self._batching
+        self._batching = (batch_tokens, side_by_side)
+        try:
+            yield
+        finally:
+            self._batching = saved
 
     @property
     def manifest(self) -> Manifest:
         return self._bundle.manifest
 
-    def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> "ort.InferenceSession":
+    def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> ort.InferenceSession:
         return create_session(graph.model_bytes, config, name, graph.folder)
 
-    def _check_contract(self, session: "ort.InferenceSession") -> None:
+    def _check_contract(self, session: ort.InferenceSession) -> None:
         manifest, model = self._bundle.manifest, self._bundle.manifest.model
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
@@ -95,7 +126,7 @@ class Engine:
                     f"[batch, sequence, {model.hidden_size}]"
                 )
 
-    def session(self, deepest: int, single_thread: bool = False) -> "ort.InferenceSession":
+    def session(self, deepest: int, single_thread: bool = False) -> ort.InferenceSession:
         """The graph through layer ``deepest`` (cut and cached on first use) at the given thread setting."""
         config = self._single if single_thread else self.config
         key = (deepest, config.threads)
@@ -111,7 +142,7 @@ class Engine:
                 self._sessions[key] = self._create(graph, config, f"variant {self._variant.name!r} through layer {deepest}")
             return self._sessions[key]
 
-    def hidden_states(self, batch: Batch, layers: list[int], single_thread: bool = False) -> list["ort.OrtValue"]:
+    def hidden_states(self, batch: Batch, layers: list[int], single_thread: bool = False) -> list[ort.OrtValue]:
         """Run one batch; the needed layers' states [rows, seq, hidden], left where ONNX Runtime put them."""
         device, device_id = self.config.provider, self.config.device_id
         session = self.session(max(layers), single_thread)

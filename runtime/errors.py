@@ -1,7 +1,6 @@
-"""Exceptions raised by layerwise; none of them knows anything about HTTP or CLIs.
-
-The exporter's errors live here too, so that ``layerwise`` can export every error class
-without importing the exporter (and its torch stack).
+"""Exceptions the runtime raises, and ``LayerwiseError``, the base of every error layerwise raises
+on purpose; none of them knows anything about HTTP or CLIs. The exporter's errors are in
+exporter/errors.py, ``OutputError`` (an unwritable output file) in io/atomic.py.
 """
 
 
@@ -31,19 +30,3 @@ class UntokenizableText(InputError):
 
 class NonFiniteOutputError(LayerwiseError, FloatingPointError):
     """The model produced NaN or Inf; the offending text is named, nothing is returned."""
-
-
-class ExportError(LayerwiseError):
-    """The checkpoint cannot be exported as asked (bad source, unsupported model, unwritable output)."""
-
-
-class FusionError(ExportError):
-    """ONNX Runtime's transformer fusions did not produce the expected fused operators."""
-
-
-class ParityError(ExportError):
-    """A variant's hidden states are further from PyTorch's than its threshold allows."""
-
-
-class OutputError(LayerwiseError, OSError):
-    """An output file cannot be written where asked (missing folder, no permission, a folder in the way)."""

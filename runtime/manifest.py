@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text_atomic
 from .errors import BundleError
 
 FORMAT = "layerwise-bundle"
@@ -320,12 +319,3 @@ def read_manifest(bundle_dir: str | Path) -> Manifest:
     if not isinstance(data, dict):
         raise BundleError(f"{path} must hold a JSON object")
     return parse_manifest(data)
-
-
-def write_manifest(bundle_dir: str | Path, manifest: Manifest) -> Path:
-    """Write a manifest after checking that its JSON reads back as the same Manifest; return its path."""
-    data = json.loads(json.dumps(manifest.to_json()))
-    if parse_manifest(data).to_json() != data:
-        raise BundleError("the manifest does not read back as written; this is a layerwise bug")
-    path = Path(bundle_dir) / MANIFEST_NAME
-    return write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")

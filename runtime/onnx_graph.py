@@ -10,9 +10,9 @@ Not handled: control-flow subgraphs that read outer-scope values while being cut
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
-from .protowire import LENGTH_DELIMITED, encode_message_field, iter_fields
+from .protowire import FieldValue, encode_message_field, iter_fields
 
 MODEL_GRAPH = 7
 GRAPH_NODE, GRAPH_INITIALIZER, GRAPH_OUTPUT, GRAPH_VALUE_INFO, GRAPH_SPARSE_INITIALIZER = 1, 5, 12, 13, 15
@@ -25,15 +25,20 @@ VALUE_INFO_NAME = 1
 
 
 def _messages(buf: memoryview, number: int) -> Iterator[memoryview]:
-    for field, wire_type, value, _ in iter_fields(buf):
-        if field == number and wire_type == LENGTH_DELIMITED:
-            yield value  # type: ignore[misc]
+    for field, _, value, _ in iter_fields(buf):
+        if field == number and isinstance(value, memoryview):  # length-delimited: a nested message
+            yield value
 
 
 def _string(buf: memoryview, number: int) -> str | None:
     for value in _messages(buf, number):
         return bytes(value).decode("utf-8")
     return None
+
+
+def _name(value: FieldValue, number: int) -> str | None:
+    """The name field of a nested message; None when the field is not a message (a malformed graph keeps it out)."""
+    return _string(value, number) if isinstance(value, memoryview) else None
 
 
 def _strings(buf: memoryview, number: int) -> list[str]:
@@ -116,13 +121,13 @@ def cut_model(model: bytes | memoryview, keep_outputs: Iterable[str]) -> bytes:
                 parts.append(bytes(raw))
             node_index += 1
         elif number == GRAPH_INITIALIZER:
-            if _string(value, TENSOR_NAME) in needed:  # type: ignore[arg-type]
+            if _name(value, TENSOR_NAME) in needed:
                 parts.append(bytes(raw))
         elif number == GRAPH_OUTPUT:
-            if _string(value, VALUE_INFO_NAME) in keep:  # type: ignore[arg-type]
+            if _name(value, VALUE_INFO_NAME) in keep:
                 parts.append(bytes(raw))
         elif number == GRAPH_VALUE_INFO:
-            if _string(value, VALUE_INFO_NAME) in needed:  # type: ignore[arg-type]
+            if _name(value, VALUE_INFO_NAME) in needed:
                 parts.append(bytes(raw))
         else:
             parts.append(bytes(raw))

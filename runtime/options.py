@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .combine import COMBINERS
 from .errors import InputError
 from .manifest import POOLING_KINDS
 
+BATCH_SIZE = 32  # texts per run unless the caller says (the padded-token cap may cut a batch smaller)
 POOLS = (*POOLING_KINDS, "none")
 OVERFLOWS = ("truncate", "error", "chunk")  # what to do with a text longer than max_length (runtime/windows.py)
 CORPUS_OVERFLOWS = ("truncate", "chunk")  # what `layerwise extract` takes: one long text must not stop a corpus job

@@ -9,9 +9,9 @@ Example: fields(b"\\x08\\x96\\x01") -> [(1, 0, 150)]
 
 from __future__ import annotations
 
-from typing import Iterator, Union
+from collections.abc import Iterator
 
-FieldValue = Union[int, memoryview]
+FieldValue = int | memoryview
 
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 
@@ -42,6 +42,7 @@ def iter_fields(buf: memoryview) -> Iterator[tuple[int, int, FieldValue, memoryv
     The value is an int for varint and fixed fields, a memoryview of the payload for
     length-delimited ones. The raw bytes include the tag, so a field can be re-emitted as is.
     """
+    value: FieldValue
     pos = 0
     while pos < len(buf):
         start = pos

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BundleError, ProviderError
+from .manifest import PROVIDERS as MANIFEST_PROVIDERS
 
 try:
     import onnxruntime as ort
@@ -23,7 +24,8 @@ except ImportError as e:  # pragma: no cover - depends on the install
         "layerwise needs ONNX Runtime: pip install 'layerwise[cpu]' (or 'layerwise[gpu]' for CUDA; never both)"
     ) from e
 
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+# ONNX Runtime's name for each provider the manifest lists ("cpu" -> "CPUExecutionProvider")
+PROVIDERS = {name: f"{name.upper()}ExecutionProvider" for name in MANIFEST_PROVIDERS}
 EXTERNAL_DATA_FOLDER = "session.model_external_initializers_file_folder_path"
 
 
@@ -72,7 +74,7 @@ class SessionConfig:
     device_id: int = 0
     cpu_arena: bool = False  # off: see the module docstring (benchmarks.soak compares both)
 
-    def session_options(self, external_data_folder: Path | None = None) -> "ort.SessionOptions":
+    def session_options(self, external_data_folder: Path | None = None) -> ort.SessionOptions:
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
@@ -90,7 +92,7 @@ class SessionConfig:
             return [(PROVIDERS["cuda"], cuda_options), PROVIDERS["cpu"]]
         return [PROVIDERS["cpu"]]
 
-    def run_options(self) -> "ort.RunOptions":
+    def run_options(self) -> ort.RunOptions:
         """Options for each run: on CUDA, give device memory grown by this run back afterwards."""
         options = ort.RunOptions()
         if self.provider == "cuda":
@@ -98,7 +100,7 @@ class SessionConfig:
         return options
 
 
-def create_session(model_bytes: bytes, config: SessionConfig, name: str, external_data_folder: Path | None = None) -> "ort.InferenceSession":
+def create_session(model_bytes: bytes, config: SessionConfig, name: str, external_data_folder: Path | None = None) -> ort.InferenceSession:
     """Create a session from model bytes and check that the requested provider really runs it."""
     try:
         session = ort.InferenceSession(

@@ -1,28 +1,52 @@
 """``Encoder.embed_spans`` and ``Encoder.token_offsets``: vectors for character spans, and each token row's characters and word.
 
 A mixin so encoder.py stays one concern; it relies on the Encoder's ``_tokenizer``, ``_run``,
-``_finish`` and ``tokenize``.
+and ``_finish``, declared (typed) below and checked against the Encoder by mypy.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .combine import COMBINERS
-from .options import check_combine, check_texts
+from .options import BATCH_SIZE, check_combine, check_texts
 from .spans import check_span_pool, pool_spans, span_rows
+from .tokenize import TextTokenizer
 from .windows import TokenAlignment, check_overflow, split
+
+
+class RunOutput(NamedTuple):
+    """What ``Encoder._run`` gives every entry point."""
+
+    values: Any  # per text, over ``needed``: pooled [texts, needed, hidden], or a list of [needed, tokens, hidden]
+    texts: list[str]  # the texts, to name one in an error
+    positions: list[int]  # the caller's layers, in the caller's order, as positions into ``needed``
+    needed: list[int]  # each asked layer once, sorted
 
 
 class SpanMethods:
     """Span and alignment methods of ``Encoder``."""
 
-    _tokenizer: Any
-    _run: Any
-    _finish: Any
-    tokenize: Any
+    if TYPE_CHECKING:  # what the mixin uses of the Encoder
+        _tokenizer: TextTokenizer
+
+        def _run(
+            self, texts: Any, layers: Any, pool: str, batch_size: int, max_length: int | None, truncate: bool | None,
+            overflow: str | None, stride: int | None,
+        ) -> RunOutput: ...
+
+        def _finish(
+            self,
+            values: np.ndarray,
+            normalize: bool,
+            row: int,
+            states: np.ndarray,
+            needed: list[int],
+            names: list[str],
+            combine: str | None,
+        ) -> np.ndarray: ...
 
     def embed_spans(
         self,
@@ -32,7 +56,7 @@ class SpanMethods:
         pool: str = "mean",
         combine: str | None = None,
         normalize: bool = False,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         max_length: int | None = None,
         stride: int | None = None,
     ) -> list[np.ndarray]:
@@ -63,6 +87,6 @@ class SpanMethods:
         texts = check_texts(texts)
         if overflow == "chunk":
             return split(self._tokenizer, texts, max_length, stride).alignments()
-        self.tokenize(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
+        self._tokenizer.encode(texts, max_length, check_overflow(overflow, None, stride))  # the same checks as embed_tokens
         _, cut = self._tokenizer.overflowing(texts, self._tokenizer.check_limit(max_length), 0)
         return [TokenAlignment.of(encoding) for encoding in cut]

@@ -7,7 +7,8 @@ to none. Spans are Python string offsets, end exclusive, as ``text[start:end]``.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,9 @@ def span_rows(windows: Windows, spans: Any) -> list[list[np.ndarray]]:
     """For each text, for each (start, end) span, the merged rows it covers; a span covering no token is an InputError."""
     texts = windows.texts
     if not isinstance(spans, (list, tuple)) or len(spans) != len(texts):
-        raise InputError(f"spans must be a list with one list of (start, end) pairs per text ({len(texts)} text(s)), got {preview(repr(spans))}")
+        raise InputError(
+            f"spans must be a list with one list of (start, end) pairs per text ({len(texts)} text(s)), got {preview(repr(spans))}"
+        )
     out = []
     for index, (text, text_spans, alignment) in enumerate(zip(texts, spans, windows.alignments())):
         if not isinstance(text_spans, (list, tuple)):
@@ -42,7 +45,9 @@ def span_rows(windows: Windows, spans: Any) -> list[list[np.ndarray]]:
         starts, ends = alignment.offsets[:, 0], alignment.offsets[:, 1]
         rows = []
         for span in text_spans:
-            if not (isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in span)):
+            if not (
+                isinstance(span, (list, tuple)) and len(span) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in span)
+            ):
                 raise InputError(f"span {span!r} of text {index} must be a (start, end) pair of ints")
             start, end = span
             covered = np.flatnonzero(content & (starts < end) & (ends > start))

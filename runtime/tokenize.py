@@ -7,8 +7,8 @@ Sorting by length means a batch of short texts never pays for one long text's pa
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
@@ -158,7 +158,7 @@ class TextTokenizer:
             first = too_long[0]
             raise InputError(
                 f"text {first} has {full[first]} tokens, more than max_length {limit} "
-                f"({len(too_long)} text(s) too long); pass truncate=True to cut them, or shorten the text"
+                f"({len(too_long)} text(s) too long); pass overflow='truncate' to cut them, or shorten the text"
             )
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]

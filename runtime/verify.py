@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from .encoder import Encoder
+from .combine import cosine
 from .errors import BundleError, InputError
+
 
 @dataclass(frozen=True)
 class LayerCheck:
@@ -61,16 +63,11 @@ def read_reference(data: bytes) -> tuple[list[str], np.ndarray]:
         raise BundleError(f"the bundle's verification reference is unreadable ({e}); re-export the bundle") from e
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a64, b64 = a.astype(np.float64), b.astype(np.float64)
-    return (a64 * b64).sum(-1) / np.maximum(np.linalg.norm(a64, axis=-1) * np.linalg.norm(b64, axis=-1), 1e-30)
-
-
 def compare(got: np.ndarray, want: np.ndarray, bars: dict[str, float], variant: str) -> VerifyReport:
     """Compare pooled [texts, layers, hidden] arrays layer by layer and apply the bars."""
     rows, failures = [], []
     for layer in range(want.shape[1]):
-        cos = _cosine(got[:, layer], want[:, layer])
+        cos = cosine(got[:, layer], want[:, layer])
         row = LayerCheck(layer, float(np.abs(got[:, layer] - want[:, layer]).max()), float(cos.mean()), float(cos.min()))
         rows.append(row)
         for metric, bar in bars.items():
@@ -80,12 +77,17 @@ def compare(got: np.ndarray, want: np.ndarray, bars: dict[str, float], variant: 
     return VerifyReport(variant, int(want.shape[0]), dict(bars), tuple(rows), tuple(failures))
 
 
-def verify(encoder: Encoder, reference: bytes, bars: dict[str, float], texts: int | None = None) -> VerifyReport:
-    """Embed the reference texts (the first ``texts`` of them, or all) through ``encoder`` and check the bars."""
+def verify(
+    embed: Callable[[list[str]], np.ndarray], variant: str, reference: bytes, bars: dict[str, float], texts: int | None = None
+) -> VerifyReport:
+    """Embed the reference texts (the first ``texts`` of them, or all) with ``embed`` (every layer, mean-pooled,
+    [texts, layers, hidden]) and check the bars. ``Encoder.verify`` passes its own ``embed``; this module
+    imports no Encoder, so the two do not import each other."""
     words, want = read_reference(reference)
     if texts is not None:
         if isinstance(texts, bool) or not isinstance(texts, int) or texts < 1:
-            raise InputError(f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all")
+            raise InputError(
+                f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all"
+            )
         words, want = words[:texts], want[:texts]
-    got = encoder.embed(words, layers="all", pool="mean", truncate=True)  # the reference was cut at the same length
-    return compare(got, want, bars, encoder.info.variant)
+    return compare(embed(words), want, bars, variant)

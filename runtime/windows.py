@@ -16,8 +16,10 @@ This module does not handle pairs of texts (single sequences only, as ``embed`` 
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from tokenizers import Encoding
@@ -27,6 +29,7 @@ from .options import OVERFLOWS
 from .tokenize import TextTokenizer, Tokenized
 
 DEFAULT_STRIDE = 128  # content tokens shared by consecutive windows, capped at half a window
+STRIDE_DEFAULT_RULE = f"min({DEFAULT_STRIDE}, half a window)"  # how help texts and the OpenAPI document say it
 
 
 def check_stride(stride: object, content: int) -> int:
@@ -50,7 +53,7 @@ class TokenAlignment:
     word_ids: np.ndarray
 
     @staticmethod
-    def of(encoding: Encoding) -> "TokenAlignment":
+    def of(encoding: Encoding) -> TokenAlignment:
         offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
         words = np.array([-1 if w is None else w for w in encoding.word_ids], dtype=np.int64)
         return TokenAlignment(offsets, words)
@@ -91,7 +94,7 @@ class Windows:
         return [len(e.ids) for e in self.merged]
 
     @staticmethod
-    def concat(parts: Sequence["Windows"]) -> "Windows":
+    def concat(parts: Sequence[Windows]) -> Windows:
         """One Windows holding ``parts`` in order, to run several requests' windows together."""
         texts: list[str] = []
         placements: list[Placement] = []
@@ -100,6 +103,16 @@ class Windows:
             texts += part.texts
         merged = [e for part in parts for e in part.merged]
         return Windows(texts, Tokenized.concat([part.tokenized for part in parts]), placements, merged, parts[0].stride)
+
+
+def warn_truncate_deprecated(truncate: bool | None) -> None:
+    """A DeprecationWarning, pointing at the caller of the public method, when ``truncate`` was passed."""
+    if truncate is not None:
+        warnings.warn(
+            f"truncate={truncate} is deprecated and will be removed: pass overflow={'truncate' if truncate else 'error'!r} instead",
+            DeprecationWarning,
+            stacklevel=3,  # the caller of embed, embed_tokens or tokenize
+        )
 
 
 def check_overflow(overflow: object, truncate: bool | None, stride: object) -> bool | None:

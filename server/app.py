@@ -14,7 +14,8 @@ import functools
 import logging
 import socket
 import sys
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -74,18 +75,19 @@ class Server(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def server_for(settings: Settings, loader: Loader, **uvicorn_options: object) -> Server:
+def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Server:
     """A ready-to-run Server for ``settings``; ``serve`` and the tests both build it here."""
     app = create_app(settings, loader)
+    seconds: Any = (settings.graceful_timeout, settings.keep_alive_timeout)  # floats: uvicorn's annotations say int, its waits take any number
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        timeout_graceful_shutdown=settings.graceful_timeout,  # type: ignore[arg-type]
-        timeout_keep_alive=settings.keep_alive_timeout,  # type: ignore[arg-type]
+        timeout_graceful_shutdown=seconds[0],
+        timeout_keep_alive=seconds[1],
         http=protocol_with_deadlines(settings.header_timeout),
         lifespan="on",
-        **uvicorn_options,  # type: ignore[arg-type]
+        **uvicorn_options,
     )
     return Server(config, app.state.lifecycle)
 

@@ -22,9 +22,10 @@ import contextlib
 import functools
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterator, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -136,7 +137,7 @@ class Batcher:
     async def tokenize(self, texts: list[str]) -> Tokenized:
         """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
         against the request's truncate)."""
-        return await self.offload(functools.partial(self.encoder.tokenize, texts, truncate=True), sum(map(len, texts)))
+        return await self.offload(functools.partial(self.encoder.tokenize, texts, overflow="truncate"), sum(map(len, texts)))
 
     async def split(self, texts: list[str], stride: int | None) -> Windows:
         """Every text as windows of the model maximum sharing ``stride`` tokens."""
@@ -269,5 +270,10 @@ def _slice_rows(lengths: list[int], budget: int) -> Iterator[range]:
 def _take_rows(tokenized: Tokenized, rows: range) -> Tokenized:
     part = slice(rows.start, rows.stop)
     return Tokenized(
-        tokenized.texts[part], tokenized.ids[part], tokenized.type_ids[part], tokenized.full_lengths[part], tokenized.limit, tokenized.warn_truncated
+        tokenized.texts[part],
+        tokenized.ids[part],
+        tokenized.type_ids[part],
+        tokenized.full_lengths[part],
+        tokenized.limit,
+        tokenized.warn_truncated,
     )

@@ -15,7 +15,9 @@ from typing import Any
 
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
-TIMEOUT_BODY = b'{"error":"request head (request line and headers) not complete in time (--header-timeout); send it at once","error_type":"timeout"}'
+TIMEOUT_BODY = (
+    b'{"error":"request head (request line and headers) not complete in time (--header-timeout); send it at once","error_type":"timeout"}'
+)
 TIMEOUT_RESPONSE = (
     b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\nconnection: close\r\n"
     b"content-length: " + str(len(TIMEOUT_BODY)).encode() + b"\r\n\r\n" + TIMEOUT_BODY

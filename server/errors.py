@@ -72,10 +72,6 @@ class MethodNotAllowed(RequestError):
 OPENAI_ROUTES = ("/v1/embeddings", "/embeddings")  # these answer errors in OpenAI's shape
 
 
-class ServerConfigError(LayerwiseError, ValueError):
-    """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
-
-
 # Most specific first is not needed: lookup walks each exception's MRO.
 ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
     InvalidRequest: (422, "validation", {}),
@@ -116,5 +112,7 @@ def error_response(exc: BaseException, path: str, headers: dict[str, str] | None
     status, kind, extra = status_of(exc)
     listed = any(cls in ERRORS for cls in type(exc).__mro__)
     message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
-    body = {"error": {"message": message, "type": kind, "code": status}} if path in OPENAI_ROUTES else {"error": message, "error_type": kind}
+    body = (
+        {"error": {"message": message, "type": kind, "code": status}} if path in OPENAI_ROUTES else {"error": message, "error_type": kind}
+    )
     return JSONResponse(body, status_code=status, headers={**extra, **(headers or {})})

@@ -12,15 +12,16 @@ says how to install it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.schemas import EndpointInfo, SchemaGenerator
 
-from .. import __version__
+from .._version import __version__
 from . import routes, tei
 from .errors import RouteNotFound
 from .openapi_fields import ERROR_STATUSES, OPENAI_ERROR, OPENAI_RESPONSE, TEI_ERROR, TOKEN, VECTORS, Limits, request_schema
@@ -44,7 +45,9 @@ def _operation(summary: str, body: Body, answer: dict[str, Any], error: dict[str
     if binary:
         content |= {"application/x-npy": {}, "application/x-npz": {}}
     responses: dict[str, Any] = {"200": {"description": "OK", "content": content}}
-    responses |= {status: {"description": why, "content": {"application/json": {"schema": error}}} for status, why in ERROR_STATUSES.items()}
+    responses |= {
+        status: {"description": why, "content": {"application/json": {"schema": error}}} for status, why in ERROR_STATUSES.items()
+    }
     return {"summary": summary, "x-body": body, "responses": responses}
 
 
@@ -54,10 +57,26 @@ def _read(summary: str, answer: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 OPERATIONS: dict[Callable[..., Any], dict[str, Any]] = {
-    routes.embed_tei: _operation("One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine", (TEI_FIELDS, "inputs", "tei"), VECTORS, binary=True),
-    routes.embed_all: _operation("Every token's vectors per input (TEI /embed_all), with layers and combine", (EMBED_ALL_FIELDS, "inputs", "tei"), VECTORS, binary=True),
-    routes.embed_openai: _operation("OpenAI embeddings (also /embeddings)", (OPENAI_FIELDS, "input", "openai"), OPENAI_RESPONSE, OPENAI_ERROR),
-    tei.tokenize: _operation("TEI's token objects per input", (TOKENIZE_FIELDS, "inputs", "tokenize"), {"type": "array", "items": {"type": "array", "items": TOKEN}}),
+    routes.embed_tei: _operation(
+        "One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine",
+        (TEI_FIELDS, "inputs", "tei"),
+        VECTORS,
+        binary=True,
+    ),
+    routes.embed_all: _operation(
+        "Every token's vectors per input (TEI /embed_all), with layers and combine",
+        (EMBED_ALL_FIELDS, "inputs", "tei"),
+        VECTORS,
+        binary=True,
+    ),
+    routes.embed_openai: _operation(
+        "OpenAI embeddings (also /embeddings)", (OPENAI_FIELDS, "input", "openai"), OPENAI_RESPONSE, OPENAI_ERROR
+    ),
+    tei.tokenize: _operation(
+        "TEI's token objects per input",
+        (TOKENIZE_FIELDS, "inputs", "tokenize"),
+        {"type": "array", "items": {"type": "array", "items": TOKEN}},
+    ),
     tei.decode: _operation("Texts for token ids", (DECODE_FIELDS, "ids", "decode"), {"type": "array", "items": {"type": "string"}}),
     routes.health: _read("Readiness: 200 once the model is loaded and warm (also GET / and /ping)", {"type": "object"}),
     routes.live: _read("Liveness: 200 while the process serves, 503 if the model failed to load", {"type": "object"}),
@@ -113,7 +132,7 @@ def swagger_folder() -> Path | None:
 async def docs(request: Request) -> Response:
     if swagger_folder() is None:
         return HTMLResponse(
-            f'<!doctype html><html><head><title>layerwise API</title></head><body><p>Swagger UI is not installed here: '
+            f"<!doctype html><html><head><title>layerwise API</title></head><body><p>Swagger UI is not installed here: "
             f"<code>pip install swagger-ui-bundle</code> (in the serve extra). The API description is at "
             f'<a href="{OPENAPI_PATH}">{OPENAPI_PATH}</a>.</p></body></html>'
         )

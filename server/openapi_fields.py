@@ -17,6 +17,7 @@ from typing import Any
 
 from ..runtime.combine import COMBINERS
 from ..runtime.options import OVERFLOWS, POOLS
+from ..runtime.windows import STRIDE_DEFAULT_RULE
 from .schema import ENCODINGS, TRUNCATION_DIRECTIONS
 
 
@@ -41,7 +42,9 @@ def _texts(limits: Limits, ids: bool) -> dict[str, Any]:
     item = {"oneOf": [text, _ids(limits)]} if ids else text
     batch = {"type": "array", "items": item, "minItems": 1, "maxItems": limits.max_inputs}
     choices = [text, _ids(limits), batch] if ids else [text, batch]
-    how = "a string, a list of strings" + (", token ids ([int], special tokens included, run as given) or a list mixing both" if ids else "")
+    how = "a string, a list of strings" + (
+        ", token ids ([int], special tokens included, run as given) or a list mixing both" if ids else ""
+    )
     return {"oneOf": choices, "description": f"{how}; at most {limits.max_inputs} inputs", "example": "What is Deep Learning?"}
 
 
@@ -64,12 +67,34 @@ def fields(limits: Limits, kind: str) -> dict[str, dict[str, Any]]:
         "inputs": _texts(limits, ids=kind != "tokenize"),
         "input": _texts(limits, ids=True),
         "normalize": {"type": "boolean", "description": "unit-length vectors; default true on /embed, false on /embed_all"},
-        "truncate": {"type": "boolean", "default": False, "description": "cut texts longer than the model maximum instead of a 413; not with `overflow`"},
-        "overflow": {"type": "string", "enum": list(OVERFLOWS), "description": "layerwise extension, instead of truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info); texts only"},
-        "stride": {"type": "integer", "minimum": 0, **stride, "description": "with overflow 'chunk' only: tokens shared by consecutive windows (default min(128, half a window))"},
-        "truncation_direction": {"type": "string", "enum": list(TRUNCATION_DIRECTIONS), "default": "Right", "description": "only 'Right': layerwise keeps the start of a text"},
+        "truncate": {
+            "type": "boolean",
+            "default": False,
+            "description": "cut texts longer than the model maximum instead of a 413; not with `overflow`",
+        },
+        "overflow": {
+            "type": "string",
+            "enum": list(OVERFLOWS),
+            "description": "layerwise extension, instead of truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info); texts only",
+        },
+        "stride": {
+            "type": "integer",
+            "minimum": 0,
+            **stride,
+            "description": f"with overflow 'chunk' only: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})",
+        },
+        "truncation_direction": {
+            "type": "string",
+            "enum": list(TRUNCATION_DIRECTIONS),
+            "default": "Right",
+            "description": "only 'Right': layerwise keeps the start of a text",
+        },
         "prompt_name": {"type": "string", "enum": [None], "description": "not supported (no prompts configured): null or absent"},
-        "dimensions": {"type": "integer", **width, "description": "the model's hidden size (with combine 'concat' also the whole width); vectors are never shortened"},
+        "dimensions": {
+            "type": "integer",
+            **width,
+            "description": "the model's hidden size (with combine 'concat' also the whole width); vectors are never shortened",
+        },
         "layers": _layers(limits),
         "pool": {"type": "string", "enum": pools, "description": "default: the checkpoint's own pooling, else mean"},
         "combine": {"type": "string", "enum": [name for name in COMBINERS if name]},
@@ -83,8 +108,14 @@ def fields(limits: Limits, kind: str) -> dict[str, dict[str, Any]]:
 
 
 # What schema.py refuses across fields, each as "not (the refused combination)"; non-null values only.
-OVERFLOW_AND_TRUNCATE = {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
-STRIDE_WITHOUT_CHUNK = {"required": ["stride"], "properties": {"stride": {"type": "integer"}, "overflow": {"nullable": True, "not": {"enum": ["chunk"]}}}}
+OVERFLOW_AND_TRUNCATE = {
+    "required": ["overflow", "truncate"],
+    "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}},
+}
+STRIDE_WITHOUT_CHUNK = {
+    "required": ["stride"],
+    "properties": {"stride": {"type": "integer"}, "overflow": {"nullable": True, "not": {"enum": ["chunk"]}}},
+}
 
 
 def _chunked_ids(field: str) -> dict[str, Any]:
@@ -135,12 +166,20 @@ TOKEN = {
     },
 }
 TEI_ERROR = {"type": "object", "properties": {"error": {"type": "string"}, "error_type": {"type": "string"}}}
-OPENAI_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "integer"}}}}}
+OPENAI_ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {"type": "object", "properties": {"message": {"type": "string"}, "type": {"type": "string"}, "code": {"type": "integer"}}}
+    },
+}
 OPENAI_RESPONSE = {
     "type": "object",
     "properties": {
         "object": {"type": "string", "enum": ["list"]},
-        "data": {"type": "array", "items": {"type": "object", "properties": {"object": {"type": "string"}, "index": {"type": "integer"}, "embedding": {}}}},
+        "data": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"object": {"type": "string"}, "index": {"type": "integer"}, "embedding": {}}},
+        },
         "model": {"type": "string"},
         "usage": {"type": "object", "properties": {"prompt_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}},
     },

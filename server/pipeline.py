@@ -68,7 +68,9 @@ async def embed(batcher: Batcher, admission: Admission, request: EmbedRequest, j
     try:
         if request.options.chunk:  # texts only (schema.py refuses token ids with chunk)
             if characters > max_tokens:  # fewer characters cannot make a costly split
-                await batcher.offload(functools.partial(check_chunk_budget, request, texts, batcher.encoder.tokenizer, max_tokens), characters)
+                await batcher.offload(
+                    functools.partial(check_chunk_budget, request, texts, batcher.encoder.tokenizer, max_tokens), characters
+                )
             inputs = await batcher.split(texts, request.options.stride)
             tokenized, rows = inputs.tokenized, inputs.output_lengths
             check_window_tokens(request, inputs, max_tokens)
@@ -158,7 +160,7 @@ def check_lengths(request: EmbedRequest, tokenized: Tokenized) -> None:
         first = too_long[0]
         raise TooLarge(
             f"`{request.field}[{first}]` has {tokenized.full_lengths[first]} tokens, more than the model's maximum input length "
-            f"{limit} ({len(too_long)} input(s) too long): shorten it, or send \"truncate\": true to cut it to {limit} tokens"
+            f'{limit} ({len(too_long)} input(s) too long): shorten it, or send "truncate": true to cut it to {limit} tokens'
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..formats import npz_pooled, npz_tokens
+from ..io.npz import npz_pooled, npz_tokens, save_npz
 from ..runtime.errors import NonFiniteOutputError
 from .errors import NotAcceptable
 from .schema import EmbedRequest
@@ -74,11 +74,11 @@ def binary_body(request: EmbedRequest, output: Output, media: str) -> bytes:
     buffer = io.BytesIO()
     options = request.options
     if options.pool == "none":  # NPY was refused by check_acceptable
-        np.savez(buffer, **npz_tokens(output, options.layers, combined=options.combine is not None))
+        save_npz(buffer, npz_tokens(output, options.layers, combined=options.combine is not None))
     elif media == NPY:
         np.save(buffer, np.stack(shaped(request, output)), allow_pickle=False)
     else:
-        np.savez(buffer, **npz_pooled(np.stack(shaped(request, output)), options.layers))
+        save_npz(buffer, npz_pooled(np.stack(shaped(request, output)), options.layers))
     return buffer.getvalue()
 
 

@@ -15,14 +15,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from typing import Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import __version__
+from .._version import __version__
 from ..runtime.combine import COMBINERS
 from ..runtime.errors import LayerwiseError
 from ..runtime.options import POOLS

@@ -36,7 +36,15 @@ TRUNCATION_DIRECTIONS = ("right", "Right")  # layerwise keeps a text's start; TE
 TOKENIZE_FIELDS = {"inputs", "add_special_tokens", "prompt_name"}
 DECODE_FIELDS = {"ids", "skip_special_tokens"}
 ENCODINGS = ("float", "base64")
-JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "an integer", float: "a number", type(None): "null"}
+JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    type(None): "null",
+}
 
 
 @dataclass(frozen=True)
@@ -120,7 +128,9 @@ def _parse_tei(
     texts = _inputs(data, "inputs", max_inputs)
     direction = _get(data, "truncation_direction", str, "Right")
     if direction not in TRUNCATION_DIRECTIONS:
-        raise InvalidRequest(f"`truncation_direction` {direction!r} is not supported: layerwise keeps the start of a text; send 'Right' or leave it out")
+        raise InvalidRequest(
+            f"`truncation_direction` {direction!r} is not supported: layerwise keeps the start of a text; send 'Right' or leave it out"
+        )
     _no_prompt(data)
     options = _options(data, info, pool)
     _check_dimensions(data, info, options)
@@ -135,7 +145,9 @@ def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOpt
     width = info.hidden_size * (len(options.layers) if options.combine == "concat" else 1)
     dimensions = _get(data, "dimensions", int, width)
     if dimensions not in (width, info.hidden_size):  # the hidden size: each layer's part of a concatenation
-        raise InvalidRequest(f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out")
+        raise InvalidRequest(
+            f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out"
+        )
 
 
 def _no_prompt(data: dict[str, Any]) -> None:

@@ -1,11 +1,13 @@
 """Server settings from the ``layerwise serve`` flags, checked before anything listens.
 
 Defaults follow text-embeddings-inference: 16384 batch tokens, 32 inputs per request,
-512 concurrent requests, 2 MB bodies. The read deadlines (TEI has none; uvicorn only the
+512 concurrent requests, 2 MB bodies. They live in ``Settings`` alone: the ``serve`` flags
+take theirs from ``default``. The read deadlines (TEI has none; uvicorn only the
 keep-alive one) stop slow or silent clients holding connections: a connection idle for
 ``keep_alive_timeout`` s is closed, a request head not complete ``header_timeout`` s after its
-first byte and a body not complete ``body_timeout`` s after its head get a 408. Not handled here: the model's own limits (see
-``check_budget``, called once its maximum input length is known).
+first byte and a body not complete ``body_timeout`` s after its head get a 408. Not handled
+here: the model's own limits (see ``check_budget``, called once its maximum input length is
+known). Imports no web framework, so the CLI can read the defaults without the serve extra.
 """
 
 from __future__ import annotations
@@ -14,10 +16,15 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from .errors import ServerConfigError
+from ..runtime.errors import LayerwiseError
 
 API_KEY_ENV = "LAYERWISE_API_KEY"
+
+
+class ServerConfigError(LayerwiseError, ValueError):
+    """A ``layerwise serve`` setting that cannot work; raised before the server listens."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,11 @@ class Settings:
     @property
     def loopback(self) -> bool:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
+
+
+def default(name: str) -> Any:
+    """The default of one ``Settings`` field: the value a ``layerwise serve`` flag shows and takes when left out."""
+    return Settings.__dataclass_fields__[name].default
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:

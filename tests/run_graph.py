@@ -17,13 +17,17 @@ def pair_sums_saturate() -> bool:
     weight = np.full((2, 1), 127, dtype=np.int8)
     node = helper.make_node("MatMulIntegerToFloat", ["a", "w", "a_scale", "w_scale", "a_zero"], ["y"], domain="com.microsoft")
     graph = helper.make_graph(
-        [node], "pair", [helper.make_tensor_value_info("a", TensorProto.UINT8, [None, 2])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        [node], "pair",
+        [helper.make_tensor_value_info("a", TensorProto.UINT8, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
         [numpy_helper.from_array(weight, "w"), numpy_helper.from_array(np.array(1, np.float32), "a_scale"),
          numpy_helper.from_array(np.ones(1, np.float32), "w_scale"), numpy_helper.from_array(np.array(0, np.uint8), "a_zero")],
     )  # fmt: skip
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
     model.ir_version = 9
-    y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"a": np.full((1, 2), 255, np.uint8)})[0]
+    y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"a": np.full((1, 2), 255, np.uint8)}
+    )[0]
     return float(y[0, 0]) != 64770.0
 
 

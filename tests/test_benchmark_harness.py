@@ -17,11 +17,12 @@ from benchmarks.models import MODELS, BenchModel, Shape, cpu_variants, model_fac
 from benchmarks.peerkit.registry import PEERS
 from benchmarks.peerkit.torch_peers import bf16_autocast_skip_reason
 from benchmarks.peers_worker import choose, parse_args
-from layerwise.runtime.bench_hooks import batching as batching_hook
-from layerwise.runtime.engine import cpu_batch_tokens
+from layerwise.commands.latency import measure_grid
 from layerwise.runtime import load
+from layerwise.runtime.bench_hooks import batching as batching_hook
+from layerwise.runtime.bench_hooks import batching_settings
 from layerwise.runtime.cpu import describe
-from layerwise.runtime.latency import measure_grid
+from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.manifest import read_manifest
 
 
@@ -40,7 +41,12 @@ def test_gpu_job_runs_on_the_cpu_provider_and_renders(tiny_bundle):
         "layerwise fused + copy of all hidden states",
         "layerwise fused pooled on device",
     }
-    results = {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {"tiny": _entry({"gpu": job, "peers": {"skipped": "no env"}})}}
+    results = {
+        "date": "d",
+        "host": "h",
+        "machine": {**describe(), "versions": {}},
+        "models": {"tiny": _entry({"gpu": job, "peers": {"skipped": "no env"}})},
+    }
     text = report.markdown(results)
     assert "| layerwise fused engine only |" in text and "### tiny BERT (1 x 64, random weights, seed 3): peers skipped (no env)" in text
     assert text.startswith(f"## Benchmark d on h: {describe()['cpu_family_title']}\n")
@@ -74,10 +80,9 @@ def test_long_docs_job_runs_the_same_windows_as_pytorch_and_renders(tiny_bert, t
 
 def test_batching_job_measures_every_configuration_and_restores_the_defaults(tiny_bundle):
     encoder = load(tiny_bundle, provider="cpu", threads=2)
-    engine = encoder._engine
     with batching_hook(encoder, 256, side_by_side=False):
-        assert (engine.batch_tokens, engine.side_by_side) == (256, 1)
-    assert (engine.batch_tokens, engine.side_by_side) == (cpu_batch_tokens(encoder.info.cpu), 2)
+        assert batching_settings(encoder) == (256, 1)
+    assert batching_settings(encoder) == (cpu_batch_tokens(encoder.info.cpu), 2)
 
     sentences = [f"sentence number {i} about cats and dogs" for i in range(64)]
     job = batching.run(str(tiny_bundle), sentences, threads=2, repeats=1)
@@ -86,14 +91,18 @@ def test_batching_job_measures_every_configuration_and_restores_the_defaults(tin
     for result in job["sets"].values():
         assert len(result["configurations"]) == len(batching.CAPS) + 1
         assert all(row["texts_per_s"] > 0 for row in result["configurations"].values())
-    text = report.markdown({"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {"tiny": _entry({"batching": job})}})
+    text = report.markdown(
+        {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {"tiny": _entry({"batching": job})}}
+    )
     assert "| cap none, side by side |" in text and f"| cap {cpu_batch_tokens(encoder.info.cpu)}, intra-op threads |" in text
 
 
 # --- the model-size jobs: a second model, built by the harness, in the same results file ---
 
 TINY = Shape(layers=2, hidden=64, heads=4, intermediate=128, max_positions=128)
-TINY_MODEL = BenchModel("tiny", "tiny BERT", "random weights, seed 3", shape=TINY, texts=8, quick_texts=4, jobs=None, peers=None, note="Random weights.")
+TINY_MODEL = BenchModel(
+    "tiny", "tiny BERT", "random weights, seed 3", shape=TINY, texts=8, quick_texts=4, jobs=None, peers=None, note="Random weights."
+)
 
 
 def _weights(folder):
@@ -111,14 +120,24 @@ def test_random_bert_is_built_at_the_asked_shape_once_and_reused(tmp_path, minil
     assert not stale.exists()  # a bundle of older exporter code is removed once the new one is written
     model = AutoModel.from_pretrained(checkpoint)
     c = model.config
-    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.max_position_embeddings) == (2, 64, 4, 128, 128)
+    assert (c.num_hidden_layers, c.hidden_size, c.num_attention_heads, c.intermediate_size, c.max_position_embeddings) == (
+        2,
+        64,
+        4,
+        128,
+        128,
+    )
     assert c.vocab_size == 30522 and (checkpoint / "vocab.txt").read_bytes() == (minilm_dir / "vocab.txt").read_bytes()
     assert tuple(model.encoder.layer[1].intermediate.dense.weight.shape) == (128, 64) and len(model.encoder.layer) == 2
     info = read_manifest(bundle).model
-    assert (info.num_layers, info.hidden_size, info.num_attention_heads) == (2, 64, 4) and read_manifest(bundle).variants_built_for("cpu") == ["fp32"]
+    assert (info.num_layers, info.hidden_size, info.num_attention_heads) == (2, 64, 4) and read_manifest(bundle).variants_built_for(
+        "cpu"
+    ) == ["fp32"]
     assert cpu_variants() == ["fp32", "fused", "int8"]  # what make bench exports when variants is not given
     facts = model_facts(model, TINY_MODEL)
-    assert facts["title"] == "tiny BERT (2 x 64, random weights, seed 3)" and facts["parameters"] == sum(p.numel() for p in model.parameters())
+    assert facts["title"] == "tiny BERT (2 x 64, random weights, seed 3)" and facts["parameters"] == sum(
+        p.numel() for p in model.parameters()
+    )
 
     stamps = {p: p.stat().st_mtime_ns for p in (checkpoint / "model.safetensors", bundle / "manifest.json")}
     assert random_bert_bundle(TINY, seed=3, cache=tmp_path, variants=["fp32"], threads=1) == (checkpoint, bundle)
@@ -131,7 +150,9 @@ def test_random_bert_is_built_at_the_asked_shape_once_and_reused(tmp_path, minil
 
 
 def test_random_bert_weights_are_fixed_by_the_seed_and_every_bias_is_drawn(tmp_path, minilm_dir):
-    first, same, other = (bench_models.write_random_bert(tmp_path / n, TINY, seed, minilm_dir) for n, seed in (("a", 3), ("b", 3), ("c", 4)))
+    first, same, other = (
+        bench_models.write_random_bert(tmp_path / n, TINY, seed, minilm_dir) for n, seed in (("a", 3), ("b", 3), ("c", 4))
+    )
     a, b, c = _weights(first), _weights(same), _weights(other)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     assert not any(np.array_equal(a[k], c[k]) for k in a)
@@ -141,12 +162,18 @@ def test_random_bert_weights_are_fixed_by_the_seed_and_every_bias_is_drawn(tmp_p
 def test_bf16_autocast_is_a_contender_on_amx_only():
     assert bf16_autocast_skip_reason("amx") is None
     for family in ("avx512_vnni", "avx512", "avx_vnni", "avx2", "unknown"):
-        assert bf16_autocast_skip_reason(family) == f"not applicable: measured on AMX CPUs only (bf16 matmuls on AMX tiles); this CPU family is {family}"
+        assert (
+            bf16_autocast_skip_reason(family)
+            == f"not applicable: measured on AMX CPUs only (bf16 matmuls on AMX tiles); this CPU family is {family}"
+        )
     errors: dict[str, str] = {}
     for family, listed in (("amx", {}), ("avx2", {"pytorch-bf16": bf16_autocast_skip_reason("avx2")})):
         not_applicable: dict[str, str] = {}
         args = parse_args(["--texts", "t.json", "--out-dir", "o", "--peers", "pytorch-sorted,pytorch-bf16"])
-        assert list(choose(args, errors, not_applicable, family=family)) == ["pytorch-sorted", *(["pytorch-bf16"] if family == "amx" else [])]
+        assert list(choose(args, errors, not_applicable, family=family)) == [
+            "pytorch-sorted",
+            *(["pytorch-bf16"] if family == "amx" else []),
+        ]
         assert not_applicable == listed and errors == {}
 
 
@@ -164,8 +191,12 @@ def test_all_layers_job_on_a_second_model_scores_bf16_autocast_and_renders_under
     on_amx = all_layers.run(str(tiny_bundle), model, tokenizer, texts, threads=1, repeats=1, family="amx")
     elsewhere = all_layers.run(str(tiny_bundle), model, tokenizer, texts, threads=1, repeats=1, family="avx2")
     assert list(on_amx["contenders"]) == [all_layers.PLAIN, all_layers.SORTED, all_layers.BF16, "layerwise fp32", "layerwise fused"]
-    assert on_amx["not_applicable"] == {} and 0.99 < on_amx["contenders"][all_layers.BF16]["cos_min"] < 1 - 1e-7  # bf16 rounds, fp32 does not
-    assert all_layers.BF16 not in elsewhere["contenders"] and elsewhere["not_applicable"] == {all_layers.BF16: bf16_autocast_skip_reason("avx2")}
+    assert (
+        on_amx["not_applicable"] == {} and 0.99 < on_amx["contenders"][all_layers.BF16]["cos_min"] < 1 - 1e-7
+    )  # bf16 rounds, fp32 does not
+    assert all_layers.BF16 not in elsewhere["contenders"] and elsewhere["not_applicable"] == {
+        all_layers.BF16: bf16_autocast_skip_reason("avx2")
+    }
     assert elsewhere["texts"]["texts"] == 8 and elsewhere["contenders"]["layerwise fp32"]["cos_min"] > 0.9999
 
     minilm = BenchModel("minilm", "all-MiniLM-L6-v2", "trained", shape=None, texts=8, quick_texts=4, jobs=None, peers=None)
@@ -176,7 +207,9 @@ def test_all_layers_job_on_a_second_model_scores_bf16_autocast_and_renders_under
     text = report.markdown(results)
     assert "## tiny BERT (1 x 64, random weights, seed 3)\n\n1 layers x hidden 64, 4 heads, feed-forward 128, vocabulary 30522" in text
     headings = [line for line in text.splitlines() if line.startswith("### ")]
-    assert len(headings) == 3 and all(h.startswith(("### all-MiniLM-L6-v2 (1 x 64, trained): ", "### tiny BERT (1 x 64, random weights, seed 3): ")) for h in headings)
+    assert len(headings) == 3 and all(
+        h.startswith(("### all-MiniLM-L6-v2 (1 x 64, trained): ", "### tiny BERT (1 x 64, random weights, seed 3): ")) for h in headings
+    )
     assert "### tiny BERT (1 x 64, random weights, seed 3): peers skipped (no env)" in headings
     assert f"| {all_layers.BF16} | not applicable | | | | | {bf16_autocast_skip_reason('avx2')} |" in text
     assert text.count(f"| {all_layers.BF16} | ") == 2  # measured under one model, not applicable under the other
@@ -190,13 +223,27 @@ def test_peers_job_for_a_second_model_runs_the_worker_on_its_checkpoint(tiny_ber
     job = peers.run(str(tiny_bundle), model, tokenizer, real_sentences(8), threads=1, repeats=1, job="last_layer",
                     peers=("pytorch-plain", "pytorch-bf16", "onnxruntime-fp32"), model_dir=tiny_bert, python=Path(sys.executable))  # fmt: skip
     assert set(job["peers"]) == {"pytorch-plain", "onnxruntime-fp32", "layerwise-fp32", "layerwise-fused"} and job["errors"] == {}
-    assert job["not_applicable"] == ({} if describe()["cpu_family"] == "amx" else {"pytorch-bf16": bf16_autocast_skip_reason(describe()["cpu_family"])})
+    assert job["not_applicable"] == (
+        {} if describe()["cpu_family"] == "amx" else {"pytorch-bf16": bf16_autocast_skip_reason(describe()["cpu_family"])}
+    )
     assert job["settings"]["model_dir"] == str(tiny_bert)
     for row in job["peers"].values():
         assert row["cos_min"] > 0.9999 and row["texts_per_s"] > 0
-    text = report.markdown({"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {"tiny": {"model": model_facts(model, TINY_MODEL), "jobs": {"peers": job}}}})
-    assert "### tiny BERT (1 x 64, random weights, seed 3): pooled last-layer sentence embeddings against peers (8 sentences, batch 32, 1 threads)" in text
-    assert "| contender | texts/s | vs OpenVINO fp32 (did not run) | cos min | cos mean | notes |" in text and "| onnxruntime-fp32 | " in text
+    text = report.markdown(
+        {
+            "date": "d",
+            "host": "h",
+            "machine": {**describe(), "versions": {}},
+            "models": {"tiny": {"model": model_facts(model, TINY_MODEL), "jobs": {"peers": job}}},
+        }
+    )
+    assert (
+        "### tiny BERT (1 x 64, random weights, seed 3): pooled last-layer sentence embeddings against peers (8 sentences, batch 32, 1 threads)"
+        in text
+    )
+    assert (
+        "| contender | texts/s | vs OpenVINO fp32 (did not run) | cos min | cos mean | notes |" in text and "| onnxruntime-fp32 | " in text
+    )
 
 
 def test_run_refuses_unknown_models_and_a_missing_minilm_bundle(capsys):
@@ -210,7 +257,9 @@ def test_run_refuses_unknown_models_and_a_missing_minilm_bundle(capsys):
         assert exit_info.value.code == 2 and message in capsys.readouterr().err
     args = run.parse_args(["--models", "bert-base", "--quick"])
     assert [m.key for m in args.models] == ["bert-base"] and args.jobs is None and args.bundle is None
-    assert run.jobs_of(MODELS["bert-base"], None) == ["all_layers", "all_layers_peers", "peers"] and run.jobs_of(MODELS["minilm"], None) == list(run.JOBS)
+    assert run.jobs_of(MODELS["bert-base"], None) == ["all_layers", "all_layers_peers", "peers"] and run.jobs_of(
+        MODELS["minilm"], None
+    ) == list(run.JOBS)
     args = run.parse_args(["b", "--jobs", "long_docs"])  # a MiniLM-only job: the BERT-base model is not even built
     assert [m.key for m in args.models] == ["minilm"] and args.jobs == ["long_docs"]
     with pytest.raises(SystemExit):

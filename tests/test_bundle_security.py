@@ -53,7 +53,9 @@ def test_a_changed_byte_is_refused_naming_the_file(bundle):
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(BundleError, match=r"variant 'fp32' graph 'model.fp32.onnx' does not match the sha256 in the manifest: the file was changed"):
+    with pytest.raises(
+        BundleError, match=r"variant 'fp32' graph 'model.fp32.onnx' does not match the sha256 in the manifest: the file was changed"
+    ):
         layerwise.load(bundle, variant="fp32")
 
 

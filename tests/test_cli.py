@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -34,7 +33,18 @@ def test_embed_arguments_to_json_on_stdout(tiny_bundle, capsys):
 
 def test_embed_stdin_lines_to_npy(tiny_bundle, tmp_path):
     out = tmp_path / "vectors.npy"
-    result = _cli("embed", str(tiny_bundle), "--layers", "-1", "--combine", "mean", "--normalize", "--output", str(out), stdin="first line\nsecond line\n")
+    result = _cli(
+        "embed",
+        str(tiny_bundle),
+        "--layers",
+        "-1",
+        "--combine",
+        "mean",
+        "--normalize",
+        "--output",
+        str(out),
+        stdin="first line\nsecond line\n",
+    )
     assert result.returncode == 0, result.stderr
     vectors = np.load(out)
     assert vectors.shape == (2, 64)
@@ -57,19 +67,43 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
     [
         (["embed", "/no/bundle", "x"], "error: bundle folder '/no/bundle' does not exist"),
         (["embed", "{bundle}", "x", "--layers", "5"], "error: layer 5 does not exist"),
-        (["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"], "error: per-token output (--pool none) has one array per text: write .npz or .jsonl"),
+        (
+            ["embed", "{bundle}", "x", "--pool", "none", "--output", "o.npy"],
+            "error: per-token output (--pool none) has one array per text: write .npz or .jsonl",
+        ),
         (["embed", "{bundle}", "x", "--provider", "cuda"], "error: provider='cuda' was requested"),
         (["embed", "{bundle}", "--input", "missing.txt"], "error: --input 'missing.txt' does not exist"),
         (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
-        (["embed", "{bundle}", "x", "--stride", "8"], "error: --stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it"),
-        (["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"], "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must advance), got 500; pass a smaller --stride or a larger --max-length\n"),
+        (
+            ["embed", "{bundle}", "x", "--stride", "8"],
+            "error: --stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it",
+        ),
+        (
+            ["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"],
+            "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must advance), got 500; pass a smaller --stride or a larger --max-length\n",
+        ),
         (["embed", "{bundle}", "x", "--max-length", "1"], "error: --max-length must be from 2 to the model maximum 128, got 1\n"),
         (["embed", "{bundle}", "x", "--batch-size", "0"], "error: --batch-size must be at least 1, got 0\n"),
-        (["verify", "{bundle}", "--texts", "0"], "error: --texts is how many reference texts to check, at least 1, got 0; leave it out to check them all\n"),
-        (["verify", "{bundle}", "--texts", "-3"], "error: --texts is how many reference texts to check, at least 1, got -3; leave it out to check them all\n"),
-        (["bench", "{bundle}", "--seq-lens", "16,1024"], "error: --seq-lens 1024: above the model maximum 128 tokens; pass lengths from 1 to 128\n"),
-        (["inspect", "{bundle}/model.fp32.onnx"], "error: '{bundle}/model.fp32.onnx' is a file; pass the bundle folder that holds manifest.json instead: '{bundle}'\n"),
-        (["triton", "{bundle}", "--out", "{bundle}/manifest.json"], "error: --out '{bundle}/manifest.json': '{bundle}/manifest.json' is a file, not a folder; pass a new or existing folder for the model repository\n"),
+        (
+            ["verify", "{bundle}", "--texts", "0"],
+            "error: --texts is how many reference texts to check, at least 1, got 0; leave it out to check them all\n",
+        ),
+        (
+            ["verify", "{bundle}", "--texts", "-3"],
+            "error: --texts is how many reference texts to check, at least 1, got -3; leave it out to check them all\n",
+        ),
+        (
+            ["bench", "{bundle}", "--seq-lens", "16,1024"],
+            "error: --seq-lens 1024: above the model maximum 128 tokens; pass lengths from 1 to 128\n",
+        ),
+        (
+            ["inspect", "{bundle}/model.fp32.onnx"],
+            "error: '{bundle}/model.fp32.onnx' is a file; pass the bundle folder that holds manifest.json instead: '{bundle}'\n",
+        ),
+        (
+            ["triton", "{bundle}", "--out", "{bundle}/manifest.json"],
+            "error: --out '{bundle}/manifest.json': '{bundle}/manifest.json' is a file, not a folder; pass a new or existing folder for the model repository\n",
+        ),
     ],
 )
 def test_errors_are_one_line_with_exit_status_2(tiny_bundle, tmp_path, monkeypatch, capsys, args, message):
@@ -92,7 +126,9 @@ def test_negative_layer_lists_and_jsonl_on_stdin_work_as_the_readme_shows(tiny_b
                   "--output", str(out), stdin='{"text": "a"}\n{"text": "b c"}\n')  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert np.load(out).shape == (2, 128)
-    tokens = _cli("embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--pool", "none", "--layers", "-1", stdin='{"text": "a"}\n')
+    tokens = _cli(
+        "embed", str(tiny_bundle), "--input", "-", "--input-format", "jsonl", "--pool", "none", "--layers", "-1", stdin='{"text": "a"}\n'
+    )
     assert np.array(json.loads(tokens.stdout)["embeddings"][0]).shape == (1, 3, 64)  # [CLS] a [SEP], not the JSON text
 
 
@@ -217,4 +253,7 @@ def test_a_text_column_with_plain_text_input_is_refused_not_ignored(tiny_bundle,
 def test_extract_without_pyarrow_names_the_pip_install_that_fixes_it(tiny_bundle, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if the extract extra were not installed
     assert main(["extract", str(tiny_bundle), "--input", str(tmp_path), "--output", str(tmp_path / "out")]) == 2
-    assert capsys.readouterr().err == "error: `layerwise extract` needs the extract extra (pyarrow is missing): pip install 'layerwise[extract]'\n"
+    assert (
+        capsys.readouterr().err
+        == "error: `layerwise extract` needs the extract extra (pyarrow is missing): pip install 'layerwise[extract]'\n"
+    )

@@ -31,7 +31,12 @@ flags\t\t: avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_bf16 a
     [
         (HASWELL, "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz", "avx2", ["avx2", "fma"]),
         (ZEN4, "AMD EPYC 9R14 96-Core Processor", "avx512_vnni", ["avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "fma"]),
-        (SAPPHIRE_RAPIDS, "Intel(R) Xeon(R) Platinum 8488C", "amx", ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "fma"]),
+        (
+            SAPPHIRE_RAPIDS,
+            "Intel(R) Xeon(R) Platinum 8488C",
+            "amx",
+            ["amx_bf16", "amx_int8", "amx_tile", "avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "avx_vnni", "fma"],
+        ),
     ],
 )
 def test_cpuinfo_gives_model_flags_and_the_best_int8_kernel_family(text, model, family, flags):
@@ -66,11 +71,12 @@ def test_results_files_are_keyed_by_cpu_family(tmp_path, monkeypatch):
 def test_cpu_batches_are_capped_by_the_families_measured_value(tiny_bundle, monkeypatch, family, cap):
     import layerwise
     from layerwise.runtime import encoder as encoder_module
+    from layerwise.runtime.bench_hooks import batching_settings
     from layerwise.runtime.engine import BATCH_TOKENS_CPU, cpu_batch_tokens
 
     monkeypatch.setattr(encoder_module, "describe_cpu", lambda: {"cpu_family": family})
     encoder = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=2)
-    assert (encoder.info.cpu, encoder._engine.batch_tokens, cpu_batch_tokens(family)) == (family, cap, cap)
+    assert (encoder.info.cpu, batching_settings(encoder)[0], cpu_batch_tokens(family)) == (family, cap, cap)
     texts = ["word " * 40] * 16  # 42 tokens each: 6 per batch under cap 256, 12 under 512
     encoder.embed(texts, layers=-1, batch_size=32)
     assert encoder.last_stats.batches == -(-16 // (cap // 42)) and cap // 42 < 32 and BATCH_TOKENS_CPU == 512

@@ -115,7 +115,9 @@ def test_block_quantization_keeps_every_value_within_half_a_step():
 
 
 def test_hidden_state_0_below_its_bar_fails_the_export_naming_the_fix():
-    with pytest.raises(ExportError, match=r"hidden_state_0 mean-pooled cosine to PyTorch is 0.99810 on the worst text, below 0.999.*export without --edge"):
+    with pytest.raises(
+        ExportError, match=r"hidden_state_0 mean-pooled cosine to PyTorch is 0.99810 on the worst text, below 0.999.*export without --edge"
+    ):
         check_hidden_state_0({"layers": [{"pooled_cos_min": 0.9981}]})
 
 

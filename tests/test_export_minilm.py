@@ -96,7 +96,7 @@ def test_manifest_records_sources_sizes_digests_and_versions(minilm_bundle):
     assert data["model"] == {**data["model"], "model_type": "bert", "num_layers": 6, "hidden_size": 384, "max_length": 512}
     assert data["default_pooling"]["pool"] == "mean" and data["default_pooling"]["normalize"] is True
     assert {"torch", "transformers", "onnx", "onnxruntime"} <= set(data["versions"])
-    for variant, entry in data["variants"].items():
+    for entry in data["variants"].values():
         path = minilm_bundle / entry["graph"]["path"]
         assert path.stat().st_size == entry["graph"]["bytes"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["graph"]["sha256"]

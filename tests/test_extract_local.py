@@ -102,7 +102,11 @@ def test_rerun_with_other_arguments_is_refused(minilm_bundle, tmp_path, capsys):
 @pytest.mark.parametrize(
     "name, content, message",
     [
-        ("bad.jsonl", '{"text": "fine"}\n{"body": "no text"}\n', "bad.jsonl line 2: the text field 'text' is missing; fix the row or pass --text-column"),
+        (
+            "bad.jsonl",
+            '{"text": "fine"}\n{"body": "no text"}\n',
+            "bad.jsonl line 2: the text field 'text' is missing; fix the row or pass --text-column",
+        ),
         ("bad.jsonl", '{"text": "fine"}\n\n{"text": 7}\n', "bad.jsonl line 3: the text field 'text' is int, not a string"),
         ("bad.jsonl", '{"text": "fine"}\nnot json\n', "bad.jsonl line 2 is not valid JSON"),
         ("bad.txt", "one\n\nthree\n", "bad.txt line 2 is empty: a text file holds one text per line"),

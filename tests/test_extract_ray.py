@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 import layerwise
 from layerwise.cli import main
@@ -42,12 +41,35 @@ def test_driver_killed_midway_then_rerun_computes_the_rest_with_the_encoders_vec
     texts = sentences(160)
     (tmp_path / "in").mkdir()
     write_jsonl(tmp_path / "in" / "a.jsonl", texts[:100])
-    pq.write_table(pa.table({"doc": [f"d{i}" for i in range(100, 160)], "text": texts[100:]}), tmp_path / "in" / "b.parquet", row_group_size=25)
+    pq.write_table(
+        pa.table({"doc": [f"d{i}" for i in range(100, 160)], "text": texts[100:]}), tmp_path / "in" / "b.parquet", row_group_size=25
+    )
     out = tmp_path / "out"
-    argv = ["extract", str(minilm_bundle), "--input", str(tmp_path / "in"), "--output", str(out), "--engine", "ray", "--id-column", "doc",
-            "--variant", "int8", "--rows-per-part", "10", "--actors", "2", "--threads-per-actor", "1", "--ray-address", ray_cluster]  # the whole cluster: reads and writes must still run
-    driver = subprocess.Popen([sys.executable, "-m", "layerwise.cli", "-q", *argv], start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [
+        "extract",
+        str(minilm_bundle),
+        "--input",
+        str(tmp_path / "in"),
+        "--output",
+        str(out),
+        "--engine",
+        "ray",
+        "--id-column",
+        "doc",
+        "--variant",
+        "int8",
+        "--rows-per-part",
+        "10",
+        "--actors",
+        "2",
+        "--threads-per-actor",
+        "1",
+        "--ray-address",
+        ray_cluster,
+    ]  # the whole cluster: reads and writes must still run
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "layerwise.cli", "-q", *argv], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not _parts(out) and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.05)
@@ -75,7 +97,17 @@ def test_driver_killed_midway_then_rerun_computes_the_rest_with_the_encoders_vec
 
 def test_bad_input_fails_before_ray_runs_anything(minilm_bundle, ray_cluster, tmp_path, capsys):
     (tmp_path / "in.jsonl").write_text('{"text": "ok"}\n{"text": null}\n')
-    argv = ["-q", "extract", str(minilm_bundle), "--input", str(tmp_path / "in.jsonl"), "--output", str(tmp_path / "out"), "--engine", "ray"]
+    argv = [
+        "-q",
+        "extract",
+        str(minilm_bundle),
+        "--input",
+        str(tmp_path / "in.jsonl"),
+        "--output",
+        str(tmp_path / "out"),
+        "--engine",
+        "ray",
+    ]
     assert main(argv) == 2
     assert "in.jsonl line 2: the text field 'text' is null" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
@@ -97,7 +129,21 @@ def test_relative_bundle_and_output_paths_work_on_a_joined_cluster(tiny_bundle, 
     shutil.copytree(tiny_bundle, tmp_path / "bundle")
     write_jsonl(tmp_path / "in.jsonl", sentences(6))
     monkeypatch.chdir(tmp_path)
-    argv = ["-q", "extract", "bundle", "--input", "in.jsonl", "--output", "out", "--engine", "ray", "--layers", "-1", "--ray-address", ray_cluster]
+    argv = [
+        "-q",
+        "extract",
+        "bundle",
+        "--input",
+        "in.jsonl",
+        "--output",
+        "out",
+        "--engine",
+        "ray",
+        "--layers",
+        "-1",
+        "--ray-address",
+        ray_cluster,
+    ]
     assert main(argv) == 0
     table, _ = read_output(tmp_path / "out")
     want = layerwise.load(tiny_bundle).embed(sentences(6), layers=-1)

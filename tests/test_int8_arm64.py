@@ -146,13 +146,23 @@ def test_arm64_hidden_states_match_x86_and_pytorch(arm64_runs, minilm_bundle, to
         arm = states_of(arm64_runs[cpu], len(texts))
         assert [s.shape for s in arm] == [s.shape for s in here]
         pooled = np.stack([s.mean(axis=1) for s in arm])
-        print(f"\n{cpu}: max |arm64 - x86| per layer, all tokens:", " ".join(f"{max(float(np.abs(a[layer] - h[layer]).max()) for a, h in zip(arm, here)):.2e}" for layer in range(len(reference))))
+        print(
+            f"\n{cpu}: max |arm64 - x86| per layer, all tokens:",
+            " ".join(f"{max(float(np.abs(a[layer] - h[layer]).max()) for a, h in zip(arm, here)):.2e}" for layer in range(len(reference))),
+        )
         for layer in range(len(reference)):
             to_x86 = cosine(pooled[:, layer], here_pooled[:, layer])
             to_torch = cosine(pooled[:, layer], torch_pooled[:, layer])
-            print(f"  layer {layer}: pooled cosine to x86 min {to_x86.min():.6f}; to PyTorch mean {to_torch.mean():.5f} min {to_torch.min():.5f}")
+            print(
+                f"  layer {layer}: pooled cosine to x86 min {to_x86.min():.6f}; to PyTorch mean {to_torch.mean():.5f} min {to_torch.min():.5f}"
+            )
             assert to_x86.min() >= 0.999, (cpu, layer, to_x86.min())
-            assert to_torch.mean() >= bars["pooled_cos_mean"] and to_torch.min() >= bars["pooled_cos_min"], (cpu, layer, to_torch.mean(), to_torch.min())
+            assert to_torch.mean() >= bars["pooled_cos_mean"] and to_torch.min() >= bars["pooled_cos_min"], (
+                cpu,
+                layer,
+                to_torch.mean(),
+                to_torch.min(),
+            )
 
 
 def test_dot_product_and_plain_neon_kernels_give_identical_hidden_states(arm64_runs, texts):

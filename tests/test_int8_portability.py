@@ -78,7 +78,16 @@ def test_int8_on_avx2_kernels_equals_this_cpu(minilm_bundle, sentences_batch, tm
     assert qemu, f"{QEMU} is missing: `make test` installs it (apt-get install qemu-user-static)"
     _, feeds = sentences_batch
     np.savez(tmp_path / "feeds.npz", **feeds)
-    command = [qemu, "-cpu", "Haswell", sys.executable, str(RUN_GRAPH), str(minilm_bundle / "model.int8.onnx"), str(tmp_path / "feeds.npz"), str(tmp_path / "avx2.npz")]
+    command = [
+        qemu,
+        "-cpu",
+        "Haswell",
+        sys.executable,
+        str(RUN_GRAPH),
+        str(minilm_bundle / "model.int8.onnx"),
+        str(tmp_path / "feeds.npz"),
+        str(tmp_path / "avx2.npz"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
     with np.load(tmp_path / "avx2.npz") as emulated:
@@ -96,7 +105,10 @@ def test_int8_through_load_meets_the_bar_on_held_out_sentences(minilm_bundle, to
     model, tokenizer = torch_minilm
     texts = corpus_sentences(96, skip=960) + [" ".join(s.split()[: 1 + i % 4]) for i, s in enumerate(corpus_sentences(32, skip=1056))]
     want = np.concatenate(
-        [np.stack([mean_pool(h, f["attention_mask"]) for h in states], axis=1) for states, f in (torch_states(model, tokenizer, texts[i : i + 32]) for i in range(0, len(texts), 32))]
+        [
+            np.stack([mean_pool(h, f["attention_mask"]) for h in states], axis=1)
+            for states, f in (torch_states(model, tokenizer, texts[i : i + 32]) for i in range(0, len(texts), 32))
+        ]
     )
     with layerwise.load(minilm_bundle, variant="int8", provider="cpu") as encoder:
         got = encoder.embed(texts, layers="all", pool="mean")

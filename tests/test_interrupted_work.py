@@ -11,16 +11,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 import layerwise
-import layerwise.embed_cli  # noqa: F401  (imported now so that the timed call below times only the check)
+import layerwise.commands.embed  # noqa: F401  (imported now so that the timed call below times only the check)
 from layerwise.cli import main
 from layerwise.exporter.errors import ExportError
-from layerwise.runtime.atomic import atomic_write, partial_prefix
+from layerwise.io.atomic import atomic_write, partial_prefix
 from layerwise.runtime.manifest import read_manifest
 
 
@@ -52,7 +52,9 @@ def _size(path: Path) -> int:
 
 def test_sigkilled_export_leaves_no_partial_folder_after_the_next_export(tmp_path, tiny_bert):
     out = tmp_path / "b"
-    export = subprocess.Popen(_layerwise("export", str(tiny_bert), "--out", str(out), "--variants", "fp32"), stderr=subprocess.PIPE, text=True)
+    export = subprocess.Popen(
+        _layerwise("export", str(tiny_bert), "--out", str(out), "--variants", "fp32"), stderr=subprocess.PIPE, text=True
+    )
     # the tokenizer is the first file written into the partial folder; the fp32 trace comes next
     _kill_when(export, lambda: any((p / "tokenizer.json").exists() for p in tmp_path.glob(".b.partial-*")))
     assert not out.exists() and list(tmp_path.glob(".b.partial-*")), "the kill should have left a partial folder"

@@ -3,10 +3,11 @@ windows, merged by the rules of runtime/windows.py, on real long documents."""
 
 from __future__ import annotations
 
+from pydoc_data.topics import topics
+
 import numpy as np
 import pytest
 import torch
-from pydoc_data.topics import topics
 
 import layerwise
 from layerwise.runtime import InputError
@@ -125,7 +126,9 @@ def test_overflow_choices_and_their_errors(fp32):
         fp32.embed(SHORT, overflow="split")
     with pytest.raises(InputError, match="more than max_length 64"):
         fp32.embed(LONG[:600], max_length=64, overflow="error")
-    np.testing.assert_array_equal(fp32.embed(LONG[:600], max_length=64, overflow="truncate"), fp32.embed(LONG[:600], max_length=64, truncate=True))
+    np.testing.assert_array_equal(
+        fp32.embed(LONG[:600], max_length=64, overflow="truncate"), fp32.embed(LONG[:600], max_length=64, truncate=True)
+    )
 
 
 def test_spans_anywhere_in_a_long_document_match_tokens_pooled_by_hand(fp32, long_doc, reference):

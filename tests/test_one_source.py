@@ -44,3 +44,25 @@ def test_the_loader_ranks_every_variant():
     from layerwise.runtime.loader import FASTEST_FIRST
 
     assert sorted(FASTEST_FIRST) == sorted(VARIANTS)
+
+
+def test_serve_flags_take_the_server_settings_defaults():
+    from layerwise.server.settings import Settings
+
+    serve = build_parser().parse_args(["serve", "b"])
+    fields = [f for f in Settings.__dataclass_fields__ if f not in ("bundle", "api_key")]
+    assert {f: getattr(serve, f) for f in fields} == {f: Settings.__dataclass_fields__[f].default for f in fields}
+
+
+def test_one_batch_size_default_for_every_entry_point():
+    import inspect
+
+    from layerwise.extract.parts import ExtractOptions
+    from layerwise.runtime import Encoder
+    from layerwise.runtime.options import BATCH_SIZE
+
+    signatures = [inspect.signature(getattr(Encoder, name)) for name in ("embed", "embed_tokens", "embed_spans")]
+    assert [s.parameters["batch_size"].default for s in signatures] == [BATCH_SIZE] * 3
+    assert ExtractOptions.__dataclass_fields__["batch_size"].default == BATCH_SIZE
+    for verb in (["embed", "b"], ["extract", "b", "--input", "i", "--output", "o"]):
+        assert build_parser().parse_args(verb).batch_size == BATCH_SIZE

@@ -57,6 +57,8 @@ def test_external_data_is_found_in_initializers_constants_and_subgraphs():
     model.graph.initializer[0].external_data.add(key="location", value="top.bin")
     constant = numpy_helper.from_array(np.ones(2, dtype=np.float32), "c")
     constant.external_data.add(key="location", value="../const.bin")
-    branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=constant)], "b", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])])
+    branch = helper.make_graph(
+        [helper.make_node("Constant", [], ["y"], value=constant)], "b", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])]
+    )
     model.graph.node.append(helper.make_node("If", ["cond"], ["z"], then_branch=branch, else_branch=branch))
     assert external_data_locations(model.SerializeToString()) == {"top.bin", "../const.bin"}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import layerwise
-from benchmarks.peerkit.base import Context
 from benchmarks.common import cosine
+from benchmarks.peerkit.base import Context
 from benchmarks.peerkit.ort_peer import build_onnxruntime
 from benchmarks.peerkit.torch_peers import build_pytorch
 from benchmarks.peers_worker import choose, parse_args
@@ -18,10 +18,24 @@ TEXTS = ["Hello, world!", "A much longer sentence that needs more tokens than th
 
 def test_the_table_refuses_unknown_peers_and_jobs_a_peer_cannot_do(tmp_path):
     errors: dict[str, str] = {}
-    args = parse_args(["--texts", "t.json", "--out-dir", str(tmp_path), "--job", "all_layers", "--peers", "openvino-int8,ctranslate2-int8,pytorch-sorted,nope"])
+    args = parse_args(
+        [
+            "--texts",
+            "t.json",
+            "--out-dir",
+            str(tmp_path),
+            "--job",
+            "all_layers",
+            "--peers",
+            "openvino-int8,ctranslate2-int8,pytorch-sorted,nope",
+        ]
+    )
     assert list(choose(args, errors, {})) == ["openvino-int8"]
     assert errors["nope"].startswith("unknown peer (known: pytorch-plain,")
-    assert errors["ctranslate2-int8"] == "cannot do job 'all_layers' (peers that can: onnxruntime-fp32, openvino-fp32, openvino-default, openvino-int8)"
+    assert (
+        errors["ctranslate2-int8"]
+        == "cannot do job 'all_layers' (peers that can: onnxruntime-fp32, openvino-fp32, openvino-default, openvino-int8)"
+    )
     assert errors["pytorch-sorted"].startswith("cannot do job 'all_layers'")  # the all-layers PyTorch loops run in benchmarks/all_layers.py
 
 

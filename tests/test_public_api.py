@@ -9,20 +9,33 @@ import layerwise
 import layerwise.exporter
 import layerwise.runtime
 
-ERRORS = ["BundleError", "ExportError", "FusionError", "InputError", "LayerwiseError", "NonFiniteOutputError", "ParityError", "ProviderError"]
+ERRORS = [
+    "BundleError",
+    "ExportError",
+    "FusionError",
+    "InputError",
+    "LayerwiseError",
+    "NonFiniteOutputError",
+    "ParityError",
+    "ProviderError",
+]
 
 
 def test_public_names_are_exactly_these():
     assert sorted(layerwise.__all__) == sorted([*ERRORS, "Encoder", "TruncationWarning", "__version__", "export", "load"])
-    assert sorted(n for n in dir(layerwise) if not n.startswith("_") and n not in {"annotations", "Path", "Sequence", "VARIANTS"} and not isinstance(getattr(layerwise, n), type(sys))) == sorted(
-        [*ERRORS, "Encoder", "TruncationWarning", "export", "load"]
-    )
+    assert sorted(
+        n
+        for n in dir(layerwise)
+        if not n.startswith("_")
+        and n not in {"annotations", "Path", "Sequence"}
+        and not isinstance(getattr(layerwise, n), type(sys))
+    ) == sorted([*ERRORS, "Encoder", "TruncationWarning", "export", "load"])
 
 
 def test_runtime_and_exporter_surfaces_are_pinned():
     assert sorted(layerwise.runtime.__all__) == [
         "BundleError", "EmbedStats", "Encoder", "EncoderInfo", "InputError", "LayerwiseError",
-        "NonFiniteOutputError", "ProviderError", "Tokenized", "TruncationWarning", "load",
+        "NonFiniteOutputError", "ProviderError", "TokenAlignment", "Tokenized", "TruncationWarning", "VerifyReport", "Windows", "load",
     ]  # fmt: skip
     assert sorted(layerwise.exporter.__all__) == ["ExportError", "FusionError", "ParityError", "export"]
     for module in (layerwise, layerwise.runtime, layerwise.exporter):

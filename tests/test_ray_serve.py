@@ -44,7 +44,9 @@ def test_two_replicas_answer_tei_and_openai_routes_with_the_runtimes_vectors(min
         want = encoder.embed(TEXTS, layers=-1, normalize=True)[:, 0]
         np.testing.assert_allclose(np.array(got.json(), dtype=np.float32), want, atol=1e-5)
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused")
-        result = client.embeddings.create(input=TEXTS, model=minilm_bundle.name, extra_body={"layers": [0, -1], "combine": "concat", "normalize": True})
+        result = client.embeddings.create(
+            input=TEXTS, model=minilm_bundle.name, extra_body={"layers": [0, -1], "combine": "concat", "normalize": True}
+        )
         want = encoder.embed(TEXTS, layers=[0, -1], combine="concat", normalize=True)
         np.testing.assert_allclose(np.array([d.embedding for d in result.data], dtype=np.float32), want, atol=1e-5)
     finally:
@@ -62,7 +64,20 @@ def test_serve_command_with_ray_answers_embed_and_stops_cleanly_on_ctrl_c(tiny_b
 
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    command = [sys.executable, "-m", "layerwise.cli", "serve", str(tiny_bundle), "--ray", "--replicas", "1", "--port", str(port), "--provider", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "layerwise.cli",
+        "serve",
+        str(tiny_bundle),
+        "--ray",
+        "--replicas",
+        "1",
+        "--port",
+        str(port),
+        "--provider",
+        "cpu",
+    ]
     log = (tmp_path / "serve.log").open("w+")
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
     try:
@@ -103,3 +118,11 @@ def test_replicas_or_actors_the_cluster_cannot_place_are_refused_not_waited_for(
         "--replicas 4 x --threads 2 needs 8 CPUs, but the Ray cluster has 2; "
         "pass fewer --replicas or --threads, or join a bigger cluster with --ray-address"
     )
+
+
+def test_serve_ray_refuses_a_batch_budget_below_the_models_length_before_starting_ray(tiny_bundle, capsys):
+    """``layerwise serve --ray`` checks the budget against the manifest's model length (it read a field the manifest lacks)."""
+    from layerwise.cli import main
+
+    assert main(["-q", "serve", str(tiny_bundle), "--ray", "--max-batch-tokens", "8"]) == 2
+    assert "error: --max-batch-tokens 8 is less than the model's maximum input length" in capsys.readouterr().err

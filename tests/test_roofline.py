@@ -30,4 +30,6 @@ def test_shapes_come_from_the_int8_graph_and_match_the_config(minilm_bundle, min
     form = int8_kernel_form(str(minilm_bundle))
     assert form["op_type"] == "MatMulIntegerToFloat" and 0 < form["weight_absmax"] <= 127
     assert sum(k * n * c for (k, n), c in form["shapes"].items()) == layers * (4 * hidden * hidden + 2 * hidden * inter)
-    assert flops_per_token(form["shapes"], hidden, layers, 128) == 2.0 * layers * (4 * hidden * hidden + 2 * hidden * inter + 2 * 128 * hidden)
+    assert flops_per_token(form["shapes"], hidden, layers, 128) == 2.0 * layers * (
+        4 * hidden * hidden + 2 * hidden * inter + 2 * 128 * hidden
+    )

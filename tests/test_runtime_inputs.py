@@ -26,7 +26,11 @@ def test_a_single_string_is_one_text(encoder):
 
 @pytest.mark.parametrize(
     ("texts", "message"),
-    [(["ok", 3], r"texts\[1\] must be a str, got int"), (42, "texts must be a str or a list of str, got int"), (["a", None], r"texts\[1\] must be a str, got NoneType")],
+    [
+        (["ok", 3], r"texts\[1\] must be a str, got int"),
+        (42, "texts must be a str or a list of str, got int"),
+        (["a", None], r"texts\[1\] must be a str, got NoneType"),
+    ],
 )
 def test_non_strings_are_a_type_error_naming_the_index(encoder, texts, message):
     with pytest.raises(TypeError, match=message):
@@ -40,7 +44,9 @@ def test_empty_strings_are_valid(encoder):
 
 
 def test_long_texts_are_truncated_counted_and_warned_about(encoder):
-    with pytest.warns(TruncationWarning, match=r"1 of 3 text\(s\) were longer than the maximum length and were truncated \(first: text 1\)"):
+    with pytest.warns(
+        TruncationWarning, match=r"1 of 3 text\(s\) were longer than the maximum length and were truncated \(first: text 1\)"
+    ):
         encoder.embed(["short", LONG, "short too"], layers=-1)
     assert encoder.last_stats.truncated == 1 and encoder.last_stats.truncated_indices == (1,)
     with warnings.catch_warnings():
@@ -107,7 +113,11 @@ def test_bad_options_name_the_value_and_the_choices(encoder, options, message):
 
 
 def test_cuda_asked_for_without_onnxruntime_gpu_says_what_to_install(minilm_bundle):
-    with pytest.raises(ProviderError, match=r"provider='cuda' was requested, but the installed onnxruntime .* has no CUDA execution provider.*pip install 'layerwise\[gpu\]'"):
+    with pytest.raises(
+        ProviderError,
+        match=(r"provider='cuda' was requested, but the installed onnxruntime .* has no CUDA execution provider.*pip install "
+               r"'layerwise\[gpu\]'"),
+    ):
         layerwise.load(minilm_bundle, provider="cuda")
 
 
@@ -129,12 +139,16 @@ def test_variant_choice_follows_the_providers_the_manifest_records(minilm_bundle
     }  # fmt: skip
     assert (choose_variant(manifest, "cpu", None), choose_variant(manifest, "cuda", None)) == ("int8", "fp16")
     assert choose_variant(manifest, "cpu", "fp16") == "fp16"
-    with pytest.raises(ProviderError, match=r"the int8 variant runs on cpu only \(as its manifest records\), not cuda; on cuda use fp32, fused, fp16"):
+    with pytest.raises(
+        ProviderError, match=r"the int8 variant runs on cpu only \(as its manifest records\), not cuda; on cuda use fp32, fused, fp16"
+    ):
         choose_variant(manifest, "cuda", "int8")
     without_fp16 = dataclasses.replace(manifest, variants={k: v for k, v in manifest.variants.items() if k != "fp16"})
     assert choose_variant(without_fp16, "cuda", None) == "fused"
     only_int8 = dataclasses.replace(manifest, variants={"int8": manifest.variants["int8"]})
-    with pytest.raises(ProviderError, match="this bundle has no variant that runs on cuda \\(it has int8\\); export fp32, fused, fp16 for cuda"):
+    with pytest.raises(
+        ProviderError, match="this bundle has no variant that runs on cuda \\(it has int8\\); export fp32, fused, fp16 for cuda"
+    ):
         choose_variant(only_int8, "cuda", None)
 
 

@@ -111,7 +111,9 @@ def test_fp16_runs_on_cpu_with_unit_cosine(minilm_bundle, fp32):
 def test_batches_are_length_sorted_and_capped_by_texts_and_tokens():
     from layerwise.runtime.tokenize import Tokenized, length_sorted_batches
 
-    tokenized = Tokenized(texts=["a", "b", "c"], ids=[[1] * 3, [1] * 9, [1] * 4], type_ids=[[0] * 3, [0] * 9, [0] * 4], full_lengths=[3, 9, 4], limit=512)
+    tokenized = Tokenized(
+        texts=["a", "b", "c"], ids=[[1] * 3, [1] * 9, [1] * 4], type_ids=[[0] * 3, [0] * 9, [0] * 4], full_lengths=[3, 9, 4], limit=512
+    )
     by_count = list(length_sorted_batches(tokenized, batch_size=2, pad_id=0))
     assert [b.indices.tolist() for b in by_count] == [[1, 2], [0]] and [b.input_ids.shape for b in by_count] == [(2, 9), (1, 3)]
     by_tokens = list(length_sorted_batches(tokenized, batch_size=2, pad_id=0, max_tokens=10))

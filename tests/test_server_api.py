@@ -13,7 +13,7 @@ import pytest
 
 import layerwise
 
-from .test_server_harness import serving, untruncated_tokens
+from .server_harness import serving, untruncated_tokens
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "a much longer sentence about encoders, tokens and their many layers"]
 
@@ -93,7 +93,9 @@ def test_base64_npy_and_npz_bodies_carry_the_same_float32(url, encoder):
 
 
 def test_per_token_npz_follows_the_cli_layout(url, encoder):
-    response = _post(url, {"inputs": TEXTS, "layers": [0, -1], "pool": "none"}, headers={"accept": "application/x-npz, application/json;q=0.5"})
+    response = _post(
+        url, {"inputs": TEXTS, "layers": [0, -1], "pool": "none"}, headers={"accept": "application/x-npz, application/json;q=0.5"}
+    )
     saved = np.load(io.BytesIO(response.content), allow_pickle=False)
     want = encoder.embed_tokens(TEXTS, layers=[0, -1])
     assert saved["lengths"].tolist() == [w.shape[1] for w in want] and saved["layers"].tolist() == [0, 1]
@@ -148,10 +150,18 @@ def test_each_request_is_tokenized_once(url, monkeypatch):
 def test_info_names_the_model_and_the_limits(url):
     info = httpx.get(f"{url}/info").json()
     assert {k: info[k] for k in ("model_id", "num_layers", "hidden_size", "max_input_length", "variant", "provider")} == {
-        "model_id": "tiny", "num_layers": 1, "hidden_size": 64, "max_input_length": 128, "variant": "fused", "provider": "cpu",
+        "model_id": "tiny",
+        "num_layers": 1,
+        "hidden_size": 64,
+        "max_input_length": 128,
+        "variant": "fused",
+        "provider": "cpu",
     }
     assert {k: info[k] for k in ("max_batch_tokens", "max_client_batch_size", "max_concurrent_requests", "payload_limit")} == {
-        "max_batch_tokens": 16384, "max_client_batch_size": 32, "max_concurrent_requests": 512, "payload_limit": 2_000_000,
+        "max_batch_tokens": 16384,
+        "max_client_batch_size": 32,
+        "max_concurrent_requests": 512,
+        "payload_limit": 2_000_000,
     }
 
 
@@ -163,7 +173,12 @@ def test_metrics_are_prometheus_text_counting_requests_by_route_and_status(url):
     lines = response.text.splitlines()
     assert all(line.startswith("# ") or sample.match(line) for line in lines), [line for line in lines if not sample.match(line)][:3]
     assert 'layerwise_requests_total{route="/embed",status="400"} 1' in lines
-    for name in ("layerwise_batch_requests_count", "layerwise_tokens_total", "layerwise_queue_depth", "layerwise_inference_duration_seconds_bucket"):
+    for name in (
+        "layerwise_batch_requests_count",
+        "layerwise_tokens_total",
+        "layerwise_queue_depth",
+        "layerwise_inference_duration_seconds_bucket",
+    ):
         assert any(line.startswith(name) for line in lines), name
 
 

@@ -11,7 +11,7 @@ import pytest
 from layerwise.cli import build_parser
 from layerwise.server.settings import Settings, settings_from_args
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 KEY = "k3y-that-must-never-be-logged"
 
@@ -26,7 +26,10 @@ def url(tiny_bundle):
 def test_embedding_without_the_right_bearer_token_is_401(url, headers):
     response = httpx.post(f"{url}/embed", json={"inputs": "x"}, headers=headers)
     assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
-    assert response.json() == {"error": "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "error_type": "unauthorized"}
+    assert response.json() == {
+        "error": "missing or wrong API key: send the header 'Authorization: Bearer <key>'",
+        "error_type": "unauthorized",
+    }
 
 
 def test_the_right_key_works_for_plain_http_and_the_openai_client(url):
@@ -43,7 +46,9 @@ def test_health_live_metrics_and_docs_stay_open_and_the_rest_is_closed(url):
     for path in ("/", "/invocations", "/embed_all", "/tokenize", "/decode", "/embeddings"):  # POST / embeds: closed, unlike GET /
         assert httpx.post(f"{url}{path}", json={"inputs": "x"}).status_code == 401, path
     openai_refusal = httpx.post(f"{url}/embeddings", json={"input": "x"}).json()
-    assert openai_refusal == {"error": {"message": "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "type": "unauthorized", "code": 401}}
+    assert openai_refusal == {
+        "error": {"message": "missing or wrong API key: send the header 'Authorization: Bearer <key>'", "type": "unauthorized", "code": 401}
+    }
     assert [httpx.get(f"{url}{path}").status_code for path in ("/info", "/no-such-route")] == [401, 401]
     assert httpx.get(f"{url}/info", headers={"authorization": f"Bearer {KEY}"}).json()["api_key_required"] is True
 

@@ -12,7 +12,7 @@ import pytest
 
 import layerwise
 
-from .test_server_harness import FAIL_TEXT, Rigged, serving
+from .server_harness import FAIL_TEXT, Rigged, serving
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 

@@ -18,14 +18,14 @@ import pytest
 import layerwise
 from layerwise.cli import main
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 SLOW_SERVE = """
 import sys
 import layerwise.server.app as app
 from layerwise.cli import main
-from tests.test_server_harness import Rigged
+from tests.server_harness import Rigged
 
 real_load = app.load
 app.load = lambda *args, **kwargs: Rigged(real_load(*args, **kwargs), delay=float(sys.argv[2]))
@@ -108,14 +108,18 @@ def test_a_bundle_that_fails_to_load_stops_the_server_with_the_loaders_error(tin
 def test_a_signal_drains_in_flight_requests_refuses_new_ones_then_exits(tiny_bundle, sig, returncode):
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-c", SLOW_SERVE, str(tiny_bundle), "1.0", str(port)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SLOW_SERVE, str(tiny_bundle), "1.0", str(port)], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
     try:
         deadline = time.monotonic() + 60
         while not _ready(url):
             assert time.monotonic() < deadline and proc.poll() is None, "the server did not become ready"
             time.sleep(0.1)
         results: list[int] = []
-        in_flight = threading.Thread(target=lambda: results.append(httpx.post(f"{url}/embed", json={"inputs": "in flight"}, timeout=30).status_code))
+        in_flight = threading.Thread(
+            target=lambda: results.append(httpx.post(f"{url}/embed", json={"inputs": "in flight"}, timeout=30).status_code)
+        )
         in_flight.start()
         while "layerwise_requests_in_flight 1" not in httpx.get(f"{url}/metrics").text:
             time.sleep(0.01)

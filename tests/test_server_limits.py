@@ -13,7 +13,7 @@ import pytest
 import layerwise
 from layerwise.server import pipeline
 
-from .test_server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
+from .server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
 
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
 
@@ -35,7 +35,12 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
 @pytest.mark.parametrize(
     ("body", "status", "kind", "message"),
     [
-        (b"{not json", 422, "validation", "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        (
+            b"{not json",
+            422,
+            "validation",
+            "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
         (b"", 422, "validation", 'request body is empty; /embed takes a JSON object such as {"inputs": "some text"}'),
         (b"[1, 2]", 422, "validation", "request body must be a JSON object, got an array"),
         (b"[" * 100_000, 422, "validation", "request body nests too deeply to be a request"),
@@ -45,21 +50,46 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
         (b'{"inputs": ["ok", {"t": 1}]}', 422, "validation", "`inputs[1]` must be a string, got an object"),
         (b'{"inputs": "x", "normalize": "yes"}', 422, "validation", "`normalize` must be a boolean, got a string"),
         (b'{"inputs": "x", "truncate": 1}', 422, "validation", "`truncate` must be a boolean, got an integer"),
-        (b'{"inputs": "x", "layers": [3]}', 422, "validation", "layer 3 does not exist: this model has hidden states 0..1 (0 is the embedding output), or -2..-1 counting from the end"),
+        (
+            b'{"inputs": "x", "layers": [3]}',
+            422,
+            "validation",
+            "layer 3 does not exist: this model has hidden states 0..1 (0 is the embedding output), or -2..-1 counting from the end",
+        ),
         (b'{"inputs": "x", "layers": [true]}', 422, "validation", "layers must hold ints, got True"),
         (b'{"inputs": "x", "pool": "avg"}', 422, "validation", "pool must be one of mean, max, cls, none, got 'avg'"),
         (b'{"inputs": "x", "combine": "max"}', 422, "validation", "combine must be one of None, 'concat', 'sum', 'mean', got 'max'"),
         (b'{"inputs": "x", "combine": ["sum"]}', 422, "validation", "`combine` must be a string, got an array"),
-        (b'{"inputs": "x", "truncation_direction": "up"}', 422, "validation", "`truncation_direction` 'up' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out"),
+        (
+            b'{"inputs": "x", "truncation_direction": "up"}',
+            422,
+            "validation",
+            "`truncation_direction` 'up' is not supported: layerwise keeps the start of a text; send 'Right' or leave it out",
+        ),
         (b'{"inputs": [[null]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got null"),
         (b'{"inputs": [[101, -1, 102]]}', 422, "validation", "`inputs[0]` must hold token ids (integers from 0), got -1"),
-        (b'{"inputs": [101, 30522]}', 422, "validation", "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told check_embedding_ctx_length=False)"),
+        (
+            b'{"inputs": [101, 30522]}',
+            422,
+            "validation",
+            "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told check_embedding_ctx_length=False)",
+        ),
         (b'{"inputs": ["x", []]}', 400, "empty", "`inputs[1]` is an empty list of token ids; send at least one id"),
-        (b'{"inputs": [[101, 102]], "overflow": "chunk"}', 422, "validation", "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the ids to the model's maximum input length yourself"),
+        (
+            b'{"inputs": [[101, 102]], "overflow": "chunk"}',
+            422,
+            "validation",
+            "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the ids to the model's maximum input length yourself",
+        ),
         (b'{"inputs": []}', 400, "empty", "`inputs` cannot be empty; send at least one string"),
         (b'{"inputs": ""}', 400, "empty", "`inputs` is an empty string; send some text"),
         (b'{"inputs": ["a", ""]}', 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
-        (b'{"inputs": [' + b",".join([b'"x"'] * 33) + b"]}", 422, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
+        (
+            b'{"inputs": [' + b",".join([b'"x"'] * 33) + b"]}",
+            422,
+            "validation",
+            "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size",
+        ),
     ],
 )
 def test_bad_embed_requests_are_refused_naming_the_field(url, body, status, kind, message):
@@ -70,9 +100,20 @@ def test_bad_embed_requests_are_refused_naming_the_field(url, body, status, kind
     ("body", "message"),
     [
         ({"model": "m"}, "`input` is missing; send a string or a list of strings"),
-        ({"input": "x", "pool": "none"}, "`pool` 'none' (one vector per token) is served by /embed only; /v1/embeddings returns one vector per input"),
-        ({"input": "x", "layers": [0, 1]}, "`layers` [0, 1] gives 2 vectors per input, but /v1/embeddings returns one: pass `combine` ('concat', 'sum' or 'mean'), or use /embed"),
-        ({"input": "x", "dimensions": 32}, "`dimensions` 32 is not available: this request gives 64-dimensional vectors and layerwise does not shorten them; leave `dimensions` out"),
+        (
+            {"input": "x", "pool": "none"},
+            "`pool` 'none' (one vector per token) is served by /embed only; /v1/embeddings returns one vector per input",
+        ),
+        (
+            {"input": "x", "layers": [0, 1]},
+            "`layers` [0, 1] gives 2 vectors per input, but /v1/embeddings returns one: pass `combine` ('concat', 'sum' or 'mean'), or "
+            "use /embed",
+        ),
+        (
+            {"input": "x", "dimensions": 32},
+            "`dimensions` 32 is not available: this request gives 64-dimensional vectors and layerwise does not shorten them; leave "
+            "`dimensions` out",
+        ),
         ({"input": "x", "model": 3}, "`model` must be a string, got an integer"),
         ({"input": "x", "dimensions": 64.0}, "`dimensions` must be an integer, got a number"),
         ({"input": "x", "encoding_format": "hex"}, "`encoding_format` must be 'float' or 'base64', got 'hex'"),
@@ -108,7 +149,10 @@ def test_body_over_the_payload_limit_is_413_before_any_parsing(tiny_bundle):
     with serving(tiny_bundle, threads=1, payload_limit=1000) as running:
         garbage = b"x" * 5000  # not JSON: a 422 would mean it was parsed
         declared = _error(httpx.post(f"{running.url}/embed", content=garbage), 413, "validation")
-        assert declared == "request body is 5000 bytes, more than the limit of 1000 bytes (--payload-limit): send fewer or shorter inputs per request"
+        assert (
+            declared
+            == "request body is 5000 bytes, more than the limit of 1000 bytes (--payload-limit): send fewer or shorter inputs per request"
+        )
         chunked = httpx.post(f"{running.url}/embed", content=iter([garbage[:800], garbage[800:]]))  # no content-length
         assert re.match(r"request body is at least \d+ bytes, more than the limit of 1000 bytes", _error(chunked, 413, "validation"))
         assert httpx.post(f"{running.url}/embed", json={"inputs": "still serving"}).status_code == 200
@@ -128,7 +172,9 @@ def test_npy_cannot_hold_per_token_output_406(url):
 
 
 def test_unknown_route_is_404_and_wrong_method_405_as_json_errors(url):
-    assert _error(httpx.get(f"{url}/v2/embeddings"), 404, "not_found").startswith("no route GET /v2/embeddings; this server has POST /embed")
+    assert _error(httpx.get(f"{url}/v2/embeddings"), 404, "not_found").startswith(
+        "no route GET /v2/embeddings; this server has POST /embed"
+    )
     wrong = httpx.get(f"{url}/embed")
     assert _error(wrong, 405, "method_not_allowed") == "GET is not allowed on /embed; use POST" and wrong.headers["allow"] == "POST"
     assert _error(httpx.post(f"{url}/health"), 405, "method_not_allowed") == "POST is not allowed on /health; use GET, HEAD"
@@ -140,7 +186,7 @@ def test_nan_in_an_output_is_a_424_backend_error_and_never_serialised(tiny_bundl
         for accept in ("application/json", "application/x-npy"):
             response = httpx.post(f"{running.url}/embed", json={"inputs": ["fine", NAN_TEXT]}, headers={"accept": accept})
             message = _error(response, 424, "backend")
-            assert message.startswith(f"the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
+            assert message.startswith("the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
         assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
 
 
@@ -157,14 +203,22 @@ def test_overload_is_a_429_at_once_and_the_server_recovers(tiny_bundle):
     with serving(tiny_bundle, loader=lambda: rigged, max_concurrent_requests=2) as running:
         rigged.gate.clear()
         results: list[int] = []
-        held = [threading.Thread(target=lambda: results.append(httpx.post(f"{running.url}/embed", json={"inputs": "held"}, timeout=30).status_code)) for _ in range(2)]
+        held = [
+            threading.Thread(
+                target=lambda: results.append(httpx.post(f"{running.url}/embed", json={"inputs": "held"}, timeout=30).status_code)
+            )
+            for _ in range(2)
+        ]
         for thread in held:
             thread.start()
         running.wait_for("layerwise_requests_in_flight", 2)
         started = time.monotonic()
         refused = httpx.post(f"{running.url}/embed", json={"inputs": "one too many"})
         assert time.monotonic() - started < 1.0 and refused.headers["retry-after"] == "1"
-        assert _error(refused, 429, "overloaded") == "the server is at its limit of 2 concurrent requests (--max-concurrent-requests); retry shortly"
+        assert (
+            _error(refused, 429, "overloaded")
+            == "the server is at its limit of 2 concurrent requests (--max-concurrent-requests); retry shortly"
+        )
         assert httpx.get(f"{running.url}/health").status_code == 200  # health is never refused
         rigged.gate.set()
         for thread in held:

@@ -41,5 +41,7 @@ def test_the_description_names_the_models_limits(tiny_bundle):
     assert body["properties"]["truncate"]["nullable"] is True and body["additionalProperties"] is True
     layer = body["properties"]["layers"]["oneOf"][0]
     assert (layer["minimum"], layer["maximum"]) == (-2, 1)
-    assert {"not": {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}} in body["allOf"]
+    assert {
+        "not": {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
+    } in body["allOf"]
     assert "ignored" in spec["info"]["description"]

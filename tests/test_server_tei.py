@@ -1,4 +1,5 @@
-"""TEI's whole surface for an embedding model, over a real socket: huggingface_hub's clients, aliases, /embed_all, /tokenize, /decode, /docs, errors."""
+"""TEI's whole surface for an embedding model, over a real socket: huggingface_hub's clients, aliases, /embed_all,
+/tokenize, /decode, /docs, errors."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from huggingface_hub import AsyncInferenceClient, InferenceClient
 from tokenizers import Tokenizer
 
 import layerwise
-from layerwise.runtime import TruncationWarning
 from layerwise.server.openapi import DOC_PATHS, OPENAPI_PATH
 from layerwise.server.schema import DECODE_FIELDS, EMBED_ALL_FIELDS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "naïve café, déjà vu"]
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
@@ -83,7 +83,9 @@ def test_embed_all_is_every_tokens_vector_as_pool_none(url, encoder):
     for g, w in zip(got, want):
         np.testing.assert_array_equal(np.array(g, dtype=np.float32), w[0])
     layered = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS[0], "layers": "all", "combine": "concat", "normalize": True}).json()
-    np.testing.assert_array_equal(np.array(layered[0], dtype=np.float32), encoder.embed_tokens(TEXTS[0], layers="all", combine="concat", normalize=True)[0])
+    np.testing.assert_array_equal(
+        np.array(layered[0], dtype=np.float32), encoder.embed_tokens(TEXTS[0], layers="all", combine="concat", normalize=True)[0]
+    )
     ignored = httpx.post(f"{url}/embed_all", json={"inputs": TEXTS[0], "pool": "mean"})  # not a field of /embed_all: ignored, as TEI
     assert ignored.headers["x-ignored-fields"] == "pool" and len(ignored.json()[0]) == len(got[0])
 
@@ -101,20 +103,29 @@ def test_tokenize_gives_teis_token_objects_with_the_tokenizers_ids_and_byte_offs
                     assert (token["start"], token["stop"]) == (len(text[:start].encode()), len(text[:stop].encode()))
                     assert token["text"] == text.encode()[token["start"] : token["stop"]].decode() == text[start:stop]
     single = httpx.post(f"{url}/tokenize", json={"inputs": "naïve"}).json()
-    assert single == [[
-        {"id": 101, "text": "[CLS]", "special": True, "start": None, "stop": None},
-        {"id": tokenizer.token_to_id("naive"), "text": "naïve", "special": False, "start": 0, "stop": 6},
-        {"id": 102, "text": "[SEP]", "special": True, "start": None, "stop": None},
-    ]]
+    assert single == [
+        [
+            {"id": 101, "text": "[CLS]", "special": True, "start": None, "stop": None},
+            {"id": tokenizer.token_to_id("naive"), "text": "naïve", "special": False, "start": 0, "stop": 6},
+            {"id": 102, "text": "[SEP]", "special": True, "start": None, "stop": None},
+        ]
+    ]
 
 
 def test_decode_round_trips_the_tokenizers_ids(url, tiny_bundle):
     tokenizer = Tokenizer.from_file(str(tiny_bundle / "tokenizer.json"))
     ids = [e.ids for e in tokenizer.encode_batch(TEXTS)]
-    assert httpx.post(f"{url}/decode", json={"ids": ids}).json() == tokenizer.decode_batch(ids) == ["the cat sat on the mat.", "layers of meaning", "naive cafe, deja vu"]
+    assert (
+        httpx.post(f"{url}/decode", json={"ids": ids}).json()
+        == tokenizer.decode_batch(ids)
+        == ["the cat sat on the mat.", "layers of meaning", "naive cafe, deja vu"]
+    )
     assert httpx.post(f"{url}/decode", json={"ids": ids[1], "skip_special_tokens": False}).json() == ["[CLS] layers of meaning [SEP]"]
     unknown = httpx.post(f"{url}/decode", json={"ids": [101, 10**6]})
-    assert unknown.status_code == 422 and unknown.json() == {"error": "token id 1000000 (sequence 0) is not in the vocabulary of 30522 tokens (ids 0..30521)", "error_type": "tokenizer"}
+    assert unknown.status_code == 422 and unknown.json() == {
+        "error": "token id 1000000 (sequence 0) is not in the vocabulary of 30522 tokens (ids 0..30521)",
+        "error_type": "tokenizer",
+    }
 
 
 def test_openai_client_works_on_v1_embeddings_and_the_embeddings_alias(url, encoder):
@@ -130,7 +141,8 @@ def test_openai_routes_answer_errors_in_openais_shape(url):
     with pytest.raises(openai.UnprocessableEntityError) as refused:
         client.embeddings.create(input="x", model="tiny", dimensions=32)
     assert refused.value.body == {
-        "message": "`dimensions` 32 is not available: this request gives 64-dimensional vectors and layerwise does not shorten them; leave `dimensions` out",
+        "message": "`dimensions` 32 is not available: this request gives 64-dimensional vectors and layerwise does not shorten them; "
+        "leave `dimensions` out",
         "type": "validation",
         "code": 422,
     }
@@ -138,7 +150,10 @@ def test_openai_routes_answer_errors_in_openais_shape(url):
         response = httpx.post(f"{url}{path}", json={"input": []})
         assert response.status_code == 400
         assert response.json() == {"error": {"message": "`input` cannot be empty; send at least one string", "type": "empty", "code": 400}}
-    assert httpx.post(f"{url}/embed", json={"inputs": []}).json() == {"error": "`inputs` cannot be empty; send at least one string", "error_type": "empty"}
+    assert httpx.post(f"{url}/embed", json={"inputs": []}).json() == {
+        "error": "`inputs` cannot be empty; send at least one string",
+        "error_type": "empty",
+    }
 
 
 def test_openapi_documents_every_route_and_every_field_the_parsers_accept(running, url):
@@ -147,8 +162,18 @@ def test_openapi_documents_every_route_and_every_field_the_parsers_accept(runnin
     assert httpx.get(f"{url}/api-doc/openapi.json").json() == spec  # TEI's path too
     documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
     assert documented == app_routes - {(path, "get") for path in (*DOC_PATHS, "/docs/{name}")}
-    fields = {path: set(spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]) for path in ("/", "/embed", "/embed_all", "/embeddings", "/tokenize", "/decode")}
-    assert fields == {"/": TEI_FIELDS, "/embed": TEI_FIELDS, "/embed_all": EMBED_ALL_FIELDS, "/embeddings": OPENAI_FIELDS, "/tokenize": TOKENIZE_FIELDS, "/decode": DECODE_FIELDS}
+    fields = {
+        path: set(spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"])
+        for path in ("/", "/embed", "/embed_all", "/embeddings", "/tokenize", "/decode")
+    }
+    assert fields == {
+        "/": TEI_FIELDS,
+        "/embed": TEI_FIELDS,
+        "/embed_all": EMBED_ALL_FIELDS,
+        "/embeddings": OPENAI_FIELDS,
+        "/tokenize": TOKENIZE_FIELDS,
+        "/decode": DECODE_FIELDS,
+    }
     page = httpx.get(f"{url}/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and OPENAPI_PATH in page.text
 
@@ -165,7 +190,6 @@ def test_docs_loads_swagger_ui_from_this_server_not_a_cdn(url):
     assert httpx.get(f"{url}/docs/../../etc/passwd").status_code == 404 and httpx.get(f"{url}/docs/index.j2").status_code == 404
 
 
-
 @pytest.mark.parametrize(
     ("path", "body", "status", "kind", "message"),
     [
@@ -174,8 +198,20 @@ def test_docs_loads_swagger_ui_from_this_server_not_a_cdn(url):
         ("/decode", {"ids": [101, -1]}, 422, "validation", "`ids` must hold token ids (integers from 0), got -1"),
         ("/decode", {"ids": "101"}, 422, "validation", "`ids` must be a list of token ids or a list of such lists, got a string"),
         ("/tokenize", {"inputs": ["a", ""]}, 400, "empty", "`inputs[1]` is an empty string; every input needs some text"),
-        ("/tokenize", {"inputs": ["a"] * 33}, 422, "validation", "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size"),
-        ("/tokenize", {"inputs": "a", "prompt_name": "query"}, 422, "validation", "`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text"),
+        (
+            "/tokenize",
+            {"inputs": ["a"] * 33},
+            422,
+            "validation",
+            "batch size 33 > maximum allowed batch size 32: split the request, or start the server with a larger --max-client-batch-size",
+        ),
+        (
+            "/tokenize",
+            {"inputs": "a", "prompt_name": "query"},
+            422,
+            "validation",
+            "`prompt_name` is not supported: this server has no prompts configured; prepend the prompt to the text",
+        ),
     ],
 )
 def test_bad_tokenize_and_decode_requests_get_teis_statuses(url, path, body, status, kind, message):

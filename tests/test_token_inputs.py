@@ -38,7 +38,9 @@ def test_token_ids_run_as_given_and_are_checked(encoder, reference):
     assert tokenized.ids == ids and tokenized.texts == ["[CLS] hello [SEP]", "[CLS] layers of meaning [SEP]"]
     with pytest.raises(InputError, match=r"^token id 30522 \(sequence 1\) is not in the vocabulary of 30522 tokens \(ids 0..30521\)$"):
         encoder.tokenizer.encode_ids([[101], [101, 30522]])
-    with pytest.raises(InputError, match=r"^sequence 0 has 200 token ids, more than max_length 128 \(1 sequence\(s\) too long\); pass truncate=True"):
+    with pytest.raises(
+        InputError, match=r"^sequence 0 has 200 token ids, more than max_length 128 \(1 sequence\(s\) too long\); pass truncate=True"
+    ):
         encoder.tokenizer.encode_ids([[7592] * 200], truncate=False)
     cut = encoder.tokenizer.encode_ids([[7592] * 200], truncate=True)
     assert len(cut.ids[0]) == 128 and cut.full_lengths == [200] and cut.truncated == [0]

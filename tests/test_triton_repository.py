@@ -20,7 +20,21 @@ from layerwise.triton.check import TritonConfigError, check_model
 @pytest.fixture(scope="module")
 def repo(minilm_bundle, tmp_path_factory):
     out = tmp_path_factory.mktemp("triton")
-    argv = ["-q", "triton", str(minilm_bundle), "--out", str(out), "--variant", "int8", "--instances", "2", "--max-batch-size", "16", "--threads", "2"]
+    argv = [
+        "-q",
+        "triton",
+        str(minilm_bundle),
+        "--out",
+        str(out),
+        "--variant",
+        "int8",
+        "--instances",
+        "2",
+        "--max-batch-size",
+        "16",
+        "--threads",
+        "2",
+    ]
     assert main(argv) == 0
     return out / "minilm-int8"
 
@@ -47,8 +61,10 @@ def test_repository_graph_and_tokenizer_give_the_runtimes_vectors(repo, minilm_b
     tokenizer.enable_padding(pad_id=side["pad_token_id"])
     texts = list(PARITY_TEXTS[:6])
     encodings = tokenizer.encode_batch(texts)
-    feeds = {name: np.array([getattr(e, attr) for e in encodings], dtype=np.int64)
-             for name, attr in (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids"))}
+    feeds = {
+        name: np.array([getattr(e, attr) for e in encodings], dtype=np.int64)
+        for name, attr in (("input_ids", "ids"), ("attention_mask", "attention_mask"), ("token_type_ids", "type_ids"))
+    }
     session = ort.InferenceSession(str(repo / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     (last,) = session.run(["hidden_state_6"], feeds)  # request only the outputs needed
     mask = feeds["attention_mask"][..., None]
@@ -63,8 +79,14 @@ def test_a_config_that_disagrees_with_its_graph_is_refused(repo, tmp_path):
     copy = tmp_path / repo.name
     shutil.copytree(repo, copy)
     config = copy / "config.pbtxt"
-    config.write_text(config.read_text().replace('name: "hidden_state_3" data_type: TYPE_FP32 dims: [ -1, 384 ]', 'name: "hidden_state_3" data_type: TYPE_FP32 dims: [ -1, 768 ]'))
-    with pytest.raises(TritonConfigError, match=r"output 'hidden_state_3' is TYPE_FP32 \[-1, 768\], the graph has tensor\(float\) \[-1, 384\]"):
+    config.write_text(
+        config.read_text().replace(
+            'name: "hidden_state_3" data_type: TYPE_FP32 dims: [ -1, 384 ]', 'name: "hidden_state_3" data_type: TYPE_FP32 dims: [ -1, 768 ]'
+        )
+    )
+    with pytest.raises(
+        TritonConfigError, match=r"output 'hidden_state_3' is TYPE_FP32 \[-1, 768\], the graph has tensor\(float\) \[-1, 384\]"
+    ):
         check_model(copy)
     config.write_text(config.read_text().replace("max_batch_size: 16", "max_batch_size: many"))
     with pytest.raises(TritonConfigError, match="is not a valid Triton ModelConfig"):

@@ -55,7 +55,10 @@ def test_verify_without_a_stored_reference_names_the_fix(tiny_bundle, tmp_path):
     manifest = json.loads((old / "manifest.json").read_text())
     del manifest["verification"]
     (old / "manifest.json").write_text(json.dumps(manifest))
-    with layerwise.load(old, variant="fp32", provider="cpu") as encoder, pytest.raises(BundleError, match="no verification reference.*re-export"):
+    with (
+        layerwise.load(old, variant="fp32", provider="cpu") as encoder,
+        pytest.raises(BundleError, match="no verification reference.*re-export"),
+    ):
         encoder.verify()
 
 
@@ -72,4 +75,6 @@ def test_default_cpu_variant_says_why_and_names_the_cpu(minilm_bundle):
 def test_encoder_verify_refuses_a_count_of_texts_that_is_not_a_positive_int(tiny_bundle, texts):
     with layerwise.load(tiny_bundle, provider="cpu") as encoder, pytest.raises(layerwise.InputError) as caught:
         encoder.verify(texts=texts)
-    assert str(caught.value) == f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all"
+    assert (
+        str(caught.value) == f"texts is how many reference texts to check, an int of at least 1, got {texts!r}; pass None to check them all"
+    )

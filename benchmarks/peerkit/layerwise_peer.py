@@ -7,13 +7,17 @@ from pathlib import Path
 
 from .base import JOBS, Context, Peer, Spec, versions
 
+
 def build_layerwise(ctx: Context, variant: str) -> Peer:
     """layerwise.load(bundle, variant) on the CPU: every layer (or the last), mean-pooled over real tokens."""
     import layerwise  # installed editable (no deps) into this venv by peers_setup.sh
 
     encoder = layerwise.load(ctx.require_bundle(), variant=variant, provider="cpu", threads=ctx.threads)
     if ctx.job == "last_layer":
-        embed, what = (lambda texts: encoder.embed(texts, layers=-1, pool="mean", batch_size=ctx.batch_size)[:, 0]), "layers=-1, pool='mean'"
+        embed, what = (
+            (lambda texts: encoder.embed(texts, layers=-1, pool="mean", batch_size=ctx.batch_size)[:, 0]),
+            "layers=-1, pool='mean'",
+        )
     else:
         embed, what = (lambda texts: encoder.embed(texts, pool="mean", batch_size=ctx.batch_size)), "layers='all', pool='mean'"
     return Peer(

@@ -33,7 +33,11 @@ def calibration_dataset(ctx: Context) -> tuple[list[dict[str, np.ndarray]], str]
     tokenizer = AutoTokenizer.from_pretrained(str(ctx.model_dir))
     feeds = calibration_feeds(tokenizer, read_manifest(ctx.require_bundle()).model.max_length)
     texts = sum(len(f["input_ids"]) for f in feeds)
-    return feeds, f"{len(feeds)} batches, {texts} texts: the exporter's calibration_feeds ({CALIBRATION_SENTENCES} corpus sentences + short prefixes)"
+    return (
+        feeds,
+        f"{len(feeds)} batches, {texts} texts: the exporter's calibration_feeds ({CALIBRATION_SENTENCES} corpus sentences + short "
+        "prefixes)",
+    )
 
 
 def nncf_int8(ctx: Context, model: Any) -> tuple[Any, str]:
@@ -45,7 +49,11 @@ def nncf_int8(ctx: Context, model: Any) -> tuple[Any, str]:
     dataset = nncf.Dataset(feeds, lambda f: {k: v for k, v in f.items() if k in inputs})
     started = time.perf_counter()
     quantized = nncf.quantize(model, dataset, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds))
-    return quantized, f"nncf.quantize(model_type=TRANSFORMER, default preset, subset_size={len(feeds)}) in {time.perf_counter() - started:.0f} s on {described}"
+    return (
+        quantized,
+        f"nncf.quantize(model_type=TRANSFORMER, default preset, subset_size={len(feeds)}) in {time.perf_counter() - started:.0f} s on "
+        f"{described}",
+    )
 
 
 def keep_outputs(model: Any, names: list[str]) -> Any:

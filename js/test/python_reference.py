@@ -18,10 +18,9 @@ import base64
 import contextlib
 import json
 import sys
+import warnings
 
 import numpy as np
-
-import warnings
 
 import layerwise
 from layerwise.runtime import TruncationWarning, engine, loader, manifest, options, windows
@@ -58,7 +57,14 @@ def main(spec_path: str, out_path: str) -> None:
             enc = encoders[variant]
             result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
             s = enc.last_stats
-            stats = {"texts": s.texts, "tokens": s.tokens, "paddedTokens": s.padded_tokens, "batches": s.batches, "split": s.split, "windows": s.windows}
+            stats = {
+                "texts": s.texts,
+                "tokens": s.tokens,
+                "paddedTokens": s.padded_tokens,
+                "batches": s.batches,
+                "split": s.split,
+                "windows": s.windows,
+            }
             results.append({"result": result, "truncated": list(s.truncated_indices), "stats": stats})
     ids = next(iter(encoders.values())).tokenize(spec["texts"]).ids  # the ids the JS tokenizer must reproduce
     constants = {
@@ -82,12 +88,20 @@ def _windows(tokenizer, texts: list[str], max_length: int | None, stride: int | 
     """The windows runtime/windows.py cuts ``texts`` into: ids per window and where its rows go."""
     w = windows.split(tokenizer, texts, max_length, stride)
     placements = [{"text": p.text, "source": p.source.tolist(), "target": p.target.tolist(), "fresh": p.fresh} for p in w.placements]
-    return {"ids": w.tokenized.ids, "typeIds": w.tokenized.type_ids, "placements": placements, "mergedLengths": w.output_lengths, "split": w.split, "stride": w.stride}
+    return {
+        "ids": w.tokenized.ids,
+        "typeIds": w.tokenized.type_ids,
+        "placements": placements,
+        "mergedLengths": w.output_lengths,
+        "split": w.split,
+        "stride": w.stride,
+    }
 
 
 def long_texts(bundle: str) -> dict[str, str]:
     """As tests/test_long_texts.py builds them: LONG, long_doc and text_of(512 / 513 tokens)."""
     from pydoc_data.topics import topics
+
     from tokenizers import Tokenizer
 
     tokenizer = Tokenizer.from_file(f"{bundle}/tokenizer.json")

@@ -12,14 +12,15 @@ from __future__ import annotations
 import glob
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..jsonl import read_record
+from ..io.jsonl import read_record
 from ..runtime.errors import InputError
 
 log = logging.getLogger("layerwise")
@@ -110,7 +111,9 @@ def _check_id(value: Any, where: str, id_column: str, seen: list[str]) -> None:
     seen[:1] = [kind]
 
 
-def _scan_lines(path: Path, fmt: str, text_column: str, id_column: str | None, unit_rows: int, id_types: list[str]) -> tuple[int, tuple[int, ...]]:
+def _scan_lines(
+    path: Path, fmt: str, text_column: str, id_column: str | None, unit_rows: int, id_types: list[str]
+) -> tuple[int, tuple[int, ...]]:
     """Check a jsonl or text file line by line; return its rows and each unit's byte offset."""
     rows, offsets, position = 0, [], 0
     with open(path, "rb") as f:
@@ -154,7 +157,10 @@ def _scan_parquet(path: Path, text_column: str, id_column: str | None, id_types:
         id_type = schema.field(id_column).type
         kind = "string" if id_type in PARQUET_STRING_TYPES else "int64" if pa.types.is_integer(id_type) else None
         if kind is None or (id_types and id_types[0] != kind):
-            raise InputError(f"{path}: id column {id_column!r} is {id_type}, expected {id_types[0] if id_types else 'strings or integers'} like the other inputs")
+            raise InputError(
+                f"{path}: id column {id_column!r} is {id_type}, expected {id_types[0] if id_types else 'strings or integers'} like the "
+                "other inputs"
+            )
         id_types[:1] = [kind]
     first = 0
     for group in range(parquet.num_row_groups):
@@ -178,6 +184,7 @@ def plan_inputs(spec: str, text_column: str | None = None, id_column: str | None
     files: list[InputFile] = []
     id_types: list[str] = []
     first_row = 0
+    offsets: tuple[int, ...]
     for path in find_inputs(spec):
         fmt = FORMATS[path.suffix.lower()]
         if fmt == "parquet":
@@ -203,7 +210,8 @@ def read_unit(unit: Unit, plan: Plan) -> pa.Table:
     if unit.format == "parquet":
         parquet = pq.ParquetFile(unit.path)
         columns = [plan.text_column] + ([plan.id_column] if plan.id_column else [])
-        groups, first, skip = [], 0, 0
+        groups: list[int] = []
+        first, skip = 0, 0
         for g in range(parquet.num_row_groups):
             n = parquet.metadata.row_group(g).num_rows
             if first < unit.stop and first + n > unit.start:

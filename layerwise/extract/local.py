@@ -7,15 +7,13 @@ group's vectors, whatever the corpus size.
 
 from __future__ import annotations
 
-import sys
-from typing import Callable
-
 import numpy as np
 import pyarrow as pa
 
+from ..io.progress import progress_bar
 from ..runtime import Encoder
 from .inputs import Plan, read_unit
-from .parts import EmbedOptions, embed_batch, part_writer
+from .parts import ExtractOptions, embed_batch, part_writer
 from .spec import Output
 
 ROW_GROUP = 1024  # rows embedded and written at once
@@ -28,23 +26,7 @@ def without_done(table: pa.Table, done: np.ndarray) -> pa.Table:
     return table.filter(pa.array(~np.isin(np.asarray(table.column("row")), done)))
 
 
-def progress_bar(total: int) -> Callable[[int], None]:
-    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
-    state = {"done": 0}
-    if not sys.stderr.isatty():
-        return lambda rows: None
-
-    def advance(rows: int) -> None:
-        state["done"] += rows
-        filled = int(30 * state["done"] / max(total, 1))
-        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {state['done']}/{total} texts")
-        sys.stderr.write("\n" if state["done"] >= total else "")
-        sys.stderr.flush()
-
-    return advance
-
-
-def extract_local(encoder: Encoder, plan: Plan, options: EmbedOptions, output: Output, schema: pa.Schema) -> int:
+def extract_local(encoder: Encoder, plan: Plan, options: ExtractOptions, output: Output, schema: pa.Schema) -> int:
     """Embed every missing row of ``plan`` into ``output``; return the rows written."""
     work = list(output.missing(plan))
     advance = progress_bar(sum(u.stop - u.start - len(done) for u, done in work))

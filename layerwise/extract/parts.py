@@ -5,27 +5,29 @@ the whole text's with ``--overflow chunk``), ``truncated`` (always false with ch
 ``layer_K`` column per layer as ``fixed_size_list<float32>[hidden]`` (or one ``embedding``
 column when layers are combined). The schema metadata key
 ``layerwise`` holds the bundle's sha256, variant, pooling and layers as JSON, so any Parquet
-reader knows what it holds. Parts are written through runtime/atomic.py (a hidden temp file beside, then renamed):
-a reader (or a rerun) never sees half a part. Not handled here: which rows to run (plan.py).
+reader knows what it holds. Parts are written through io/atomic.py (a hidden temp file beside, then renamed):
+a reader (or a rerun) never sees half a part. Not handled here: which rows to run (inputs.py, spec.py).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..runtime import Encoder
-from ..runtime.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
+from ..io.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
+from ..runtime import Encoder, Tokenized
 from ..runtime.errors import InputError
-from ..runtime.windows import split
+from ..runtime.options import BATCH_SIZE
+from ..runtime.windows import Windows, split
 
 METADATA_KEY = b"layerwise"
 PART_GLOB = "part-*.parquet"
@@ -33,7 +35,7 @@ RESERVED = ("row", "text", "tokens", "truncated", "embedding")
 
 
 @dataclass(frozen=True)
-class EmbedOptions:
+class ExtractOptions:
     """What to compute for every row; the same for every part of one output."""
 
     layers: list[int]  # resolved, 0..num_layers
@@ -41,7 +43,7 @@ class EmbedOptions:
     combine: str | None = None
     normalize: bool = False
     max_length: int | None = None
-    batch_size: int = 32
+    batch_size: int = BATCH_SIZE
     overflow: str = "truncate"  # or "chunk": long texts embedded whole as windows (runtime/windows.py)
     stride: int | None = None  # with "chunk": tokens shared by consecutive windows (None: the default)
     metadata: dict[str, Any] = field(default_factory=dict)  # bundle sha256, variant, ... (see spec.py)
@@ -52,10 +54,12 @@ class EmbedOptions:
 
 def check_id_column(id_column: str | None) -> None:
     if id_column is not None and (id_column in RESERVED or id_column.startswith("layer_")):
-        raise InputError(f"--id-column {id_column!r} clashes with an output column ({', '.join(RESERVED)}, layer_K); rename it in the input")
+        raise InputError(
+            f"--id-column {id_column!r} clashes with an output column ({', '.join(RESERVED)}, layer_K); rename it in the input"
+        )
 
 
-def output_schema(options: EmbedOptions, hidden: int, id_column: str | None, id_type: str | None) -> pa.Schema:
+def output_schema(options: ExtractOptions, hidden: int, id_column: str | None, id_type: str | None) -> pa.Schema:
     """The schema every part of one output shares."""
     fields = [pa.field("row", pa.int64(), nullable=False)]
     if id_column:
@@ -71,17 +75,23 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
-def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_column: str = "text") -> pa.Table:
+def _embed(encoder: Encoder, inputs: Tokenized | Windows, options: ExtractOptions) -> np.ndarray:
+    return encoder.embed(
+        inputs, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize,
+        batch_size=options.batch_size,
+    )
+
+
+def embed_batch(encoder: Encoder, batch: pa.Table, options: ExtractOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    pooling = dict(layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize, batch_size=options.batch_size)
     if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
         windows = split(encoder.tokenizer, texts, options.max_length, options.stride)
-        vectors = encoder.embed(windows, **pooling)
+        vectors = _embed(encoder, windows, options)
         tokens, truncated = np.asarray(windows.output_lengths), np.zeros(len(texts), dtype=bool)
     else:
-        encoded = encoder.tokenize(texts, options.max_length, truncate=True)  # cut silently: the ``truncated`` column records it
-        vectors = encoder.embed(encoded, **pooling)
+        encoded = encoder.tokenize(texts, options.max_length, overflow="truncate")  # cut silently: the ``truncated`` column records it
+        vectors = _embed(encoder, encoded, options)
         tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
     table = table.append_column("tokens", pa.array(tokens, pa.int32()))
@@ -96,7 +106,7 @@ def embed_batch(encoder: Encoder, batch: pa.Table, options: EmbedOptions, text_c
 @contextmanager
 def part_writer(out_dir: Path, schema: pa.Schema, first_row: int) -> Iterator[pq.ParquetWriter]:
     """A Parquet writer whose file becomes ``part-….parquet`` only when the block ends without error
-    (runtime/atomic.py: a locked temp file beside, fsync, rename)."""
+    (io/atomic.py: a locked temp file beside, fsync, rename)."""
     with atomic_write(out_dir / f"part-{first_row:012d}-{uuid.uuid4().hex[:8]}.parquet") as f:
         writer = pq.ParquetWriter(f, schema, compression="zstd")
         try:

@@ -11,23 +11,24 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
+from ..io.atomic import write_text_atomic
 from ..runtime import Encoder
-from ..runtime.atomic import write_text_atomic
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
 from ..runtime.options import CORPUS_OVERFLOWS, check_batch_size
 from ..runtime.windows import check_stride
 from .inputs import Plan, Unit
-from .parts import EmbedOptions, check_id_column, done_rows, remove_temp_files
+from .parts import ExtractOptions, check_id_column, done_rows, remove_temp_files
 
 SPEC_NAME = "_layerwise_extract.json"
 LOCK_NAME = "_layerwise_extract.lock"
@@ -38,7 +39,7 @@ SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after 
 def embed_options(
     encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int,
     overflow: str = "truncate", stride: int | None = None,
-) -> EmbedOptions:
+) -> ExtractOptions:
     """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers.
     Every option is checked here, before the output folder is touched."""
     if pool not in POOLING_KINDS:
@@ -46,7 +47,9 @@ def embed_options(
     check_batch_size(batch_size)
     encoder.tokenize([""], max_length)  # a bad max_length fails now
     if overflow not in CORPUS_OVERFLOWS:
-        raise InputError(f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}")
+        raise InputError(
+            f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}"
+        )
     if overflow == "chunk":
         tokenizer = encoder.tokenizer
         stride = check_stride(stride, tokenizer.check_limit(max_length) - tokenizer.special_tokens)
@@ -69,7 +72,7 @@ def embed_options(
         "overflow": overflow,
         "stride": stride,
     }
-    return EmbedOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
+    return ExtractOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Output:
                 yield unit, self.done[lo:hi]
 
 
-def _spec(options: EmbedOptions, plan: Plan) -> dict[str, Any]:
+def _spec(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
     keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
     return {
         "format": FORMAT,
@@ -109,7 +112,7 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @contextmanager
-def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Plan) -> Iterator[Output]:
+def open_output(out_dir: str | os.PathLike[str], options: ExtractOptions, plan: Plan) -> Iterator[Output]:
     """Create or resume ``out_dir`` for this run, holding its lock throughout."""
     check_id_column(plan.id_column)
     path = Path(out_dir)
@@ -125,7 +128,10 @@ def open_output(out_dir: str | os.PathLike[str], options: EmbedOptions, plan: Pl
         if spec_path.exists():
             diffs = _differences(json.loads(spec_path.read_text(encoding="utf-8")), spec)
             if diffs and len(done):
-                raise InputError(f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or delete this folder")
+                raise InputError(
+                    f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or "
+                    "delete this folder"
+                )
         elif any(p.name != LOCK_NAME for p in path.iterdir()):
             raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
         write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments

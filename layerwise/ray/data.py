@@ -8,9 +8,10 @@ driver leaves only complete parts, and the rerun computes the rest.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -20,7 +21,7 @@ from ray.data.block import BlockMetadata
 
 from ..extract.inputs import Plan, Unit, read_unit
 from ..extract.local import without_done
-from ..extract.parts import EmbedOptions, done_rows, write_part
+from ..extract.parts import ExtractOptions, done_rows, write_part
 from ..extract.spec import Output
 from .embedder import Embedder, check_cpus
 
@@ -40,7 +41,9 @@ class UnitSource(Datasource):
     def estimate_inmemory_data_size(self) -> int | None:
         return None
 
-    def get_read_tasks(self, parallelism: int, **kwargs: Any) -> list[ReadTask]:
+    def get_read_tasks(
+        self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None, **kwargs: Any
+    ) -> list[ReadTask]:
         plan = self._plan
 
         def task(unit: Unit, done: np.ndarray) -> ReadTask:
@@ -70,7 +73,7 @@ class PartSink(Datasink):
 def extract_ray(
     bundle: str,
     plan: Plan,
-    options: EmbedOptions,
+    options: ExtractOptions,
     output: Output,
     schema: pa.Schema,
     provider: str,

@@ -12,11 +12,11 @@ from typing import Any
 import pyarrow as pa
 import ray
 
-from ..extract.parts import EmbedOptions, embed_batch
+from ..extract.parts import ExtractOptions, embed_batch
 from ..extract.spec import embed_options
 from ..runtime import load
 from ..runtime.errors import InputError
-from ..runtime.options import resolve_layers
+from ..runtime.options import BATCH_SIZE, resolve_layers
 
 
 def assigned_cpus() -> int:
@@ -57,7 +57,7 @@ class Embedder:
         combine: str | None = None,
         normalize: bool = False,
         max_length: int | None = None,
-        batch_size: int = 32,
+        batch_size: int = BATCH_SIZE,
         overflow: str = "truncate",
         stride: int | None = None,
         text_column: str = "text",
@@ -67,7 +67,9 @@ class Embedder:
     ) -> None:
         self.encoder = load(bundle, variant=variant, provider=provider, threads=threads or assigned_cpus() or None)
         chosen = resolve_layers(layers, self.encoder.info.num_layers)
-        self.options: EmbedOptions = embed_options(self.encoder, chosen, pool, combine, normalize, max_length, batch_size, overflow, stride)
+        self.options: ExtractOptions = embed_options(
+            self.encoder, chosen, pool, combine, normalize, max_length, batch_size, overflow, stride
+        )
         self.text_column = text_column
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -62,11 +62,16 @@ def deploy(settings: Settings, replicas: int = 1, autoscale: tuple[int, int] | N
         "health_check_period_s": 5,
     }
     if autoscale:
-        options["autoscaling_config"] = {"min_replicas": autoscale[0], "max_replicas": autoscale[1], "target_ongoing_requests": settings.max_batch_requests}
+        options["autoscaling_config"] = {
+            "min_replicas": autoscale[0],
+            "max_replicas": autoscale[1],
+            "target_ongoing_requests": settings.max_batch_requests,
+        }
     else:
         options["num_replicas"] = replicas
     serve.start(http_options={"host": settings.host, "port": settings.port})
-    return serve.run(Replica.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
+    deployment: Any = Replica  # a Deployment: the stubs of @serve.ingress keep the class type
+    return serve.run(deployment.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
 
 
 def serve_on_ray(args: argparse.Namespace) -> int:

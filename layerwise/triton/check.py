@@ -54,7 +54,9 @@ def check_model(model_dir: str | Path) -> Any:
             graph_dims = [d if isinstance(d, int) else -1 for d in arg.shape[1:]]  # the graph's batch dimension is Triton's
             fits = len(tensor.dims) == len(graph_dims) and all(g in (-1, d) for d, g in zip(tensor.dims, graph_dims))
             if data_type != ONNX_TO_TRITON.get(arg.type) or not fits:
-                problems.append(f"{kind} {tensor.name!r} is {data_type} {list(tensor.dims)}, the graph has {arg.type} {graph_dims} after the batch")
+                problems.append(
+                    f"{kind} {tensor.name!r} is {data_type} {list(tensor.dims)}, the graph has {arg.type} {graph_dims} after the batch"
+                )
     if not config.HasField("dynamic_batching") or not config.instance_group:
         problems.append("dynamic_batching and instance_group must be set")
     if problems:

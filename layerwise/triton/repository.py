@@ -47,7 +47,9 @@ def _check_folder(repo: Path) -> None:
     for path in (repo, *repo.parents):
         if path.exists():
             if not path.is_dir():
-                raise InputError(f"--out {str(repo)!r}: {str(path)!r} is a file, not a folder; pass a new or existing folder for the model repository")
+                raise InputError(
+                    f"--out {str(repo)!r}: {str(path)!r} is a file, not a folder; pass a new or existing folder for the model repository"
+                )
             return
 
 
@@ -81,12 +83,22 @@ def write_repository(
         version.mkdir()
         (version / "model.onnx").write_bytes(graph.model_bytes)
         for entry in manifest.variants[chosen].external_data:
-            shutil.copyfile(bundle.path / entry.path, version / Path(entry.path).relative_to(Path(manifest.variants[chosen].graph.path).parent))
-        (staging / "config.pbtxt").write_text(config_text(model, manifest.model.num_layers, manifest.model.hidden_size, kind, instances, max_batch_size, threads))
+            shutil.copyfile(
+                bundle.path / entry.path, version / Path(entry.path).relative_to(Path(manifest.variants[chosen].graph.path).parent)
+            )
+        (staging / "config.pbtxt").write_text(
+            config_text(model, manifest.model.num_layers, manifest.model.hidden_size, kind, instances, max_batch_size, threads)
+        )
         (staging / "tokenizer.json").write_text(bundle.tokenizer_json(), encoding="utf-8")
         info = manifest.model
-        side = {"variant": chosen, "max_length": info.max_length, "pad_token_id": info.pad_token_id,
-                "num_layers": info.num_layers, "hidden_size": info.hidden_size, "outputs": manifest.output_names}
+        side = {
+            "variant": chosen,
+            "max_length": info.max_length,
+            "pad_token_id": info.pad_token_id,
+            "num_layers": info.num_layers,
+            "hidden_size": info.hidden_size,
+            "outputs": manifest.output_names,
+        }
         (staging / "layerwise.json").write_text(json.dumps(side, indent=1) + "\n")
         if target.exists():
             shutil.rmtree(target)

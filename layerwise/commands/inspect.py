@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest
+from ..runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest
 
 
 def _parity_rows(variant: str, report: dict[str, Any]) -> list[str]:

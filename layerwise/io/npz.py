@@ -7,13 +7,19 @@ tokens concatenated, one ``layer_K`` array per layer ([all tokens, hidden]; or o
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
+from typing import IO
 
 import numpy as np
 
 
 def _concat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
+
+
+def save_npz(file: str | IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` of ``arrays`` (numpy's stubs type its keyword arrays as its own options)."""
+    np.savez(file, **arrays)  # type: ignore[arg-type]
 
 
 def npz_pooled(embeddings: np.ndarray, layers: Sequence[int]) -> dict[str, np.ndarray]:

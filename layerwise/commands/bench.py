@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from .runtime import load
-from .runtime.atomic import check_writable, write_text_atomic
-from .runtime.cpu import describe
-from .runtime.errors import InputError
-from .runtime.latency import measure_grid
+from ..io.atomic import check_writable, write_text_atomic
+from ..runtime import load
+from ..runtime.cpu import describe
+from ..runtime.errors import InputError
+from .latency import measure_grid
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -30,10 +30,15 @@ def run_bench(args: argparse.Namespace) -> int:
     info = encoder.info
     too_long = [s for s in seq_lens if s > info.max_length]
     if too_long:
-        raise InputError(f"--seq-lens {','.join(map(str, too_long))}: above the model maximum {info.max_length} tokens; pass lengths from 1 to {info.max_length}")
+        raise InputError(
+            f"--seq-lens {','.join(map(str, too_long))}: above the model maximum {info.max_length} tokens; pass lengths from 1 to {info.max_length}"
+        )
     cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
     cpu = describe()
-    print(f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; layers={args.layers} pool={args.pool}")
+    print(
+        f"{info.model_type} {info.num_layers} layers, variant {info.variant} on {info.provider}, {info.threads} threads; "
+        f"layers={args.layers} pool={args.pool}"
+    )
     print(f"CPU: {cpu['cpu']} ({cpu['cpu_family_title']}; flags {' '.join(cpu['cpu_flags'])})")
     print("| batch | seq | p50 ms | p90 ms | p99 ms | sequences/s | tokens/s | runs |")
     print("|---|---|---|---|---|---|---|---|")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .runtime.errors import InputError
+from ..runtime.errors import InputError
 
 
 def read_record(line: str, where: str, text_column: str = "text", column_flag: str | None = "--text-column") -> dict[str, Any]:

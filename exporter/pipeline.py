@@ -11,10 +11,11 @@ import logging
 import platform
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..runtime.bundle import sha256_of
 from ..runtime.manifest import (
@@ -29,13 +30,12 @@ from ..runtime.manifest import (
     Variant,
     Verification,
     variant_file,
-    write_manifest,
 )
 from ..runtime.session import physical_cores
 from . import edge as edge_bundle
 from . import graph_tools
 from .builders import BUILDERS, BuildContext, build_order
-from .bundle_writer import atomic_bundle
+from .bundle_writer import atomic_bundle, write_manifest
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ExportError, ParityError
 from .parity import ParityBars, bars_with_overrides, check, compare
@@ -67,7 +67,7 @@ def _versions() -> dict[str, str]:
     import torch
     import transformers
 
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "layerwise": __version__,
@@ -98,7 +98,9 @@ def _model_info(ckpt: Checkpoint) -> ModelInfo:
 class _Exporter:
     """One export run: builds the requested variants into ``work``, each checked against PyTorch."""
 
-    def __init__(self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int, edge: bool = False) -> None:
+    def __init__(
+        self, ckpt: Checkpoint, work: Path, bars: dict[str, ParityBars], threads: int, external_data_threshold: int, edge: bool = False
+    ) -> None:
         self.ckpt, self.work, self.bars, self.threads, self.edge = ckpt, work, bars, threads, edge
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
@@ -215,7 +217,9 @@ def export(
     """
     chosen = _check_variants(variants)
     if edge and "int8" not in chosen:
-        raise ExportError(f"--edge compresses the int8 variant, but --variants is {','.join(chosen)}: add int8 (e.g. --variants int8 --edge)")
+        raise ExportError(
+            f"--edge compresses the int8 variant, but --variants is {','.join(chosen)}: add int8 (e.g. --variants int8 --edge)"
+        )
     bars = bars_with_overrides(thresholds)
     if external_data_threshold is None:
         external_data_threshold = graph_tools.EXTERNAL_DATA_THRESHOLD

@@ -16,12 +16,17 @@ import glob
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any
 
-from .errors import OutputError
+from ..runtime.errors import LayerwiseError
+
+
+class OutputError(LayerwiseError, OSError):
+    """An output file cannot be written where asked (missing folder, no permission, a folder in the way)."""
 
 try:
     import fcntl
@@ -112,7 +117,8 @@ def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
     remove_stale_partials(target)
     fd, temp = _locked_temporary(target)
     try:
-        with os.fdopen(fd, "w" if text else "wb", closefd=False, **({"encoding": "utf-8"} if text else {})) as f:
+        f: IO[Any] = os.fdopen(fd, "w", closefd=False, encoding="utf-8") if text else os.fdopen(fd, "wb", closefd=False)
+        with f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -1,6 +1,6 @@
 """``layerwise embed``: texts in (arguments, text file, JSONL or stdin), embeddings out.
 
-Output by suffix: ``.npy`` (pooled array), ``.npz`` (layout in ``formats.py``), ``.jsonl``
+Output by suffix: ``.npy`` (pooled array), ``.npz`` (layout in ``io/npz.py``), ``.jsonl``
 (one object per text); JSON on stdout without ``--output``.
 """
 
@@ -11,21 +11,23 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable
+from typing import IO, Any
 
 import numpy as np
 
-from .formats import npz_pooled, npz_tokens
-from .jsonl import read_record
-from .runtime import load
-from .runtime.atomic import atomic_write, check_writable
-from .runtime.encoder import Encoder
-from .runtime.errors import InputError, LayerwiseError
-from .runtime.options import check_batch_size, resolve_layers
-from .runtime.tokenize import Tokenized
-from .runtime.windows import check_stride
+from ..io.atomic import atomic_write, check_writable
+from ..io.jsonl import read_record
+from ..io.npz import npz_pooled, npz_tokens, save_npz
+from ..io.progress import progress_bar
+from ..runtime import load
+from ..runtime.encoder import Encoder
+from ..runtime.errors import InputError, LayerwiseError
+from ..runtime.options import check_batch_size, resolve_layers
+from ..runtime.tokenize import Tokenized
+from ..runtime.windows import check_stride
 
 CHUNK = 1024  # texts per embed call when showing progress
 log = logging.getLogger("layerwise.embed")
@@ -70,27 +72,20 @@ def _parse_lines(lines: Iterable[str], jsonl: bool, name: str) -> list[str]:
     return texts
 
 
-def _progress(done: int, total: int) -> None:
-    width = 30
-    filled = int(width * done / max(total, 1))
-    sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} texts")
-    if done == total:
-        sys.stderr.write("\n")
-    sys.stderr.flush()
-
-
 def _in_chunks(embed: Callable[[int, int], Any], total: int) -> list[Any]:
     """``embed(start, end)`` over all ``total`` texts, in chunks with a progress bar when stderr is a
     terminal. An error in a chunk names the text by its index among all texts."""
     if not (sys.stderr.isatty() and total > CHUNK):
         return [embed(0, total)]
     parts = []
+    advance = progress_bar(total)
     for start in range(0, total, CHUNK):
+        end = min(start + CHUNK, total)
         try:
-            parts.append(embed(start, min(start + CHUNK, total)))
+            parts.append(embed(start, end))
         except LayerwiseError as e:
             raise _renumbered(e, start) from e
-        _progress(min(start + CHUNK, total), total)
+        advance(end - start)
     return parts
 
 
@@ -120,7 +115,7 @@ def write_pooled(result: np.ndarray, path: str | None, layers: list[int]) -> Non
         if suffix == ".npy":
             np.save(f, result)
         elif suffix == ".npz":
-            np.savez(f, **npz_pooled(result, layers))
+            save_npz(f, npz_pooled(result, layers))
         else:
             _write_jsonl(result, f)
 
@@ -133,7 +128,7 @@ def write_tokens(result: list[np.ndarray], path: str | None, layers: list[int], 
         return
     with atomic_write(path, text=suffix == ".jsonl") as f:
         if suffix == ".npz":
-            np.savez(f, **npz_tokens(result, layers, combined))
+            save_npz(f, npz_tokens(result, layers, combined))
         else:
             _write_jsonl(result, f)
 
@@ -160,7 +155,10 @@ def _check_numbers(args: argparse.Namespace, encoder: Encoder) -> None:
     limit = args.max_length or encoder.info.max_length
     checks = [
         (lambda: check_batch_size(args.batch_size), f"--batch-size must be at least 1, got {args.batch_size}"),
-        (lambda: encoder.tokenizer.check_limit(args.max_length), f"--max-length must be from 2 to the model maximum {encoder.info.max_length}, got {args.max_length}"),
+        (
+            lambda: encoder.tokenizer.check_limit(args.max_length),
+            f"--max-length must be from 2 to the model maximum {encoder.info.max_length}, got {args.max_length}",
+        ),
     ]
     if args.stride is not None and args.overflow == "chunk":
         content = limit - encoder.tokenizer.special_tokens
@@ -192,7 +190,10 @@ def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overf
         log.warning(
             "warning: %d of %d texts were longer than %d tokens and were cut (first: text %d); "
             "--overflow truncate cuts without this warning, --overflow error refuses them, --overflow chunk embeds them whole",
-            len(cut), len(texts), tokenized.limit, cut[0],
+            len(cut),
+            len(texts),
+            tokenized.limit,
+            cut[0],
         )
     return tokenized
 
@@ -212,7 +213,9 @@ def run_embed(args: argparse.Namespace) -> int:
         take: Callable[[int, int], Any] = lambda start, end: texts[start:end]
     else:
         if args.stride is not None:
-            raise InputError("--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out")
+            raise InputError(
+                "--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out"
+            )
         tokenized = _tokenized(encoder, texts, args.max_length, overflow)
         take = lambda start, end: _slice(tokenized, start, end)
     if args.pool == "none":

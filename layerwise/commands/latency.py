@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from .bench_hooks import run_batch, synthetic_batch, vocab_size
-from .encoder import Encoder
-from .options import check_pool, resolve_layers, unique_sorted
+from ..runtime.bench_hooks import run_batch, synthetic_batch, vocab_size
+from ..runtime.encoder import Encoder
+from ..runtime.options import check_pool, resolve_layers, unique_sorted
 
 WARMUP = 2
 MIN_REPEATS = 5
@@ -62,6 +62,8 @@ def measure(encoder: Encoder, batch_size: int, seq_len: int, layers: Any = "all"
     return Cell(batch_size, seq_len, len(times), p50 * 1e3, p90 * 1e3, p99 * 1e3, batch_size / p50, batch_size * seq_len / p50)
 
 
-def measure_grid(encoder: Encoder, batch_sizes: list[int], seq_lens: list[int], layers: Any = "all", pool: str = "mean", seconds: float = 3.0) -> list[dict[str, Any]]:
+def measure_grid(
+    encoder: Encoder, batch_sizes: list[int], seq_lens: list[int], layers: Any = "all", pool: str = "mean", seconds: float = 3.0
+) -> list[dict[str, Any]]:
     """Every cell of batch_sizes x seq_lens, as dicts."""
     return [asdict(measure(encoder, b, s, layers, pool, seconds)) for b in batch_sizes for s in seq_lens if s <= encoder.info.max_length]

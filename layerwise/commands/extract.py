@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..runtime.combine import COMBINERS
 from ..runtime.manifest import POOLING_KINDS
-from ..runtime.options import CORPUS_OVERFLOWS
+from ..runtime.options import BATCH_SIZE, CORPUS_OVERFLOWS
+from ..runtime.windows import STRIDE_DEFAULT_RULE
 
 log = logging.getLogger("layerwise")
 ENGINES = ("local", "ray")
@@ -19,16 +21,30 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
     p.add_argument("bundle")
     p.add_argument("--input", required=True, help="a .jsonl, .parquet or .txt file, a folder of them, or a glob")
     p.add_argument("--output", required=True, help="folder of the Parquet dataset (rerun with the same arguments to resume)")
-    p.add_argument("--text-column", help="field holding the text (JSONL, Parquet; default: text); not for .txt files, which hold one text a line")
+    p.add_argument(
+        "--text-column", help="field holding the text (JSONL, Parquet; default: text); not for .txt files, which hold one text a line"
+    )
     p.add_argument("--id-column", help="field to copy as the row's id (default: only the input row number, column 'row')")
     p.add_argument("--layers", type=layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
     p.add_argument("--pool", choices=POOLING_KINDS, default="mean")
     p.add_argument("--combine", choices=[k for k in COMBINERS if k], help="one 'embedding' column instead of one per layer")
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
-    p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum); column 'truncated' says which were cut")
-    p.add_argument("--overflow", choices=CORPUS_OVERFLOWS, default="truncate", help="texts over --max-length: truncate (column 'truncated' says which), or chunk (embed the whole text as overlapping windows, merged)")
-    p.add_argument("--stride", type=int, help="with --overflow chunk: tokens shared by consecutive windows (default min(128, half a window))")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument(
+        "--max-length", type=int, help="truncate to this many tokens (default: model maximum); column 'truncated' says which were cut"
+    )
+    p.add_argument(
+        "--overflow",
+        choices=CORPUS_OVERFLOWS,
+        default="truncate",
+        help=(
+            "texts over --max-length: truncate (column 'truncated' says which), or chunk (embed the whole text as overlapping "
+            "windows, merged)"
+        ),
+    )
+    p.add_argument(
+        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
+    )
+    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--rows-per-part", type=int, default=4096, help="input rows per unit of work (a part file, or a Ray read task)")
     p.add_argument("--engine", choices=ENGINES, default="local")
     p.add_argument("--ray-address", help="Ray cluster to join (default: start a local one, or RAY_ADDRESS)")
@@ -43,12 +59,12 @@ def run_extract(args: argparse.Namespace) -> int:
         import pyarrow  # noqa: F401
     except ImportError as e:
         raise ImportError(f"`layerwise extract` needs the extract extra ({e.name} is missing): pip install 'layerwise[extract]'") from e
+    from ..extract.inputs import plan_inputs
+    from ..extract.parts import output_schema
+    from ..extract.spec import embed_options, open_output
     from ..runtime import load
     from ..runtime.errors import InputError
     from ..runtime.options import resolve_layers
-    from .inputs import plan_inputs
-    from .parts import output_schema
-    from .spec import embed_options, open_output
 
     for flag in ("rows_per_part", "actors", "threads_per_actor"):
         if getattr(args, flag) < 1:
@@ -57,18 +73,22 @@ def run_extract(args: argparse.Namespace) -> int:
     local = args.engine == "local"
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads if local else 1)
     layers = resolve_layers(args.layers, encoder.info.num_layers)
-    options = embed_options(encoder, layers, args.pool, args.combine, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride)
+    options = embed_options(
+        encoder, layers, args.pool, args.combine, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride
+    )
     schema = output_schema(options, encoder.info.hidden_size, plan.id_column, plan.id_type)
     with open_output(args.output, options, plan) as output:
         before = len(output.done)
         if local:
-            from .local import extract_local
+            from ..extract.local import extract_local
 
             written = extract_local(encoder, plan, options, output, schema)
         else:
             encoder.close()
             from ..ray.data import extract_ray
 
-            written = extract_ray(args.bundle, plan, options, output, schema, encoder.info.provider, args.ray_address, args.actors, args.threads_per_actor)
+            written = extract_ray(
+                args.bundle, plan, options, output, schema, encoder.info.provider, args.ray_address, args.actors, args.threads_per_actor
+            )
     log.info("%s: %d rows written now, %d were already there, %d in all", args.output, written, before, plan.rows)
     return 0

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from .runtime import load
-from .runtime.cpu import describe
-from .runtime.errors import InputError, ProviderError
-from .runtime.manifest import read_manifest
+from ..runtime import load
+from ..runtime.cpu import describe
+from ..runtime.errors import InputError, ProviderError
+from ..runtime.manifest import read_manifest
 
 
 def run_verify(args: argparse.Namespace) -> int:
