@@ -29,7 +29,7 @@ BATCH = 32
 def run(
     bundle: str, model: Any, tokenizer: Any, texts: list[str], threads: int, repeats: int = 5, job: str = "last_layer",
     peers: tuple[str, ...] | None = None, model_dir: Path | None = None, python: Path = PEER_PYTHON,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """Every peer that can do ``job`` (or those of ``peers`` that can) next to the bundle's variants,
     in the peer environment (``python``); ``model_dir``: the checkpoint of ``bundle`` (default MiniLM's)."""
     if not python.exists():
@@ -39,9 +39,27 @@ def run(
     with tempfile.TemporaryDirectory(prefix="layerwise-peers-") as tmp:
         work = Path(tmp)
         (work / "texts.json").write_text(json.dumps(texts))
-        command = [str(python), "-m", "benchmarks.peers_worker", "--texts", str(work / "texts.json"), "--out-dir", str(work), "--job", job,
-                   "--batch-size", str(BATCH), "--threads", str(threads), "--repeats", str(repeats), "--bundle", str(Path(bundle).resolve()),
-                   "--model-dir", str(model_dir or minilm_dir())]  # fmt: skip
+        command = [
+            str(python),
+            "-m",
+            "benchmarks.peers_worker",
+            "--texts",
+            str(work / "texts.json"),
+            "--out-dir",
+            str(work),
+            "--job",
+            job,
+            "--batch-size",
+            str(BATCH),
+            "--threads",
+            str(threads),
+            "--repeats",
+            str(repeats),
+            "--bundle",
+            str(Path(bundle).resolve()),
+            "--model-dir",
+            str(model_dir or minilm_dir()),
+        ]
         if peers is not None:
             command += ["--peers", ",".join(p for p in peers if job in PEERS[p].jobs)]
         subprocess.run(command, check=True, timeout=3600, cwd=HERE.parent)

@@ -42,7 +42,8 @@ def _long_docs(job: dict[str, Any], model: str) -> list[str]:
     d = job["documents"]
     tokens = d["tokens"]
     lines = [
-        f'### {model}: long documents, all hidden states, mean-pooled (overflow="chunk", windows of {job["max_length"]} sharing {job["stride"]} tokens, '
+        f'### {model}: long documents, all hidden states, mean-pooled (overflow="chunk", windows of {job["max_length"]} sharing '
+        f'{job["stride"]} tokens, '
         f"batch {job['batch_size']}, {job['threads']} threads)",
         "",
         f"{d['count']} documents from the Python reference manual, {min(tokens)}-{max(tokens)} tokens (median "
@@ -66,7 +67,8 @@ def _long_docs(job: dict[str, Any], model: str) -> list[str]:
 def _batching(job: dict[str, Any], model: str) -> list[str]:
     names = list(next(iter(job["sets"].values()))["configurations"])
     lines = [
-        f"### {model}: CPU batching defaults re-measured ({job['variant']}, all layers mean-pooled, batch {job['batch_size']}, {job['threads']} threads; "
+        f"### {model}: CPU batching defaults re-measured ({job['variant']}, all layers mean-pooled, batch {job['batch_size']}, "
+        f"{job['threads']} threads; "
         f"default: {job['default']})",
         "",
         "texts/s per text set; the best of each set in bold.",
@@ -97,13 +99,19 @@ def _peer_rows(job: dict[str, Any], bases: dict[str, str]) -> list[str]:
 
 
 def _peers(job: dict[str, Any], model: str) -> list[str]:
-    title = f"### {model}: pooled last-layer sentence embeddings against peers ({job['texts']} sentences, batch {job['batch_size']}, {job['threads']} threads)"
+    title = (
+        f"### {model}: pooled last-layer sentence embeddings against peers ({job['texts']} sentences, batch {job['batch_size']}, "
+        f"{job['threads']} threads)"
+    )
     note = "Same rounds, same texts; cosine against PyTorch's plain loop (min and mean over texts)."
     return [title, "", note, ""] + _peer_rows(job, {"st-onnx-int8": "sentence-transformers ONNX int8", "openvino-fp32": "OpenVINO fp32"})
 
 
 def _all_layers_peers(job: dict[str, Any], model: str) -> list[str]:
-    title = f"### {model}: all hidden states, mean-pooled, against the engines that return them ({job['texts']} sentences, batch {job['batch_size']}, {job['threads']} threads)"
+    title = (
+        f"### {model}: all hidden states, mean-pooled, against the engines that return them ({job['texts']} sentences, "
+        f"batch {job['batch_size']}, {job['threads']} threads)"
+    )
     note = "Same rounds, same texts; cosine against PyTorch for the worst layer (min and mean over texts)."
     return [title, "", note, ""] + _peer_rows(job, {"openvino-fp32": "OpenVINO fp32"})
 
@@ -141,7 +149,8 @@ def _roofline(job: dict[str, Any], model: str) -> list[str]:
     shapes = ", ".join(f"{s['k']}x{s['n']} x{s['count']}" for s in job["shapes"])
     peak = lambda kind: f"{c[kind]['peak']['weighted_gflops']:.0f} / {c[kind]['in_rounds']['weighted_gflops']:.0f}"  # noqa: E731
     lines = [
-        f"### {model}: roofline at batch {job['batch_size']} x {job['seq_len']} and on the natural-length sentences ({job['threads']} threads)",
+        f"### {model}: roofline at batch {job['batch_size']} x {job['seq_len']} and on the natural-length sentences ({job['threads']} "
+        "threads)",
         "",
         f"ONNX Runtime matmul throughput on the model's projection shapes ({shapes}), "
         f"{job['batch_size'] * job['seq_len']} rows, each shape back to back (peak) / within the alternating rounds: "

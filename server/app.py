@@ -78,7 +78,8 @@ class Server(uvicorn.Server):
 def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Server:
     """A ready-to-run Server for ``settings``; ``serve`` and the tests both build it here."""
     app = create_app(settings, loader)
-    seconds: Any = (settings.graceful_timeout, settings.keep_alive_timeout)  # floats: uvicorn's annotations say int, its waits take any number
+    # floats: uvicorn's annotations say int, its waits take any number
+    seconds: Any = (settings.graceful_timeout, settings.keep_alive_timeout)
     config = uvicorn.Config(
         app,
         host=settings.host,

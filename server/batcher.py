@@ -217,7 +217,11 @@ class Batcher:
     async def _slices(self, jobs: list[_Job], inputs: Tokenized | Windows) -> list[np.ndarray] | None:
         """The run's output, computed SLICE_TOKENS at a time (texts whole, windows of chunked texts in
         one piece), so a run whose clients all left stops after the current slice; None then."""
-        run = functools.partial(asyncio.get_running_loop().run_in_executor, self._executor, self._embed)
+        loop = asyncio.get_running_loop()
+
+        def run(part: Tokenized | Windows, options: EmbedOptions) -> asyncio.Future[list[np.ndarray]]:
+            return loop.run_in_executor(self._executor, self._embed, part, options)
+
         if isinstance(inputs, Windows) or int(inputs.lengths.sum()) <= SLICE_TOKENS:
             return await run(inputs, jobs[0].options)
         output: list[np.ndarray] = []

@@ -75,7 +75,8 @@ def fields(limits: Limits, kind: str) -> dict[str, dict[str, Any]]:
         "overflow": {
             "type": "string",
             "enum": list(OVERFLOWS),
-            "description": "layerwise extension, instead of truncate: 'chunk' embeds a long text whole as overlapping windows (all windows' tokens count against max_request_tokens in /info); texts only",
+            "description": "layerwise extension, instead of truncate: 'chunk' embeds a long text whole as overlapping windows (all "
+                "windows' tokens count against max_request_tokens in /info); texts only",
         },
         "stride": {
             "type": "integer",
@@ -139,12 +140,12 @@ def request_schema(names: set[str], required: str, limits: Limits, kind: str) ->
     every = fields(limits, kind)
     properties = {}
     for name in sorted(names):
-        schema = dict(every[name])
+        field = dict(every[name])
         if name != required:
-            schema["nullable"] = True
-            if "enum" in schema and None not in schema["enum"]:
-                schema["enum"] = [*schema["enum"], None]  # OpenAPI 3.0: a nullable enum lists null
-        properties[name] = schema
+            field["nullable"] = True
+            if "enum" in field and None not in field["enum"]:
+                field["enum"] = [*field["enum"], None]  # OpenAPI 3.0: a nullable enum lists null
+        properties[name] = field
     refused = []
     if "overflow" in names:
         refused += [OVERFLOW_AND_TRUNCATE, STRIDE_WITHOUT_CHUNK, _chunked_ids(required)]

@@ -146,7 +146,8 @@ def _check_dimensions(data: dict[str, Any], info: EncoderInfo, options: EmbedOpt
     dimensions = _get(data, "dimensions", int, width)
     if dimensions not in (width, info.hidden_size):  # the hidden size: each layer's part of a concatenation
         raise InvalidRequest(
-            f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten them; leave `dimensions` out"
+            f"`dimensions` {dimensions} is not available: this request gives {width}-dimensional vectors and layerwise does not shorten "
+            "them; leave `dimensions` out"
         )
 
 

@@ -28,8 +28,20 @@ from layerwise.runtime.manifest import read_manifest
 
 def _entry(jobs: dict) -> dict:
     """A results entry for the tiny test model (facts as run.py records them)."""
-    facts = {"key": "tiny", "name": "tiny BERT", "weights": "random weights, seed 3", "title": "tiny BERT (1 x 64, random weights, seed 3)",
-             "layers": 1, "hidden": 64, "heads": 4, "intermediate": 128, "max_positions": 128, "vocab": 30522, "parameters": 2_000_000, "note": ""}  # fmt: skip
+    facts = {
+        "key": "tiny",
+        "name": "tiny BERT",
+        "weights": "random weights, seed 3",
+        "title": "tiny BERT (1 x 64, random weights, seed 3)",
+        "layers": 1,
+        "hidden": 64,
+        "heads": 4,
+        "intermediate": 128,
+        "max_positions": 128,
+        "vocab": 30522,
+        "parameters": 2_000_000,
+        "note": "",
+    }
     return {"model": facts, "jobs": jobs}
 
 
@@ -200,10 +212,15 @@ def test_all_layers_job_on_a_second_model_scores_bf16_autocast_and_renders_under
     assert elsewhere["texts"]["texts"] == 8 and elsewhere["contenders"]["layerwise fp32"]["cos_min"] > 0.9999
 
     minilm = BenchModel("minilm", "all-MiniLM-L6-v2", "trained", shape=None, texts=8, quick_texts=4, jobs=None, peers=None)
-    results = {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {
-        "minilm": {"model": model_facts(model, minilm), "jobs": {"all_layers": on_amx}},
-        "tiny": {"model": model_facts(model, TINY_MODEL), "jobs": {"all_layers": elsewhere, "peers": {"skipped": "no env"}}},
-    }}  # fmt: skip
+    results = {
+        "date": "d",
+        "host": "h",
+        "machine": {**describe(), "versions": {}},
+        "models": {
+            "minilm": {"model": model_facts(model, minilm), "jobs": {"all_layers": on_amx}},
+            "tiny": {"model": model_facts(model, TINY_MODEL), "jobs": {"all_layers": elsewhere, "peers": {"skipped": "no env"}}},
+        },
+    }
     text = report.markdown(results)
     assert "## tiny BERT (1 x 64, random weights, seed 3)\n\n1 layers x hidden 64, 4 heads, feed-forward 128, vocabulary 30522" in text
     headings = [line for line in text.splitlines() if line.startswith("### ")]
@@ -220,8 +237,18 @@ def test_peers_job_for_a_second_model_runs_the_worker_on_its_checkpoint(tiny_ber
     from transformers import AutoModel, AutoTokenizer
 
     model, tokenizer = AutoModel.from_pretrained(tiny_bert).eval(), AutoTokenizer.from_pretrained(tiny_bert)
-    job = peers.run(str(tiny_bundle), model, tokenizer, real_sentences(8), threads=1, repeats=1, job="last_layer",
-                    peers=("pytorch-plain", "pytorch-bf16", "onnxruntime-fp32"), model_dir=tiny_bert, python=Path(sys.executable))  # fmt: skip
+    job = peers.run(
+        str(tiny_bundle),
+        model,
+        tokenizer,
+        real_sentences(8),
+        threads=1,
+        repeats=1,
+        job="last_layer",
+        peers=("pytorch-plain", "pytorch-bf16", "onnxruntime-fp32"),
+        model_dir=tiny_bert,
+        python=Path(sys.executable),
+    )
     assert set(job["peers"]) == {"pytorch-plain", "onnxruntime-fp32", "layerwise-fp32", "layerwise-fused"} and job["errors"] == {}
     assert job["not_applicable"] == (
         {} if describe()["cpu_family"] == "amx" else {"pytorch-bf16": bf16_autocast_skip_reason(describe()["cpu_family"])}
@@ -238,8 +265,8 @@ def test_peers_job_for_a_second_model_runs_the_worker_on_its_checkpoint(tiny_ber
         }
     )
     assert (
-        "### tiny BERT (1 x 64, random weights, seed 3): pooled last-layer sentence embeddings against peers (8 sentences, batch 32, 1 threads)"
-        in text
+        "### tiny BERT (1 x 64, random weights, seed 3): pooled last-layer sentence embeddings against peers (8 sentences, batch 32, 1 "
+        "threads)" in text
     )
     assert (
         "| contender | texts/s | vs OpenVINO fp32 (did not run) | cos min | cos mean | notes |" in text and "| onnxruntime-fp32 | " in text

@@ -80,7 +80,8 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         ),
         (
             ["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"],
-            "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must advance), got 500; pass a smaller --stride or a larger --max-length\n",
+            "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must "
+            "advance), got 500; pass a smaller --stride or a larger --max-length\n",
         ),
         (["embed", "{bundle}", "x", "--max-length", "1"], "error: --max-length must be from 2 to the model maximum 128, got 1\n"),
         (["embed", "{bundle}", "x", "--batch-size", "0"], "error: --batch-size must be at least 1, got 0\n"),
@@ -102,7 +103,8 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         ),
         (
             ["triton", "{bundle}", "--out", "{bundle}/manifest.json"],
-            "error: --out '{bundle}/manifest.json': '{bundle}/manifest.json' is a file, not a folder; pass a new or existing folder for the model repository\n",
+            "error: --out '{bundle}/manifest.json': '{bundle}/manifest.json' is a file, not a folder; pass a new or existing folder for "
+            "the model repository\n",
         ),
     ],
 )

@@ -96,8 +96,15 @@ def arm64_runs(minilm_bundle, probe_weights, texts, tmp_path_factory) -> dict[st
     env["PYTHONPATH"] = str(ARM64 / "site")
     runs = {}
     for cpu in CPUS:
-        spec = {"repo": str(Path(__file__).resolve().parents[1]), "bundle": str(minilm_bundle), "verify_texts": VERIFY_TEXTS, "texts": texts,
-                "probe": str(work / "probe.onnx"), "probe_feeds": str(work / "probe.npz"), "out": str(work / f"{cpu}.npz")}  # fmt: skip
+        spec = {
+            "repo": str(Path(__file__).resolve().parents[1]),
+            "bundle": str(minilm_bundle),
+            "verify_texts": VERIFY_TEXTS,
+            "texts": texts,
+            "probe": str(work / "probe.onnx"),
+            "probe_feeds": str(work / "probe.npz"),
+            "out": str(work / f"{cpu}.npz"),
+        }
         (work / f"{cpu}.json").write_text(json.dumps(spec))
         command = [qemu, "-cpu", cpu, "-L", str(root), str(root / "usr/bin/python3.11"), str(RUNNER), str(work / f"{cpu}.json")]
         started = time.perf_counter()
@@ -154,7 +161,8 @@ def test_arm64_hidden_states_match_x86_and_pytorch(arm64_runs, minilm_bundle, to
             to_x86 = cosine(pooled[:, layer], here_pooled[:, layer])
             to_torch = cosine(pooled[:, layer], torch_pooled[:, layer])
             print(
-                f"  layer {layer}: pooled cosine to x86 min {to_x86.min():.6f}; to PyTorch mean {to_torch.mean():.5f} min {to_torch.min():.5f}"
+                f"  layer {layer}: pooled cosine to x86 min {to_x86.min():.6f}; to PyTorch mean {to_torch.mean():.5f} min "
+                f"{to_torch.min():.5f}"
             )
             assert to_x86.min() >= 0.999, (cpu, layer, to_x86.min())
             assert to_torch.mean() >= bars["pooled_cos_mean"] and to_torch.min() >= bars["pooled_cos_min"], (

@@ -217,7 +217,8 @@ def test_a_chunked_document_over_the_request_token_limit_gets_413_naming_its_tok
     response = httpx.post(f"{url}/embed", json={"inputs": [TEXTS[0], huge], "overflow": "chunk"})
     first = len(encoder.tokenizer.tokens([TEXTS[0]])[0].ids)
     assert response.status_code == 413 and response.json()["error"].startswith(
-        f"`inputs[1]` has at least {content + 2} tokens (the inputs up to it at least {first + content + 2}), more than the limit of {limit} tokens per request"
+        f"`inputs[1]` has at least {content + 2} tokens (the inputs up to it at least {first + content + 2}), more than the limit of "
+        f"{limit} tokens per request"
     )
 
 

@@ -84,7 +84,7 @@ def test_a_lone_surrogate_is_a_422_naming_the_input_and_the_connection_stays_usa
         sock = _connect(running.url)
         sock.sendall(_request(path, SURROGATE.replace("inputs", field).encode()))
         status, headers, body = _response(sock)
-        message = "`%s[1]` holds the lone surrogate '\\ud800' at character 0, which is not valid Unicode and cannot be tokenized: " % field
+        message = f"`{field}[1]` holds the lone surrogate '\\ud800' at character 0, which is not valid Unicode and cannot be tokenized: "
         error = json.loads(body)["error"]
         assert status == 422 and (error["message"] if isinstance(error, dict) else error).startswith(message), body
         assert headers.get("connection") != "close"

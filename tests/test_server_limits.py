@@ -72,14 +72,17 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
             b'{"inputs": [101, 30522]}',
             422,
             "validation",
-            "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told check_embedding_ctx_length=False)",
+            "`inputs[0]` holds token id 30522, not in the model's vocabulary of 30522 tokens (ids 0..30521): send ids from this model's "
+            "tokenizer (POST /tokenize gives them), or the text (langchain-openai sends tiktoken's ids unless told "
+            "check_embedding_ctx_length=False)",
         ),
         (b'{"inputs": ["x", []]}', 400, "empty", "`inputs[1]` is an empty list of token ids; send at least one id"),
         (
             b'{"inputs": [[101, 102]], "overflow": "chunk"}',
             422,
             "validation",
-            "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the ids to the model's maximum input length yourself",
+            "`inputs[0]` is token ids, which `overflow` 'chunk' cannot split into windows (it splits texts): send the text, or cut the "
+            "ids to the model's maximum input length yourself",
         ),
         (b'{"inputs": []}', 400, "empty", "`inputs` cannot be empty; send at least one string"),
         (b'{"inputs": ""}', 400, "empty", "`inputs` is an empty string; send some text"),

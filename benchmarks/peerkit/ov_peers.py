@@ -99,6 +99,7 @@ def build_openvino(ctx: Context, precision: str) -> Peer:
     return Peer(
         embed=pooled_embedder(ctx, run_batch),
         threads_controlled=True,
-        notes=f"OpenVINO CPU: {how}; {len(outputs)} outputs kept; compile_model({settings}): inference precision {chosen}; {PIPELINE_NOTES}",
+        notes=f"OpenVINO CPU: {how}; {len(outputs)} outputs kept; compile_model({settings}): inference precision {chosen}; "
+        f"{PIPELINE_NOTES}",
         versions=versions("openvino", "nncf", "tokenizers") if precision == "int8" else versions("openvino", "tokenizers"),
     )

@@ -45,7 +45,8 @@ def build_pytorch(ctx: Context, sort: bool, bf16: bool = False) -> Peer:
         notes=(
             f"AutoModel.from_pretrained(model_dir) ({model.config._attn_implementation} attention), torch.inference_mode()"
             + (', torch.autocast("cpu", dtype=torch.bfloat16)' if bf16 else "")
-            + f", torch.set_num_threads({ctx.threads}); {loop}; last hidden state mean-pooled over real tokens in float32; raw (not normalized)"
+            + f", torch.set_num_threads({ctx.threads}); {loop}; last hidden state mean-pooled over real tokens in float32; raw (not "
+                "normalized)"
         ),
         versions=versions("torch", "transformers", "tokenizers"),
     )

@@ -31,7 +31,8 @@ def run_bench(args: argparse.Namespace) -> int:
     too_long = [s for s in seq_lens if s > info.max_length]
     if too_long:
         raise InputError(
-            f"--seq-lens {','.join(map(str, too_long))}: above the model maximum {info.max_length} tokens; pass lengths from 1 to {info.max_length}"
+            f"--seq-lens {','.join(map(str, too_long))}: above the model maximum {info.max_length} tokens; pass lengths from 1 to "
+            f"{info.max_length}"
         )
     cells = measure_grid(encoder, batch_sizes, seq_lens, args.layers, args.pool, args.seconds)
     cpu = describe()

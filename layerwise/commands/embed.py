@@ -210,14 +210,17 @@ def run_embed(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {"layers": args.layers, "combine": args.combine, "normalize": args.normalize, "batch_size": args.batch_size}
     if overflow == "chunk":  # the runtime splits each chunk's texts into windows itself
         options.update(overflow="chunk", max_length=args.max_length, stride=args.stride)
-        take: Callable[[int, int], Any] = lambda start, end: texts[start:end]
+        source: list[str] | Tokenized = texts
     else:
         if args.stride is not None:
             raise InputError(
                 "--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out"
             )
-        tokenized = _tokenized(encoder, texts, args.max_length, overflow)
-        take = lambda start, end: _slice(tokenized, start, end)
+        source = _tokenized(encoder, texts, args.max_length, overflow)
+
+    def take(start: int, end: int) -> Any:
+        return source[start:end] if isinstance(source, list) else _slice(source, start, end)
+
     if args.pool == "none":
         parts = _in_chunks(lambda start, end: encoder.embed_tokens(take(start, end), **options), len(texts))
         write_tokens([item for part in parts for item in part], args.output, layers, combined=args.combine is not None)

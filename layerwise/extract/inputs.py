@@ -193,7 +193,8 @@ def plan_inputs(spec: str, text_column: str | None = None, id_column: str | None
             if fmt == "text" and id_column is not None:
                 raise InputError(f"{path} is plain text, which has no id column; leave out --id-column or use JSONL or Parquet")
             if fmt == "text" and asked_column is not None:
-                raise InputError(f"{path} is plain text (one text a line), which has no columns; leave out --text-column {asked_column} or use JSONL or Parquet")
+                raise InputError(f"{path} is plain text (one text a line), which has no columns; leave out --text-column {asked_column} "
+                    "or use JSONL or Parquet")
             rows, offsets = _scan_lines(path, fmt, text_column, id_column, unit_rows, id_types)
         stat = path.stat()
         files.append(InputFile(str(path.resolve()), fmt, stat.st_size, stat.st_mtime_ns, rows, first_row, offsets))
