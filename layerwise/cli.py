@@ -23,6 +23,19 @@ from .runtime.windows import STRIDE_DEFAULT_RULE
 from .server.settings import API_KEY_ENV
 from .server.settings import default as server_default
 
+# The serve flags that set a number in server/settings.py's Settings (their defaults live there alone).
+SERVE_FLAGS: tuple[tuple[str, type, str], ...] = (
+    ("max_batch_tokens", int, "tokens in one batched run (at least the model's max length)"),
+    ("max_batch_requests", int, "requests merged into one run at most"),
+    ("max_wait_ms", float, "longest a request waits for others to join its run, only while more are arriving"),
+    ("max_client_batch_size", int, "inputs per request (more: 422)"),
+    ("max_concurrent_requests", int, "requests admitted at once (more: 429 at once)"),
+    ("payload_limit", int, "request body bytes (more: 413, before parsing)"),
+    ("graceful_timeout", float, "seconds in-flight requests get on SIGTERM/SIGINT"),
+    ("keep_alive_timeout", float, "close a connection idle this many seconds"),
+    ("header_timeout", float, "seconds a request head may take (then 408 and close)"),
+    ("body_timeout", float, "seconds a request body may take after its head (then 408 and close)"),
+)
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
@@ -183,55 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=server_default("host"))
     p.add_argument("--port", type=int, default=server_default("port"))
     p.add_argument("--api-key", help=f"require 'Authorization: Bearer KEY' (also read from {API_KEY_ENV})")
-    p.add_argument(
-        "--max-batch-tokens",
-        type=int,
-        default=server_default("max_batch_tokens"),
-        help="tokens in one batched run (at least the model's max length)",
-    )
-    p.add_argument(
-        "--max-batch-requests", type=int, default=server_default("max_batch_requests"), help="requests merged into one run at most"
-    )
-    p.add_argument(
-        "--max-wait-ms",
-        type=float,
-        default=server_default("max_wait_ms"),
-        help="longest a request waits for others to join its run, only while more are arriving",
-    )
-    p.add_argument(
-        "--max-client-batch-size", type=int, default=server_default("max_client_batch_size"), help="inputs per request (more: 413)"
-    )
-    p.add_argument(
-        "--max-concurrent-requests",
-        type=int,
-        default=server_default("max_concurrent_requests"),
-        help="requests admitted at once (more: 429 at once)",
-    )
-    p.add_argument(
-        "--payload-limit", type=int, default=server_default("payload_limit"), help="request body bytes (more: 413, before parsing)"
-    )
+    for name, kind, text in SERVE_FLAGS:
+        p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=server_default(name), help=text)
     p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
-    p.add_argument(
-        "--graceful-timeout",
-        type=float,
-        default=server_default("graceful_timeout"),
-        help="seconds in-flight requests get on SIGTERM/SIGINT",
-    )
-    p.add_argument(
-        "--keep-alive-timeout", type=float, default=server_default("keep_alive_timeout"), help="close a connection idle this many seconds"
-    )
-    p.add_argument(
-        "--header-timeout",
-        type=float,
-        default=server_default("header_timeout"),
-        help="seconds a request head may take (then 408 and close)",
-    )
-    p.add_argument(
-        "--body-timeout",
-        type=float,
-        default=server_default("body_timeout"),
-        help="seconds a request body may take after its head (then 408 and close)",
-    )
     p.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
     p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
     p.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")
