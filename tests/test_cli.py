@@ -222,7 +222,7 @@ def test_more_than_a_chunk_of_texts_is_refused_or_warned_about_by_its_index_amon
 
 
 def test_an_error_inside_a_later_chunk_names_the_text_among_all(monkeypatch):
-    from layerwise.embed_cli import CHUNK, _in_chunks
+    from layerwise.commands.embed import CHUNK, _in_chunks
     from layerwise.runtime.errors import InputError
 
     def embed(start: int, end: int) -> list[int]:

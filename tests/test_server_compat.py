@@ -11,7 +11,7 @@ from huggingface_hub import InferenceClient
 
 import layerwise
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 TEXTS = ["hello", "Layers of meaning"]
 

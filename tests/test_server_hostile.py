@@ -15,7 +15,7 @@ import layerwise
 from layerwise.runtime import InputError
 from layerwise.server import batcher
 
-from .test_server_harness import BUG_TEXT, Rigged, serving
+from .server_harness import BUG_TEXT, Rigged, serving
 
 SURROGATE = '{"inputs": ["fine", "\\ud800 lone"]}'  # JSON's escape: json.loads gives a str tokenizers refuses
 

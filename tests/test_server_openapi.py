@@ -13,7 +13,7 @@ import sys
 
 import httpx
 
-from .test_server_harness import serving
+from .server_harness import serving
 
 EXAMPLES = 25  # per operation and phase: ~30 s on a busy 2-core machine
 SEED = 20
