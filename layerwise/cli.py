@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .commands.extract import add_parser as add_extract_parser
 from .commands.triton import add_parser as add_triton_parser
-from .runtime.errors import LayerwiseError
+from .runtime.errors import InputError, LayerwiseError
 from .runtime.manifest import MANIFEST_NAME, PROVIDERS, VARIANTS
 from .runtime.options import BATCH_SIZE, OVERFLOWS, POOLS
 from .runtime.windows import STRIDE_DEFAULT_RULE
@@ -102,6 +102,13 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    ray_only = [
+        flag
+        for flag, given in (("--replicas", args.replicas != 1), ("--autoscale", args.autoscale), ("--ray-address", args.ray_address))
+        if given
+    ]
+    if ray_only and not args.ray:
+        raise InputError(f"{', '.join(ray_only)} only apply with --ray; add --ray to serve on Ray Serve, or leave them out")
     if args.ray:
         from .ray.serve import serve_on_ray
 
@@ -170,8 +177,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--overflow",
         choices=OVERFLOWS,
-        help=("texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping "
-              "windows, merged)"),
+        help=(
+            "texts over --max-length: truncate (the default, with a warning), error, or chunk (embed the whole text as overlapping "
+            "windows, merged)"
+        ),
     )
     p.add_argument(
         "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
@@ -199,10 +208,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind, text in SERVE_FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", type=kind, default=server_default(name), help=text)
     p.add_argument("--auto-truncate", action="store_true", help="cut too-long inputs unless a request sends truncate=false")
-    p.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
-    p.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
-    p.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")
-    p.add_argument("--ray-address", help="with --ray: cluster to join (default: start a local one, or RAY_ADDRESS)")
+    ray = p.add_argument_group("Ray Serve", "only with --ray")
+    ray.add_argument("--ray", action="store_true", help="serve as Ray Serve replicas (--threads CPUs each); needs 'layerwise[ray]'")
+    ray.add_argument("--replicas", type=int, default=1, help="with --ray: replicas, each with its own Encoder")
+    ray.add_argument("--autoscale", metavar="MIN..MAX", help="with --ray: let Ray Serve scale between MIN and MAX replicas")
+    ray.add_argument("--ray-address", help="with --ray: cluster to join (default: start a local one, or RAY_ADDRESS)")
     _add_runtime_flags(p)
     p.set_defaults(run=_serve)
 

@@ -7,7 +7,8 @@ TEI's /embed has no such field). ``Accept:
 application/x-npy`` gives the whole array (pooled output only); ``application/x-npz``
 follows ``layerwise embed --output x.npz``: ``embeddings`` and ``layers``, or for per-token
 output ``lengths``, ``layers`` and one ``layer_K`` (or ``combined``) array of all tokens.
-NaN or Inf never leaves the server: ``check_finite`` raises first (a 500).
+NaN or Inf never leaves the server: the Encoder raises ``NonFiniteOutputError`` (a 424, server/errors.py);
+``check_finite`` is the last guard before a body is written, naming the request's own input.
 """
 
 from __future__ import annotations

@@ -259,3 +259,11 @@ def test_extract_without_pyarrow_names_the_pip_install_that_fixes_it(tiny_bundle
         capsys.readouterr().err
         == "error: `layerwise extract` needs the extract extra (pyarrow is missing): pip install 'layerwise[extract]'\n"
     )
+
+
+def test_serve_refuses_ray_only_flags_without_ray(tiny_bundle, capsys):
+    """--replicas, --autoscale and --ray-address mean nothing to the plain server: an error, not ignored."""
+    assert main(["serve", str(tiny_bundle), "--replicas", "3", "--ray-address", "auto"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --replicas, --ray-address only apply with --ray; add --ray to serve on Ray Serve, or leave them out\n"
+    )
