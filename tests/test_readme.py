@@ -52,7 +52,9 @@ NOT_RUN = {
         "serves until stopped; tests/test_ray_serve.py runs `layerwise serve BUNDLE --ray --replicas 1` and stops it",
     "cd js && ONNXRUNTIME_NODE_INSTALL=skip npm ci && cd ..     # in this repository (make test does it)":
         "npm ci reinstalls js/node_modules of the checkout; make test does it, and tests/test_js_package.py runs the package",
-    "make test                 # full suite under transformers 5, the js/ package in Node and headless Chromium included":
+    "make bench                                                                    # both models":
+        "benchmarks: the BERT-base jobs alone take about 10 minutes with --quick (28 more to build the model once)",
+    "make test                 # lint, then the full suite under transformers 5, the js/ package in Node and headless Chromium included":
         "make test runs this suite; make bench takes about 40 minutes; make test-transformers4 builds .venv-tf4 (minutes)",
 }
 # Blocks that run in a copy of the checkout (they build from it), with the files they must make.
