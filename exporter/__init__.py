@@ -1,4 +1,4 @@
-"""layerwise exporter: Hugging Face BERT/ALBERT checkpoint -> verified ONNX bundle (torch side)."""
+"""layerwise exporter: Hugging Face encoder checkpoint (families.py) -> verified ONNX bundle (torch side)."""
 
 from .errors import ExportError, FusionError, ParityError
 from .export import export

@@ -17,19 +17,33 @@ from typing import Any, Callable
 
 from ..runtime.manifest import INPUT_ROLES, GraphInput
 
-Counts = Callable[[int], dict[str, int]]
+Counts = Callable[[Any], dict[str, int]]  # config -> fused operator counts
 
 
-def _bert_counts(layers: int) -> dict[str, int]:
+def _layers(config: Any) -> int:
+    return int(config.num_hidden_layers)
+
+
+def _bert_counts(config: Any) -> dict[str, int]:
+    layers = _layers(config)
     return {"EmbedLayerNormalization": 1, "Attention": layers, "SkipLayerNormalization": 2 * layers, "Gelu": layers, "LayerNormalization": 0}
 
 
-def _unfused_embedding_counts(layers: int) -> dict[str, int]:
-    return {**_bert_counts(layers), "EmbedLayerNormalization": 0, "LayerNormalization": 1}
+def _unfused_embedding_counts(config: Any) -> dict[str, int]:
+    return {**_bert_counts(config), "EmbedLayerNormalization": 0, "LayerNormalization": 1}
 
 
-def _norms_and_gelu_counts(extra_skip: int, left_norms: int) -> Counts:
-    return lambda layers: {"EmbedLayerNormalization": 0, "Attention": 0, "SkipLayerNormalization": 2 * layers + extra_skip, "Gelu": layers, "LayerNormalization": left_norms}
+def _norms_and_gelu(extra_skip: int, left_norms: Callable[[Any], int]) -> Counts:
+    """Attention unfused: 2 SkipLayerNormalizations and one GELU per layer, plus ``extra_skip``."""
+    return lambda config: {
+        "EmbedLayerNormalization": 0, "Attention": 0, "SkipLayerNormalization": 2 * _layers(config) + extra_skip,
+        "Gelu": _layers(config), "LayerNormalization": left_norms(config),
+    }  # fmt: skip
+
+
+def _deberta_norms(config: Any) -> int:
+    """The embedding LayerNorm, and the relative-embedding one when norm_rel_ebd says layer_norm (DeBERTa-v3)."""
+    return 1 + ("layer_norm" in str(getattr(config, "norm_rel_ebd", "none")))
 
 
 def _no_offset(config: Any) -> int:
@@ -53,7 +67,7 @@ class Family:
     name: str  # as the README names it
     takes_token_types: bool  # forward() takes token_type_ids; the graph does when config.type_vocab_size > 1
     position_offset: Callable[[Any], int]  # position-table rows before position 0: max_length = max_position_embeddings - offset
-    fusions: Counts  # fused operators (and LayerNormalizations left) a graph of L layers must end up with
+    fusions: Counts  # config -> fused operators (and LayerNormalizations left) the fused graph must end up with
     unfused: str  # what ONNX Runtime's bert fusions leave unfused in this family, and why ("" when nothing)
     int8_checked_on: str  # "real weights" (MiniLM re-hosted, tests/rehost.py) or "random weights"
 
@@ -79,19 +93,19 @@ FAMILIES: dict[str, Family] = {
     "xlm-roberta": Family("XLM-RoBERTa", True, _after_padding_index, _unfused_embedding_counts, EMBEDDING_UNFUSED, "real weights"),
     "distilbert": Family("DistilBERT", False, _no_offset, _bert_counts, "", "real weights"),
     "mpnet": Family(
-        "MPNet", False, _after_fixed_padding_index, _norms_and_gelu_counts(extra_skip=1, left_norms=0),
+        "MPNet", False, _after_fixed_padding_index, _norms_and_gelu(extra_skip=1, left_norms=lambda config: 0),
         "attention stays unfused (each layer adds a relative position bias to the scores, which the Attention "
         "pattern does not take); the embedding sum and its LayerNorm fuse as one more SkipLayerNormalization",
         "real weights",
     ),
     "deberta-v2": Family(
-        "DeBERTa-v2/v3", False, _no_offset, _norms_and_gelu_counts(extra_skip=0, left_norms=1),
-        "attention stays unfused (disentangled content-to-position and position-to-content terms) and so "
-        "does the embedding LayerNorm; LayerNorms and GELU fuse",
+        "DeBERTa-v2/v3", False, _no_offset, _norms_and_gelu(extra_skip=0, left_norms=_deberta_norms),
+        "attention stays unfused (disentangled content-to-position and position-to-content terms), and so do "
+        "the embedding LayerNorm and the relative-embedding one; the layers' LayerNorms and GELU fuse",
         "random weights",
     ),
     "modernbert": Family(
-        "ModernBERT", False, _no_offset, _norms_and_gelu_counts(extra_skip=0, left_norms=1),
+        "ModernBERT", False, _no_offset, _norms_and_gelu(extra_skip=0, left_norms=lambda config: 1),
         "attention stays unfused (rotary position embeddings, local/global layers); pre-norm LayerNorms fuse "
         "with their residual Add except the embedding one, and GeGLU's GELU fuses",
         "random weights",

@@ -87,7 +87,7 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[s
     counts = fused_counts(model)
 
     family = family_of(config.model_type)
-    expected = family.fusions(num_layers)
+    expected = family.fusions(config)
     wrong = {op: (counts[op], n) for op, n in expected.items() if counts[op] != n}
     if wrong:
         detail = ", ".join(f"{op}: {got} (expected {want})" for op, (got, want) in wrong.items())

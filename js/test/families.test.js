@@ -1,0 +1,66 @@
+/**
+ * Other encoder families in JS: a RoBERTa-style bundle (no token types, byte-level BPE) and an
+ * XLM-R-style one (Unigram) give the Python runtime's vectors in Node and in headless Chromium.
+ * The bundles come from LAYERWISE_FAMILY_BUNDLES, a JSON object {label: bundle folder}
+ * (tests/test_js_package.py exports small random ones and sets it).
+ */
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import puppeteer from "puppeteer-core";
+import { load } from "../src/node.js";
+import { CHROMIUM, serve } from "./browser_page.js";
+import { TOLERANCE, runCase } from "./cases.js";
+import { decode, maxAbsDiff, pythonReference, TEXTS } from "./helpers.js";
+
+const BUNDLES = JSON.parse(process.env.LAYERWISE_FAMILY_BUNDLES ?? "{}");
+const SKIP = Object.keys(BUNDLES).length ? false : "set LAYERWISE_FAMILY_BUNDLES to {label: bundle} (tests/test_js_package.py does)";
+const CASES = [
+  { variant: "fused", method: "embed", options: { layers: "all", pool: "mean" } },
+  { variant: "fused", method: "embed", options: { layers: "all", pool: "cls", maxLength: 16 } },
+  { variant: "fused", method: "embed_tokens", options: { layers: [0, -1] } },
+];
+
+function assertClose(got, want, what) {
+  for (const [g, w] of Array.isArray(want) ? want.map((w, k) => [got[k], w]) : [[got, want]]) {
+    assert.deepEqual(g.dims, w.dims, what);
+    assert.ok(maxAbsDiff(g.data, w.data) <= TOLERANCE, `${what}: max abs difference ${maxAbsDiff(g.data, w.data)}`);
+  }
+}
+
+let browser;
+before(async () => {
+  if (!SKIP) browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] });
+});
+after(async () => browser?.close());
+
+for (const [label, bundle] of Object.entries(BUNDLES).length ? Object.entries(BUNDLES) : [["(none)", null]]) {
+  test(`${label}: Node gives the Python runtime's ids and vectors`, { skip: SKIP }, async () => {
+    const reference = pythonReference(CASES, TEXTS, [], bundle);
+    const enc = await load(bundle, { variant: "fused", threads: 2 });
+    try {
+      assert.deepEqual(enc._tokenizer.encode(TEXTS).ids, reference.ids);
+      for (const [i, c] of CASES.entries()) assertClose(await runCase(enc, c, TEXTS), reference.cases[i].result, `${label} ${JSON.stringify(c.options)}`);
+    } finally {
+      await enc.close();
+    }
+  });
+
+  test(`${label}: Chromium gives the Python runtime's vectors`, { skip: SKIP }, async () => {
+    const reference = pythonReference(CASES, TEXTS, [], bundle);
+    const server = await serve(bundle);
+    const context = await browser.createBrowserContext();
+    try {
+      const page = await context.newPage();
+      page.on("pageerror", (e) => console.error("page error:", e));
+      await page.goto(`http://127.0.0.1:${server.address().port}/`);
+      await page.waitForFunction("window.ready === true");
+      const run = await page.evaluate((c, texts) => window.runCases("fused", c, texts), CASES, TEXTS);
+      assert.match(run.info.backend, /^onnxruntime-web .* wasm$/);
+      run.results.forEach((r, i) => assertClose(decode(r), reference.cases[i].result, `${label} in Chromium ${JSON.stringify(CASES[i].options)}`));
+    } finally {
+      await context.close();
+      server.close();
+    }
+  });
+}
