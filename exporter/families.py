@@ -99,7 +99,7 @@ FAMILIES: dict[str, Family] = {
         "real weights",
     ),
     "deberta-v2": Family(
-        "DeBERTa-v2/v3", False, _no_offset, _norms_and_gelu(extra_skip=0, left_norms=_deberta_norms),
+        "DeBERTa-v2/v3", True, _no_offset, _norms_and_gelu(extra_skip=0, left_norms=_deberta_norms),
         "attention stays unfused (disentangled content-to-position and position-to-content terms), and so do "
         "the embedding LayerNorm and the relative-embedding one; the layers' LayerNorms and GELU fuse",
         "random weights",

@@ -28,6 +28,7 @@ def describe(bundle_dir: str | Path) -> str:
         f"model    {model.model_type} {model.architecture}: {model.num_layers} layers, hidden "
         f"{model.hidden_size}, max length {model.max_length}; default pooling {pooling.get('pool')}"
         f"{' + normalize' if pooling.get('normalize') else ''}",
+        "inputs   " + ", ".join(f"{i.name} ({i.role})" for i in manifest.inputs),
         "versions " + ", ".join(f"{k} {v}" for k, v in manifest.versions.items()),
         "",
         "| variant | MB | providers | fused operators | export s |",
