@@ -104,11 +104,13 @@ TOKENIZERS = {
 }
 
 
-def save_random(model_type: str, folder: Path, seed: int = 0) -> Path:
-    """A random ``model_type`` checkpoint (hidden 64, 3 layers) with a tokenizer trained on corpus text."""
-    from transformers import AutoModel
+def save_random(model_type: str, folder: Path, seed: int = 0, head: str | None = None) -> Path:
+    """A random ``model_type`` checkpoint (hidden 64, 3 layers) with a tokenizer trained on corpus text;
+    ``head`` saves a task-head class instead of the base model (e.g. "AutoModelForSequenceClassification")."""
+    import transformers
 
     folder.mkdir(parents=True, exist_ok=True)
     TOKENIZERS[model_type](folder)
-    randomize(AutoModel.from_config(_config(model_type)), seed).save_pretrained(folder)
+    model_class = getattr(transformers, head or "AutoModel")
+    randomize(model_class.from_config(_config(model_type)), seed).save_pretrained(folder)
     return folder

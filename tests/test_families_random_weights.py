@@ -131,3 +131,15 @@ def test_server_extract_and_triton_take_a_two_input_bundle(tmp_path_factory, tmp
     assert [i.name for i in config.input] == ["input_ids", "attention_mask"]
     side = json.loads((tmp_path / "repo" / "roberta" / "layerwise.json").read_text())
     assert side["inputs"] == [{"name": "input_ids", "role": "ids"}, {"name": "attention_mask", "role": "mask"}]
+
+
+@pytest.mark.parametrize("model_type", ["roberta", "modernbert"])
+def test_a_task_head_checkpoint_exports_its_base_encoder(model_type, tmp_path):
+    folder = save_random(model_type, tmp_path / "ckpt", seed=5, head="AutoModelForSequenceClassification")
+    bundle = layerwise.export(str(folder), tmp_path / "bundle", variants=["fp32"])
+    full = transformers.AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager").eval()
+    base = getattr(full, full.base_model_prefix)
+    states, feeds = _torch(base, transformers.AutoTokenizer.from_pretrained(folder), TEXTS, read_manifest(bundle).input_names)
+    rows = per_layer(onnx_states(bundle / "model.fp32.onnx", feeds), states, feeds["attention_mask"])
+    assert len(rows) == 4 and max(r["max_abs"] for r in rows) <= 1e-4, (model_type, rows)
+    assert read_manifest(bundle).model.architecture == type(base).__name__
