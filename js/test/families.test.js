@@ -19,6 +19,7 @@ const CASES = [
   { variant: "fused", method: "embed", options: { layers: "all", pool: "mean" } },
   { variant: "fused", method: "embed", options: { layers: "all", pool: "cls", maxLength: 16 } },
   { variant: "fused", method: "embed_tokens", options: { layers: [0, -1] } },
+  { variant: "fused", method: "embed", options: { layers: "all", pool: "mean", overflow: "chunk", stride: 16 } },
 ];
 
 function assertClose(got, want, what) {
