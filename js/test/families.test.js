@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import puppeteer from "puppeteer-core";
+import { parseManifest } from "../src/manifest.js";
 import { load } from "../src/node.js";
 import { CHROMIUM, serve } from "./browser_page.js";
 import { TOLERANCE, runCase } from "./cases.js";
@@ -28,6 +29,26 @@ function assertClose(got, want, what) {
     assert.ok(maxAbsDiff(g.data, w.data) <= TOLERANCE, `${what}: max abs difference ${maxAbsDiff(g.data, w.data)}`);
   }
 }
+
+/** The smallest manifest parseManifest accepts, with `extra` fields on top. */
+function manifest(extra) {
+  const file = { path: "f", bytes: 1, sha256: "0".repeat(64) };
+  return {
+    format: "layerwise-bundle", format_version: 1, tokenizer: file,
+    model: { model_type: "roberta", num_layers: 1, hidden_size: 8, max_length: 16, pad_token_id: 1 },
+    variants: { fp32: { providers: ["cpu"], graph: file } }, pooling_graphs: { mean: file, max: file, cls: file }, ...extra,
+  }; // prettier-ignore
+}
+
+test("the manifest's inputs are read as Python reads them; version 1 without them means BERT's three", () => {
+  const two = [{ name: "input_ids", role: "ids" }, { name: "attention_mask", role: "mask" }];
+  assert.deepEqual(parseManifest(manifest({ format_version: 2, inputs: two })).inputs, two);
+  assert.deepEqual(parseManifest(manifest({})).inputs.map((i) => i.role), ["ids", "mask", "type_ids"]);
+  assert.throws(() => parseManifest(manifest({ format_version: 2 })), /manifest format version 2 must list the graph 'inputs'/);
+  assert.throws(() => parseManifest(manifest({ inputs: [two[0], { name: "m", role: "position" }] })), /inputs\[1\]\.role "position" is unknown; roles: ids, mask, type_ids/);
+  assert.throws(() => parseManifest(manifest({ inputs: [two[0]] })), /must name each input and role once and include roles ids, mask/);
+  assert.throws(() => parseManifest(manifest({ format_version: 3, inputs: two })), /bundle format version 3 is not supported by this layerwise \(it reads versions 1, 2\)/);
+});
 
 let browser;
 before(async () => {
