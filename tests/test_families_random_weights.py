@@ -143,3 +143,16 @@ def test_a_task_head_checkpoint_exports_its_base_encoder(model_type, tmp_path):
     rows = per_layer(onnx_states(bundle / "model.fp32.onnx", feeds), states, feeds["attention_mask"])
     assert len(rows) == 4 and max(r["max_abs"] for r in rows) <= 1e-4, (model_type, rows)
     assert read_manifest(bundle).model.architecture == type(base).__name__
+
+
+def test_max_length_and_inputs_follow_the_familys_config():
+    """Real checkpoints' shapes: RoBERTa/XLM-R and MPNet keep 2 position rows before position 0 (514 -> 512);
+    token_type_ids is an input only where the model has more than one token type."""
+    roberta = transformers.RobertaConfig(max_position_embeddings=514, pad_token_id=1, type_vocab_size=1)
+    assert FAMILIES["roberta"].max_positions(roberta) == 512 and [i.name for i in FAMILIES["roberta"].inputs(roberta)] == ["input_ids", "attention_mask"]
+    assert FAMILIES["xlm-roberta"].max_positions(transformers.XLMRobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    assert FAMILIES["mpnet"].max_positions(transformers.MPNetConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    assert FAMILIES["distilbert"].max_positions(transformers.DistilBertConfig()) == 512
+    bert = transformers.BertConfig()
+    assert FAMILIES["bert"].max_positions(bert) == 512 and [i.role for i in FAMILIES["bert"].inputs(bert)] == ["ids", "mask", "type_ids"]
+    assert [i.role for i in FAMILIES["distilbert"].inputs(transformers.DistilBertConfig())] == ["ids", "mask"]
