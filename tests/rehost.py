@@ -30,11 +30,16 @@ Weights = dict[str, torch.Tensor]
 MPNET_POSITION_OFFSET = 2  # transformers' MPNet counts positions from its fixed padding index 1, plus 1
 
 
-def _bert_weights(minilm_dir: Path) -> tuple[Weights, Any]:
+def _bert_weights(minilm_dir: Path, layers: int | None) -> tuple[Weights, Any]:
+    """MiniLM's weights and config, kept to its first ``layers`` layers (None: all six)."""
     from transformers import BertModel
 
     model = BertModel.from_pretrained(minilm_dir)
-    return {k: v.detach().clone() for k, v in model.state_dict().items()}, model.config
+    config = model.config
+    if layers is not None:
+        config.num_hidden_layers = layers
+    kept = lambda key: not key.startswith("encoder.layer.") or int(key.split(".")[2]) < config.num_hidden_layers  # noqa: E731
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if kept(k)}, config
 
 
 def _shifted_positions(w: Weights, rows: int, fold_type: bool) -> torch.Tensor:
@@ -140,11 +145,12 @@ CONVERTERS = {
 }
 
 
-def rehost(minilm_dir: Path, model_type: str, folder: Path) -> Path:
-    """Write MiniLM as a ``model_type`` checkpoint folder (config, safetensors, MiniLM's tokenizer files)."""
+def rehost(minilm_dir: Path, model_type: str, folder: Path, layers: int | None = None) -> Path:
+    """Write MiniLM (its first ``layers`` layers; None: all) as a ``model_type`` checkpoint folder
+    (config, safetensors, MiniLM's tokenizer files)."""
     from transformers import AutoModel
 
-    weights, bert = _bert_weights(minilm_dir)
+    weights, bert = _bert_weights(minilm_dir, layers)
     config, mapped = CONVERTERS[model_type](weights, bert)
     model = AutoModel.from_config(config)
     expected = dict(model.named_parameters())
