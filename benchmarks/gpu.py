@@ -12,20 +12,21 @@ from typing import Any
 
 import layerwise
 from layerwise.runtime.bench_hooks import hidden_states, run_batch, synthetic_batch
+from layerwise.runtime.bench_hooks import manifest as bench_manifest
 
 from .common import alternate
 
 BATCH, SEQ = 32, 128
 
 
-def _torch_contenders(source: str, batch: Any, contenders: dict[str, Any]) -> None:
+def _torch_contenders(source: str, feeds: dict[str, Any], contenders: dict[str, Any]) -> None:
     """PyTorch fp32 and fp16 eager on CUDA, when torch can see a GPU."""
     import torch
     from transformers import AutoModel
 
     if not torch.cuda.is_available():
         return
-    feeds = {k: torch.from_numpy(v).cuda() for k, v in batch.feeds().items()}
+    feeds = {k: torch.from_numpy(v).cuda() for k, v in feeds.items()}
     for dtype, label in ((torch.float32, "fp32"), (torch.float16, "fp16")):
         model = AutoModel.from_pretrained(source, torch_dtype=dtype).cuda().eval()
 
@@ -48,6 +49,6 @@ def run(bundle: str, provider: str = "cuda", source: str | None = None, repeats:
         f"layerwise {variant} pooled on device": lambda: run_batch(encoder, batch, needed, "mean"),
     }
     if source is not None and provider == "cuda":
-        _torch_contenders(source, batch, contenders)
+        _torch_contenders(source, batch.feeds(bench_manifest(encoder).inputs), contenders)
     timings = alternate(contenders, repeats, warmup=3)
     return {"provider": encoder.info.provider, "variant": variant, "batch_size": BATCH, "seq_len": SEQ, "contenders": timings}

@@ -37,7 +37,7 @@ def op_times(bundle: str, variant: str, texts: list[str], threads: int) -> Count
         options.intra_op_num_threads = threads
         session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         for batch in batches:
-            session.run(None, batch.feeds())
+            session.run(None, batch.feeds(encoder_manifest(encoder).inputs))
         events = json.loads(Path(session.end_profiling()).read_text())
     times: Counter[str] = Counter()
     for event in events:

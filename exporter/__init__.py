@@ -1,4 +1,4 @@
-"""layerwise exporter: Hugging Face BERT/ALBERT checkpoint -> verified ONNX bundle (torch side).
+"""layerwise exporter: Hugging Face encoder checkpoint (families.py) -> verified ONNX bundle (torch side).
 
 Importing the package is light (the errors); ``export`` (pipeline.py) loads the torch stack on first use.
 """

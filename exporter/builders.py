@@ -38,21 +38,23 @@ class BuildContext:
 def _trace(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
     from .torch_export import export_fp32
 
-    export_fp32(ctx.ckpt.model, ctx.ckpt.num_layers, out)
+    ckpt = ctx.ckpt
+    export_fp32(ckpt.model, ckpt.num_layers, ckpt.inputs, ckpt.pad_token_id, out)
     return BuildReport(method="torch.onnx.export of the eager-attention model; every hidden state is a graph output")
 
 
 def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
     record = fuse(_given(source), out, ctx.ckpt.config, ctx.scratch)
     return BuildReport(
-        method="ONNX Runtime transformer optimizer (bert fusions), fused operators counted against the layer count",
+        method="ONNX Runtime transformer optimizer (bert fusions), fused operators counted against the family's expectation for its layer "
+            "count",
         fused_operators=record.pop("fused_operators"),
         details=record,
     )
 
 
 def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
-    calibration = calibration_feeds(ctx.ckpt.tokenizer, ctx.ckpt.max_length)
+    calibration = calibration_feeds(ctx.ckpt.tokenizer, ctx.ckpt.max_length, ctx.ckpt.inputs)
     return quantize_int8(_given(source), out, ctx.scratch, calibration, ctx.bars["int8"], ctx.threads)
 
 

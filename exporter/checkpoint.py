@@ -1,4 +1,4 @@
-"""Load a Hugging Face BERT or ALBERT checkpoint safely, as its base encoder.
+"""Load a Hugging Face encoder checkpoint of a supported family (families.py) safely, as its base encoder.
 
 Safe by default: safetensors weights only (pickle needs ``allow_pickle``), never
 ``trust_remote_code``, and every encoder weight must come from the checkpoint (a
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..runtime.manifest import GraphInput
 from .errors import ExportError
+from .families import Family, family_of
 
 log = logging.getLogger("layerwise.export")
-SUPPORTED = {"bert": "BertModel", "albert": "AlbertModel"}
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 IGNORED_MISSING = ("pooler.",)  # the pooler does not touch hidden states
 POOLING_MODES = (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"), ("pooling_mode_max_tokens", "max"))
@@ -31,7 +32,7 @@ class Checkpoint:
     local_path: str | None
     revision: str | None
     config: Any  # transformers.PretrainedConfig
-    model: Any  # torch.nn.Module: BertModel or AlbertModel, eval mode, eager attention
+    model: Any  # torch.nn.Module: the family's base model (BertModel, RobertaModel, ...), eval mode, eager attention
     tokenizer: Any  # a fast tokenizer
     default_pooling: dict[str, Any]
 
@@ -40,12 +41,27 @@ class Checkpoint:
         return self.config.model_type
 
     @property
+    def family(self) -> Family:
+        return family_of(self.model_type)
+
+    @property
+    def inputs(self) -> tuple[GraphInput, ...]:
+        """The inputs the traced graph takes (and the PyTorch reference is fed)."""
+        return self.family.inputs(self.config)
+
+    @property
+    def pad_token_id(self) -> int:
+        """The id the tokenizer pads with (RoBERTa-style graphs place padding by it)."""
+        pad = self.tokenizer.pad_token_id
+        return int(pad) if pad is not None else 0
+
+    @property
     def num_layers(self) -> int:
         return int(self.config.num_hidden_layers)
 
     @property
     def max_length(self) -> int:
-        limit = int(self.config.max_position_embeddings)
+        limit = self.family.max_positions(self.config)
         tokenizer_limit = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tokenizer_limit, int) and 0 < tokenizer_limit < limit:
             limit = tokenizer_limit
@@ -87,12 +103,7 @@ def _load_config(source: str) -> Any:
             f"could not read the model config of {source!r} ({type(e).__name__}: {e}). For a hub id, check the "
             "name and your network (offline machines need a local folder)"
         ) from e
-    if config.model_type not in SUPPORTED:
-        architectures = ", ".join(getattr(config, "architectures", None) or ["unknown"])
-        raise ExportError(
-            f"model type {config.model_type!r} ({architectures}) is not supported: layerwise exports BERT and ALBERT "
-            "encoders (BertModel, AlbertModel and their task-head checkpoints such as BertForSequenceClassification)"
-        )
+    family_of(config.model_type, getattr(config, "architectures", None))  # refuses unsupported families, listing them
     return config
 
 
@@ -119,7 +130,7 @@ def _load_model(source: str, config: Any, allow_pickle: bool) -> Any:
     if missing:
         raise ExportError(
             f"the checkpoint {source!r} lacks {len(missing)} encoder weight(s), e.g. {missing[:3]}; exporting would "
-            "use random values. Use a complete BERT/ALBERT checkpoint"
+            "use random values. Use a complete checkpoint"
         )
     return model.float().eval()
 

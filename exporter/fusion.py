@@ -1,7 +1,8 @@
 """The ``fused`` variant: ONNX Runtime's transformer optimizer, called once and checked.
 
 The optimizer logs and carries on when a pattern does not match; here a missing fusion
-is an error. Two repairs make its patterns match our all-hidden-states graphs: ALBERT's
+is an error: each family (families.py) states the fused operators L layers must give, and
+what stays unfused and why. Two repairs make its patterns match our all-hidden-states graphs: ALBERT's
 first residual Add gets its inputs in BERT's order, and BERT's embedding output is taken
 from the fused EmbedLayerNormalization instead of a second, unfused copy.
 """
@@ -16,14 +17,10 @@ import onnx
 from ..runtime.manifest import output_name
 from . import graph_tools
 from .errors import FusionError
+from .families import family_of
 
 GELU_OPS = ("Gelu", "BiasGelu", "FastGelu", "GemmFastGelu")
 MAX_GROWTH = 1.15  # fused file size / fp32 file size
-
-
-def expected_fusions(num_layers: int) -> dict[str, int]:
-    """Fused operators a BERT or ALBERT encoder of ``num_layers`` layers must end up with."""
-    return {"EmbedLayerNormalization": 1, "Attention": num_layers, "SkipLayerNormalization": 2 * num_layers, "Gelu": num_layers}
 
 
 def _put_residual_second(model: onnx.ModelProto) -> int:
@@ -89,7 +86,8 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[s
     shared = graph_tools.share_identical_initializers(model)
     counts = fused_counts(model)
 
-    expected = expected_fusions(num_layers)
+    family = family_of(config.model_type)
+    expected = family.fusions(config)
     wrong = {op: (counts[op], n) for op, n in expected.items() if counts[op] != n}
     if wrong:
         detail = ", ".join(f"{op}: {got} (expected {want})" for op, (got, want) in wrong.items())
@@ -108,9 +106,10 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[s
             f"the fused graph is {growth:.2f}x the fp32 graph (limit {MAX_GROWTH}x): fusion duplicated weights "
             "that should stay shared"
         )
-    return {
+    record = {
         "fused_operators": counts,
         "expected_fused_operators": expected,
         "shared_initializers": shared,
         "size_vs_fp32": round(growth, 3),
     }
+    return {**record, "unfused": family.unfused} if family.unfused else record

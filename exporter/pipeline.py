@@ -91,7 +91,7 @@ def _model_info(ckpt: Checkpoint) -> ModelInfo:
         max_length=ckpt.max_length,
         max_position_embeddings=int(config.max_position_embeddings),
         vocab_size=int(config.vocab_size),
-        pad_token_id=int(ckpt.tokenizer.pad_token_id if ckpt.tokenizer.pad_token_id is not None else 0),
+        pad_token_id=ckpt.pad_token_id,
     )
 
 
@@ -105,7 +105,7 @@ class _Exporter:
         self.scratch = work / ".scratch"
         self.scratch.mkdir()
         self.external_data_threshold = external_data_threshold
-        self.parity: ParitySet = build_parity_set(ckpt.model, ckpt.tokenizer, ckpt.max_length)
+        self.parity: ParitySet = build_parity_set(ckpt.model, ckpt.tokenizer, ckpt.max_length, ckpt.inputs)
         self.variants: dict[str, Variant] = {}
         self.ort_format: dict[str, Any] = {}  # the edge bundle's ORT-format section, written after the pooling graphs
 
@@ -169,6 +169,7 @@ class _Exporter:
             versions=_versions(),
             verification=verification,
             ort_format=self.ort_format,
+            inputs=ckpt.inputs,
         )
 
 
@@ -196,7 +197,7 @@ def export(
     external_data_threshold: int | None = None,
     edge: bool = False,
 ) -> Path:
-    """Export a BERT or ALBERT checkpoint to a verified bundle folder.
+    """Export an encoder checkpoint of a supported family (``exporter/families.py``) to a verified bundle folder.
 
     Args:
         source: local Hugging Face folder or hub id (task-head checkpoints export their encoder).
@@ -235,7 +236,7 @@ def export(
         if edge:
             graphs = [variant_file("int8"), *(entry.path for entry in pooling.values())]
             exporter.ort_format = edge_bundle.write_ort_format(work, graphs, lambda p: _file_entry(p, work).to_json())
-        reference = write_reference(ckpt.model, ckpt.tokenizer, ckpt.max_length, work)
+        reference = write_reference(ckpt.model, ckpt.tokenizer, ckpt.max_length, ckpt.inputs, work)
         verification = Verification(_file_entry(reference, work), {v: pooled_bars(bars[v]) for v in chosen})
         write_manifest(work, exporter.manifest(_file_entry(tokenizer_path, work), pooling, verification))
         _verify_as_loaded(work, [v for v in chosen if "cpu" in VARIANT_PROVIDERS[v]], threads)

@@ -66,7 +66,7 @@ def _max() -> list[onnx.NodeProto]:
 
 
 def _cls() -> list[onnx.NodeProto]:
-    """The first token's state ([CLS] for BERT and ALBERT)."""
+    """The first token's state ([CLS] for BERT-style tokenizers, <s> for RoBERTa-style ones)."""
     return [
         _const("first", np.array(0, dtype=np.int64)),
         helper.make_node("Gather", ["hidden_state", "first"], [POOLING_OUTPUT], axis=1),

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime.manifest import INPUT_NAMES
+from ..runtime.manifest import INPUT_ROLES, GraphInput
 from ..runtime.session import SessionConfig, ort
 from .texts import PARITY_TEXTS, corpus_sentences
 
@@ -32,21 +32,24 @@ class ParitySet:
 
     @property
     def masks(self) -> list[np.ndarray]:
-        return [f["attention_mask"] for f in self.feeds]
+        return [f[INPUT_ROLES["mask"]] for f in self.feeds]
 
     def describe(self) -> dict[str, Any]:
-        texts = sum(len(f["input_ids"]) for f in self.feeds)
+        texts = sum(len(f[INPUT_ROLES["ids"]]) for f in self.feeds)
         real = int(sum(m.sum() for m in self.masks))
         longest = max(int(m.sum(axis=1).max()) for m in self.masks)
         return {"batches": len(self.feeds), "texts": texts, "real_tokens": real, "longest_text_tokens": longest}
 
 
-def tokenize(tokenizer: Any, texts: list[str], max_length: int) -> dict[str, np.ndarray]:
-    """transformers' own tokenization: right padding, truncation at the model maximum."""
+def tokenize(tokenizer: Any, texts: list[str], max_length: int, inputs: Sequence[GraphInput]) -> dict[str, np.ndarray]:
+    """transformers' own tokenization (right padding, truncation at the model maximum), as the graph's
+    ``inputs``; token types the tokenizer does not make are zeros."""
     encoded = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="np")
-    feeds = {name: np.asarray(encoded[name], dtype=np.int64) for name in INPUT_NAMES if name in encoded}
-    feeds.setdefault("token_type_ids", np.zeros_like(feeds["input_ids"]))
-    return feeds
+    ids = np.asarray(encoded[INPUT_ROLES["ids"]], dtype=np.int64)
+    by_role = {
+        role: np.asarray(encoded[name], dtype=np.int64) if name in encoded else np.zeros_like(ids) for role, name in INPUT_ROLES.items()
+    }
+    return {i.name: by_role[i.role] for i in inputs}
 
 
 def text_batches(count: int = EVALUATION_SENTENCES) -> list[list[str]]:
@@ -66,8 +69,10 @@ def hidden_states(model: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
     return [h.float().numpy() for h in out.hidden_states]
 
 
-def build_parity_set(model: Any, tokenizer: Any, max_length: int, corpus_count: int = EVALUATION_SENTENCES) -> ParitySet:
-    feeds = [tokenize(tokenizer, texts, max_length) for texts in text_batches(corpus_count)]
+def build_parity_set(
+    model: Any, tokenizer: Any, max_length: int, inputs: Sequence[GraphInput], corpus_count: int = EVALUATION_SENTENCES
+) -> ParitySet:
+    feeds = [tokenize(tokenizer, texts, max_length, inputs) for texts in text_batches(corpus_count)]
     return ParitySet(feeds=feeds, reference=[hidden_states(model, f) for f in feeds])
 
 
@@ -76,12 +81,12 @@ def short_texts(sentences: list[str]) -> list[str]:
     return [" ".join(s.split()[: 1 + i % 4]) for i, s in enumerate(sentences)]
 
 
-def calibration_feeds(tokenizer: Any, max_length: int) -> list[dict[str, np.ndarray]]:
+def calibration_feeds(tokenizer: Any, max_length: int, inputs: Sequence[GraphInput]) -> list[dict[str, np.ndarray]]:
     """Natural-length batches of the corpus sentences before the parity ones, plus a batch of
     their short prefixes (int8 scales must also serve one-to-four-word queries)."""
     corpus = corpus_sentences(CALIBRATION_SENTENCES)
     batches = [corpus[i : i + BATCH] for i in range(0, len(corpus), BATCH)] + [short_texts(corpus[:BATCH])]
-    return [tokenize(tokenizer, texts, max_length) for texts in batches]
+    return [tokenize(tokenizer, texts, max_length, inputs) for texts in batches]
 
 
 def session_for(model: Path | bytes, threads: int) -> ort.InferenceSession:

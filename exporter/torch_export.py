@@ -9,10 +9,11 @@ shape fails the export instead of shipping.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..runtime.manifest import INPUT_NAMES, output_name
+from ..runtime.manifest import GraphInput, output_name
 
 OPSET = 17
 
@@ -21,9 +22,15 @@ def hidden_state_names(num_layers: int) -> list[str]:
     return [output_name(i) for i in range(num_layers + 1)]
 
 
-def export_fp32(model: Any, num_layers: int, path: Path) -> None:
-    """Trace ``model`` (BertModel/AlbertModel) to ``path`` with outputs hidden_state_0..L."""
+def export_fp32(model: Any, num_layers: int, inputs: Sequence[GraphInput], pad_id: int, path: Path) -> None:
+    """Trace ``model`` (a family's base model) to ``path`` with ``inputs`` and outputs hidden_state_0..L.
+
+    Position ids are not an input: the model computes them from the ids (RoBERTa-style, after
+    the padding index) or the sequence length, inside the graph, as transformers does.
+    """
     import torch
+
+    names = [i.name for i in inputs]
 
     class HiddenStates(torch.nn.Module):
         """Returns transformers' ``hidden_states`` tuple: embedding output, then each layer."""
@@ -32,28 +39,23 @@ def export_fp32(model: Any, num_layers: int, path: Path) -> None:
             super().__init__()
             self.encoder = encoder
 
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> tuple[Any, ...]:
-            out = self.encoder(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                token_type_ids=token_type_ids,
-                output_hidden_states=True,
-                return_dict=True,
-            )
+        def forward(self, *arrays: Any) -> tuple[Any, ...]:
+            out = self.encoder(**dict(zip(names, arrays)), output_hidden_states=True, return_dict=True)
             return tuple(out.hidden_states)
 
     outputs = hidden_state_names(num_layers)
-    example_ids = torch.tensor([[2, 7, 8, 9, 10, 3], [2, 7, 8, 3, 0, 0]], dtype=torch.long)
+    example_ids = torch.tensor([[2, 7, 8, 9, 10, 3], [2, 7, 8, 3, pad_id, pad_id]], dtype=torch.long)
     example_mask = (torch.arange(6) < torch.tensor([[6], [4]])).long()
-    example = (example_ids, example_mask, torch.zeros_like(example_ids))
-    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*INPUT_NAMES, *outputs)}
+    by_role = {"ids": example_ids, "mask": example_mask, "type_ids": torch.zeros_like(example_ids)}
+    example = tuple(by_role[i.role] for i in inputs)
+    dynamic = {name: {0: "batch", 1: "sequence"} for name in (*names, *outputs)}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer and deprecation chatter; parity checks the result
         torch.onnx.export(
             HiddenStates(model).eval(),
             example,
             str(path),
-            input_names=list(INPUT_NAMES),
+            input_names=names,
             output_names=outputs,
             dynamic_axes=dynamic,
             opset_version=OPSET,

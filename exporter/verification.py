@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..runtime.manifest import VERIFICATION_NAME
+from ..runtime.manifest import INPUT_ROLES, VERIFICATION_NAME, GraphInput
 from .parity import ParityBars
 from .reference import CALIBRATION_SENTENCES, EVALUATION_SENTENCES, hidden_states, short_texts, tokenize
 from .texts import PARITY_TEXTS, corpus_sentences
@@ -39,13 +40,13 @@ def pooled_bars(thresholds: ParityBars) -> dict[str, float]:
     return {k: v for k, v in bars.items() if v is not None}
 
 
-def write_reference(model: Any, tokenizer: Any, max_length: int, bundle: Path) -> Path:
+def write_reference(model: Any, tokenizer: Any, max_length: int, inputs: Sequence[GraphInput], bundle: Path) -> Path:
     """Write ``verification.npz`` (texts, PyTorch's mean-pooled states [texts, states, hidden]) into the bundle."""
     texts = verification_texts()
     pooled = []
     for start in range(0, len(texts), 16):
-        feeds = tokenize(tokenizer, texts[start : start + 16], max_length)
-        mask = feeds["attention_mask"][..., None].astype(np.float64)
+        feeds = tokenize(tokenizer, texts[start : start + 16], max_length, inputs)
+        mask = feeds[INPUT_ROLES["mask"]][..., None].astype(np.float64)
         states = hidden_states(model, feeds)
         pooled.append(np.stack([(h * mask).sum(1) / np.maximum(mask.sum(1), 1.0) for h in states], axis=1))
     buffer = io.BytesIO()

@@ -43,7 +43,7 @@ def export(
     external_data_threshold: int | None = None,
     edge: bool = False,
 ) -> Path:
-    """Export a BERT/ALBERT checkpoint to a verified bundle; see ``layerwise.exporter.export`` for the arguments."""
+    """Export an encoder checkpoint to a verified bundle; see ``layerwise.exporter.export`` for the arguments."""
     try:
         from .exporter import export as _export
     except ImportError as e:

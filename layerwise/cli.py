@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
-    p = verbs.add_parser("export", help="export a BERT/ALBERT checkpoint to a verified bundle")
+    p = verbs.add_parser(
+        "export", help="export an encoder checkpoint (BERT, RoBERTa, MPNet, ...: see README 'Encoder families') to a verified bundle"
+    )
     p.add_argument("source", help="local Hugging Face folder or hub id")
     p.add_argument("--out", required=True, help="bundle folder to create")
     p.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated: {','.join(VARIANTS)}")

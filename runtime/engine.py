@@ -23,7 +23,7 @@ import numpy as np
 
 from .bundle import Bundle, LoadedGraph
 from .errors import BundleError
-from .manifest import INPUT_NAMES, POOLING_INPUTS, POOLING_OUTPUT, Manifest, output_name
+from .manifest import POOLING_INPUTS, POOLING_OUTPUT, Manifest, output_name
 from .onnx_graph import cut_model
 from .session import SessionConfig, create_session, ort
 from .tokenize import Batch
@@ -108,8 +108,8 @@ class Engine:
         inputs = {i.name: i for i in session.get_inputs()}
         outputs = [o.name for o in session.get_outputs()]
         name = self._variant.graph.path
-        if set(inputs) != set(INPUT_NAMES):
-            raise BundleError(f"{name} has inputs {sorted(inputs)}, expected {list(INPUT_NAMES)}")
+        if set(inputs) != set(manifest.input_names):
+            raise BundleError(f"{name} has inputs {sorted(inputs)}, but the manifest lists {manifest.input_names}; re-export the bundle")
         for arg in inputs.values():
             if arg.type != "tensor(int64)" or len(arg.shape) != 2:
                 raise BundleError(f"{name} input {arg.name!r} is {arg.type} of rank {len(arg.shape)}, expected int64 of rank 2")
@@ -147,7 +147,7 @@ class Engine:
         device, device_id = self.config.provider, self.config.device_id
         session = self.session(max(layers), single_thread)
         binding = session.io_binding()
-        for name, array in batch.feeds().items():
+        for name, array in batch.feeds(self._bundle.manifest.inputs).items():
             binding.bind_cpu_input(name, array)
         for layer in layers:
             binding.bind_output(output_name(layer), device, device_id)

@@ -9,6 +9,7 @@ reads the same types back, validated. It imports nothing heavy.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +17,17 @@ from typing import Any
 from .errors import BundleError
 
 FORMAT = "layerwise-bundle"
-FORMAT_VERSION = 1
+# Version 2 added the graph inputs (``inputs``). A bundle whose graphs take version 1's fixed three
+# inputs is still written as version 1, with the field, so older readers keep reading BERT bundles.
+FORMAT_VERSION = 2
+FORMAT_VERSIONS = (1, 2)
 MANIFEST_NAME = "manifest.json"
 TOKENIZER_NAME = "tokenizer.json"
 VERIFICATION_NAME = "verification.npz"
-INPUT_NAMES = ("input_ids", "attention_mask", "token_type_ids")
+# What the runtime feeds each graph input, by role, and the name the exporter gives it (transformers').
+INPUT_ROLES = {"ids": "input_ids", "mask": "attention_mask", "type_ids": "token_type_ids"}
+REQUIRED_ROLES = ("ids", "mask")
+INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
 PROVIDERS = ("cpu", "cuda")
 # Every variant and the providers it runs on correctly, the one it is built for first. The
 # exporter records this per variant in the manifest; everything else asks the manifest.
@@ -76,6 +83,43 @@ class FileEntry:
             return FileEntry(path=str(data["path"]), bytes=int(data["bytes"]), sha256=str(data["sha256"]))
         except (KeyError, TypeError, ValueError) as e:
             raise BundleError(f"manifest field {where} must be an object with path, bytes and sha256 ({e!r})") from e
+
+
+@dataclass(frozen=True)
+class GraphInput:
+    """One int64 [batch, sequence] input of every variant's graph and what the runtime feeds it."""
+
+    name: str
+    role: str  # a key of INPUT_ROLES: "ids", "mask" (1 real, 0 padding) or "type_ids"
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "role": self.role}
+
+
+# Version 1 bundles record no inputs: their graphs take these three.
+LEGACY_INPUTS = tuple(GraphInput(name, role) for role, name in INPUT_ROLES.items())
+
+
+def parse_inputs(data: Any) -> tuple[GraphInput, ...]:
+    """The manifest's ``inputs`` list, checked: known roles, ids and mask present, no name or role twice."""
+    if not isinstance(data, list) or not data:
+        raise BundleError("manifest field 'inputs' must be a non-empty list of {name, role}; re-export the bundle")
+    inputs = []
+    for i, item in enumerate(data):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not isinstance(item.get("role"), str):
+            raise BundleError(f"manifest field inputs[{i}] must be an object with string name and role, got {item!r}")
+        if not INPUT_NAME.match(item["name"]):
+            raise BundleError(f"manifest field inputs[{i}].name {item['name']!r} is not a valid graph input name")
+        if item["role"] not in INPUT_ROLES:
+            raise BundleError(f"manifest field inputs[{i}].role {item['role']!r} is unknown; roles: {', '.join(INPUT_ROLES)}")
+        inputs.append(GraphInput(item["name"], item["role"]))
+    names, roles = [i.name for i in inputs], [i.role for i in inputs]
+    missing = [r for r in REQUIRED_ROLES if r not in roles]
+    if len(set(names)) != len(names) or len(set(roles)) != len(roles) or missing:
+        raise BundleError(
+            f"manifest field 'inputs' must name each input and role once and include roles {', '.join(REQUIRED_ROLES)}; got {data}"
+        )
+    return tuple(inputs)
 
 
 @dataclass(frozen=True)
@@ -224,6 +268,16 @@ class Manifest:
     versions: dict[str, str]
     verification: Verification | None = None  # absent in bundles exported before `layerwise verify` existed
     ort_format: dict[str, Any] = field(default_factory=dict)  # edge bundles: ORT-format graphs, required_operators.config
+    inputs: tuple[GraphInput, ...] = LEGACY_INPUTS  # the graphs' inputs, in graph order
+
+    @property
+    def format_version(self) -> int:
+        """1 when the graphs take version 1's fixed inputs (older readers can run them), else 2."""
+        return 1 if self.inputs == LEGACY_INPUTS else FORMAT_VERSION
+
+    @property
+    def input_names(self) -> list[str]:
+        return [i.name for i in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
@@ -246,7 +300,7 @@ class Manifest:
             for i, name in enumerate(self.output_names)
         ]
         return {
-            "inputs": [{"name": n, "dtype": "int64", "shape": ["batch", "sequence"]} for n in INPUT_NAMES],
+            "inputs": [{**i.to_json(), "dtype": "int64", "shape": ["batch", "sequence"]} for i in self.inputs],
             "outputs": outputs,
             "padding": "right: attention_mask is 1 for real tokens, then 0 for padding",
         }
@@ -254,11 +308,12 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": self.format_version,
             "created_utc": self.created_utc,
             "source": vars(self.source),
             "model": vars(self.model),
             "default_pooling": self.default_pooling,
+            "inputs": [i.to_json() for i in self.inputs],
             "graph_contract": self.graph_contract(),
             "tokenizer": self.tokenizer.to_json(),
             "pooling_graphs": {kind: entry.to_json() for kind, entry in self.pooling.items()},
@@ -275,11 +330,13 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
     if data.get("format") != FORMAT:
         raise BundleError(f"not a layerwise bundle manifest: format is {data.get('format')!r}, expected {FORMAT!r}")
     version = data.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in FORMAT_VERSIONS or isinstance(version, bool):
         raise BundleError(
-            f"bundle format version {version!r} is not supported by this layerwise (it reads version "
-            f"{FORMAT_VERSION}); re-export the bundle or install a matching layerwise"
+            f"bundle format version {version!r} is not supported by this layerwise (it reads versions "
+            f"{', '.join(map(str, FORMAT_VERSIONS))}); re-export the bundle or install a matching layerwise"
         )
+    if version >= 2 and "inputs" not in data:
+        raise BundleError(f"manifest format version {version} must list the graph 'inputs'; re-export the bundle")
     variants_json = _require(data, "variants", dict)
     if not variants_json:
         raise BundleError("manifest lists no variants; re-export the bundle")
@@ -299,6 +356,7 @@ def parse_manifest(data: dict[str, Any]) -> Manifest:
         versions=dict(data.get("versions") or {}),
         verification=Verification.from_json(data["verification"]) if "verification" in data else None,
         ort_format=dict(data.get("ort_format") or {}),
+        inputs=parse_inputs(data["inputs"]) if "inputs" in data else LEGACY_INPUTS,
     )
 
 

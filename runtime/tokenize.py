@@ -14,6 +14,7 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from .errors import InputError, UntokenizableText
+from .manifest import GraphInput
 
 CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
 PREFIX_CHARS = 1 << 15  # ``count_at_least`` tokenizes prefixes of this many characters, doubling
@@ -97,8 +98,10 @@ class Batch:
     attention_mask: np.ndarray  # int64 [batch, sequence]
     token_type_ids: np.ndarray  # int64 [batch, sequence]
 
-    def feeds(self) -> dict[str, np.ndarray]:
-        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask, "token_type_ids": self.token_type_ids}
+    def feeds(self, inputs: Sequence[GraphInput]) -> dict[str, np.ndarray]:
+        """The arrays a graph with ``inputs`` (the manifest's) takes, by input name."""
+        by_role = {"ids": self.input_ids, "mask": self.attention_mask, "type_ids": self.token_type_ids}
+        return {i.name: by_role[i.role] for i in inputs}
 
 
 class TextTokenizer:

@@ -23,6 +23,7 @@ def test_export_then_inspect_prints_the_parity_table(tmp_path, tiny_bert):
     assert "| fused | 1 |" in result.stdout and "| variant | layer | max abs diff |" in result.stdout
     shown = _cli("inspect", str(out))
     assert shown.returncode == 0 and "model    bert BertModel: 1 layers, hidden 64, max length 128" in shown.stdout
+    assert "inputs   input_ids (ids), attention_mask (mask), token_type_ids (type_ids)" in shown.stdout
 
 
 def test_embed_arguments_to_json_on_stdout(tiny_bundle, capsys):

@@ -42,7 +42,12 @@ def test_unreachable_hub_id_is_a_clear_error_offline(tmp_path):
 
 def test_unsupported_architecture_names_what_is_supported(tmp_path):
     out = tmp_path / "out"
-    with pytest.raises(ExportError, match=r"model type 'gpt2' \(GPT2Model\) is not supported: layerwise exports BERT and ALBERT"):
+    with pytest.raises(
+        ExportError,
+        match=r"model type 'gpt2' \(GPT2Model\) is not supported: layerwise exports the encoders of BERT, ALBERT, ELECTRA, RoBERTa, "
+        r"XLM-RoBERTa, DistilBERT, MPNet, DeBERTa-v2/v3, ModernBERT \(model types bert, albert, electra, roberta, xlm-roberta, "
+        r"distilbert, mpnet, deberta-v2, modernbert\)",
+    ):
         layerwise.export(str(save_gpt2(tmp_path / "gpt2")), out)
     _no_leftovers(out)
 

@@ -42,8 +42,11 @@ def mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def graph_feeds(batch: Any, input_names: set[str]) -> dict[str, np.ndarray]:
-    """The batch's int64 inputs that the graph declares (token_type_ids may be absent)."""
-    return {name: value for name, value in batch.feeds().items() if name in input_names}
+    """The batch's int64 inputs that the graph declares, named as transformers names them
+    (token_type_ids may be absent)."""
+    from layerwise.runtime.manifest import INPUT_ROLES, GraphInput
+
+    return batch.feeds([GraphInput(name, role) for role, name in INPUT_ROLES.items() if name in input_names])
 
 
 def pooled_embedder(ctx: Context, run_batch: RunBatch) -> Embed:

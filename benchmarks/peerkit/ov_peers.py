@@ -31,7 +31,8 @@ def calibration_dataset(ctx: Context) -> tuple[list[dict[str, np.ndarray]], str]
     from layerwise.runtime.manifest import read_manifest
 
     tokenizer = AutoTokenizer.from_pretrained(str(ctx.model_dir))
-    feeds = calibration_feeds(tokenizer, read_manifest(ctx.require_bundle()).model.max_length)
+    manifest = read_manifest(ctx.require_bundle())
+    feeds = calibration_feeds(tokenizer, manifest.model.max_length, manifest.inputs)
     texts = sum(len(f["input_ids"]) for f in feeds)
     return (
         feeds,

@@ -8,7 +8,7 @@
 
 import { loadGraph } from "./bundle.js";
 import { BundleError, InputError, NonFiniteOutputError } from "./errors.js";
-import { INPUT_NAMES, POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, outputName } from "./manifest.js";
+import { POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, outputName } from "./manifest.js";
 import { cutModel } from "./onnx_graph.js";
 import { checkOptions, checkTexts, combineRows, l2Normalize, resolveLayers } from "./options.js";
 import { lengthSortedBatches, truncatedIndices } from "./tokenize.js";
@@ -123,7 +123,8 @@ export class Encoder {
     const { Tensor } = this._backend.ort;
     const dims = [batch.rows, batch.width];
     const mask = new Tensor("int64", batch.attentionMask, dims);
-    const feeds = { input_ids: new Tensor("int64", batch.inputIds, dims), attention_mask: mask, token_type_ids: new Tensor("int64", batch.tokenTypeIds, dims) };
+    const byRole = { ids: () => new Tensor("int64", batch.inputIds, dims), mask: () => mask, type_ids: () => new Tensor("int64", batch.tokenTypeIds, dims) };
+    const feeds = Object.fromEntries(this._manifest.inputs.map((i) => [i.name, byRole[i.role]()])); // the graph's inputs, as the manifest lists them
     const session = await this.session(layers[layers.length - 1]);
     const outputs = await session.run(feeds, layers.map(outputName));
     const hidden = this.info.hiddenSize;
@@ -200,8 +201,9 @@ export async function createSession(backend, graph, variant, name) {
 /** Check a full graph's inputs and outputs against the bundle contract. */
 export function checkContract(session, manifest, name) {
   const inputs = [...session.inputNames].sort();
-  if (JSON.stringify(inputs) !== JSON.stringify([...INPUT_NAMES].sort())) {
-    throw new BundleError(`${name} has inputs ${JSON.stringify(inputs)}, expected ${JSON.stringify(INPUT_NAMES)}`);
+  const listed = manifest.inputs.map((i) => i.name);
+  if (JSON.stringify(inputs) !== JSON.stringify([...listed].sort())) {
+    throw new BundleError(`${name} has inputs ${JSON.stringify(inputs)}, but the manifest lists ${JSON.stringify(listed)}; re-export the bundle`);
   }
   const expected = [...Array(manifest.numLayers + 1).keys()].map(outputName);
   if (JSON.stringify(session.outputNames) !== JSON.stringify(expected)) {

@@ -6,9 +6,16 @@
 import { BundleError } from "./errors.js";
 
 export const FORMAT = "layerwise-bundle";
-export const FORMAT_VERSION = 1;
+/** Version 2 added the graph inputs (`inputs`); BERT-input bundles are still written as version 1. */
+export const FORMAT_VERSION = 2;
+export const FORMAT_VERSIONS = [1, 2];
 export const MANIFEST_NAME = "manifest.json";
-export const INPUT_NAMES = ["input_ids", "attention_mask", "token_type_ids"];
+/** What the runtime feeds each graph input, by role, and the name the exporter gives it (runtime/manifest.py). */
+export const INPUT_ROLES = { ids: "input_ids", mask: "attention_mask", type_ids: "token_type_ids" };
+const REQUIRED_ROLES = ["ids", "mask"];
+const INPUT_NAME = /^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$/;
+/** Version 1 bundles record no inputs: their graphs take these three. */
+const LEGACY_INPUTS = Object.entries(INPUT_ROLES).map(([role, name]) => ({ name, role }));
 export const VARIANTS = ["fp32", "fused", "int8", "fp16"];
 export const POOLING_KINDS = ["mean", "max", "cls"];
 export const POOLING_INPUTS = ["hidden_state", "attention_mask"];
@@ -48,17 +55,43 @@ function sessionConfig(entry, name) {
   return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, String(v)]));
 }
 
+/** The manifest's `inputs` list, checked as runtime/manifest.py parse_inputs does. */
+function parseInputs(data) {
+  if (!Array.isArray(data) || data.length === 0) {
+    throw new BundleError("manifest field 'inputs' must be a non-empty list of {name, role}; re-export the bundle");
+  }
+  const inputs = data.map((item, i) => {
+    if (item === null || typeof item !== "object" || typeof item.name !== "string" || typeof item.role !== "string") {
+      throw new BundleError(`manifest field inputs[${i}] must be an object with string name and role, got ${JSON.stringify(item)}`);
+    }
+    if (!INPUT_NAME.test(item.name)) throw new BundleError(`manifest field inputs[${i}].name ${JSON.stringify(item.name)} is not a valid graph input name`);
+    if (!(item.role in INPUT_ROLES)) {
+      throw new BundleError(`manifest field inputs[${i}].role ${JSON.stringify(item.role)} is unknown; roles: ${Object.keys(INPUT_ROLES).join(", ")}`);
+    }
+    return { name: item.name, role: item.role };
+  });
+  const names = new Set(inputs.map((i) => i.name));
+  const roles = new Set(inputs.map((i) => i.role));
+  if (names.size !== inputs.length || roles.size !== inputs.length || REQUIRED_ROLES.some((r) => !roles.has(r))) {
+    throw new BundleError(`manifest field 'inputs' must name each input and role once and include roles ${REQUIRED_ROLES.join(", ")}; got ${JSON.stringify(data)}`);
+  }
+  return inputs;
+}
+
 /** Validate a manifest's JSON object; return the fields a loader needs. */
 export function parseManifest(data) {
   if (data === null || typeof data !== "object") throw new BundleError("manifest.json must hold a JSON object");
   if (data.format !== FORMAT) {
     throw new BundleError(`not a layerwise bundle manifest: format is ${JSON.stringify(data.format)}, expected '${FORMAT}'`);
   }
-  if (data.format_version !== FORMAT_VERSION) {
+  if (!FORMAT_VERSIONS.includes(data.format_version)) {
     throw new BundleError(
-      `bundle format version ${JSON.stringify(data.format_version)} is not supported by this layerwise (it reads version ` +
-        `${FORMAT_VERSION}); re-export the bundle or install a matching layerwise`,
+      `bundle format version ${JSON.stringify(data.format_version)} is not supported by this layerwise (it reads versions ` +
+        `${FORMAT_VERSIONS.join(", ")}); re-export the bundle or install a matching layerwise`,
     );
+  }
+  if (data.format_version >= 2 && !("inputs" in data)) {
+    throw new BundleError(`manifest format version ${data.format_version} must list the graph 'inputs'; re-export the bundle`);
   }
   const model = require(data, "model", "object");
   const variantsJson = require(data, "variants", "object");
@@ -89,6 +122,7 @@ export function parseManifest(data) {
     hiddenSize: require(model, "hidden_size", "int", "model."),
     maxLength: require(model, "max_length", "int", "model."),
     padTokenId: Number.isInteger(model.pad_token_id) ? model.pad_token_id : 0,
+    inputs: "inputs" in data ? parseInputs(data.inputs) : LEGACY_INPUTS,
     tokenizer: fileEntry(data.tokenizer, "tokenizer"),
     pooling: Object.fromEntries(POOLING_KINDS.map((k) => [k, fileEntry(pooling[k], `pooling_graphs.${k}`)])),
     variants,

@@ -38,8 +38,8 @@ function modelWithExternalData(location) {
 }
 
 test("a bundle of another format version is refused, naming both versions", async () => {
-  const dir = bundleCopy((m) => (m.format_version = 2));
-  await assert.rejects(load(dir), /^BundleError: bundle format version 2 is not supported by this layerwise \(it reads version 1\)/);
+  const dir = bundleCopy((m) => (m.format_version = 3));
+  await assert.rejects(load(dir), /^BundleError: bundle format version 3 is not supported by this layerwise \(it reads versions 1, 2\)/);
 });
 
 test("a tokenizer changed after export fails its sha256 check", async () => {

@@ -42,10 +42,9 @@ export const TEXTS = [
 
 /**
  * Reference results of the Python runtime for `cases`, cached per spec (both test files share one
- * run); with `windows` ([{maxLength, stride}]), also the windows runtime/windows.py cuts `texts` into.
+ * run) on `bundle` (the MiniLM bundle unless given); with `windows` ([{maxLength, stride}]), also the windows runtime/windows.py cuts `texts` into.
  */
-export function pythonReference(cases, texts = TEXTS, windows = []) {
-  const bundle = bundleDir();
+export function pythonReference(cases, texts = TEXTS, windows = [], bundle = bundleDir()) {
   const spec = { bundle, texts, cases, threads: 1, windows };
   const helper = path.join(here, "python_reference.py");
   const key = createHash("sha256")
@@ -62,7 +61,6 @@ export function pythonReference(cases, texts = TEXTS, windows = []) {
     execFileSync("mv", [out + ".part", out]);
   }
   const data = JSON.parse(readFileSync(out, "utf8"));
-  const decode = (r) => (Array.isArray(r) ? r.map(decode) : { dims: r.dims, data: new Float32Array(Buffer.from(r.data, "base64").buffer.slice(0)) });
   return { ...data, cases: data.cases.map((c) => ({ ...c, result: decode(c.result) })) };
 }
 
@@ -76,7 +74,16 @@ export function pythonLongTexts() {
   return longTexts;
 }
 
+/** Packed results (base64 float32 little-endian) -> {dims, data: Float32Array}, per-token lists included. Small
+ * buffers from Buffer.from share Node's pool, so only the decoded bytes are copied, not the pool around them. */
+export function decode(r) {
+  if (Array.isArray(r)) return r.map(decode);
+  const bytes = Buffer.from(r.data, "base64");
+  return { dims: r.dims, data: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)) };
+}
+
 export function maxAbsDiff(a, b) {
+  if (a.length !== b.length) return Infinity; // a shorter or longer result is no match
   let worst = 0;
   for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
   return Number.isNaN(worst) ? Infinity : worst;

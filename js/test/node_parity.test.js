@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { load } from "../src/node.js";
 import { BATCH_TOKENS_CPU } from "../src/encoder.js";
-import { FASTEST_FIRST, FORMAT_VERSION, INPUT_NAMES, POOLING_KINDS, VARIANTS } from "../src/manifest.js";
+import { FASTEST_FIRST, FORMAT_VERSION, FORMAT_VERSIONS, INPUT_ROLES, POOLING_KINDS, VARIANTS } from "../src/manifest.js";
 import { COMBINES, OVERFLOWS } from "../src/options.js";
 import { DEFAULT_STRIDE } from "../src/windows.js";
 import { CASES, INT8_BAR, INT8_REFERENCE, TOLERANCE, runCase } from "./cases.js";
@@ -30,7 +30,7 @@ test("the tokenizer gives the Python runtime's ids, truncation included", () => 
 test("the constants mirrored from the Python runtime are equal to it", () => {
   const c = reference.constants;
   assert.deepEqual(
-    { FORMAT_VERSION, VARIANTS, POOLING_KINDS, INPUT_NAMES, BATCH_TOKENS_CPU, COMBINES, FASTEST_FIRST, OVERFLOWS, DEFAULT_STRIDE },
+    { FORMAT_VERSION, FORMAT_VERSIONS, VARIANTS, POOLING_KINDS, INPUT_ROLES, BATCH_TOKENS_CPU, COMBINES, FASTEST_FIRST, OVERFLOWS, DEFAULT_STRIDE },
     c,
   );
 });

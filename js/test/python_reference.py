@@ -69,9 +69,10 @@ def main(spec_path: str, out_path: str) -> None:
     ids = next(iter(encoders.values())).tokenize(spec["texts"]).ids  # the ids the JS tokenizer must reproduce
     constants = {
         "FORMAT_VERSION": manifest.FORMAT_VERSION,
+        "FORMAT_VERSIONS": list(manifest.FORMAT_VERSIONS),
         "VARIANTS": list(manifest.VARIANTS),
         "POOLING_KINDS": list(manifest.POOLING_KINDS),
-        "INPUT_NAMES": list(manifest.INPUT_NAMES),
+        "INPUT_ROLES": dict(manifest.INPUT_ROLES),
         "BATCH_TOKENS_CPU": engine.BATCH_TOKENS_CPU,
         "COMBINES": [k for k in options.COMBINERS],
         "FASTEST_FIRST": list(loader.FASTEST_FIRST),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..runtime.manifest import FORMAT, FORMAT_VERSION, read_manifest
+from ..runtime.manifest import FORMAT, read_manifest
 
 
 def _parity_rows(variant: str, report: dict[str, Any]) -> list[str]:
@@ -23,11 +23,12 @@ def describe(bundle_dir: str | Path) -> str:
     manifest = read_manifest(bundle_dir)
     model, source, pooling = manifest.model, manifest.source, manifest.default_pooling
     lines = [
-        f"bundle   {Path(bundle_dir)}  (format {FORMAT} v{FORMAT_VERSION}, created {manifest.created_utc or '?'})",
+        f"bundle   {Path(bundle_dir)}  (format {FORMAT} v{manifest.format_version}, created {manifest.created_utc or '?'})",
         f"source   {source.id_or_path}  revision {source.revision or 'unknown'}",
         f"model    {model.model_type} {model.architecture}: {model.num_layers} layers, hidden "
         f"{model.hidden_size}, max length {model.max_length}; default pooling {pooling.get('pool')}"
         f"{' + normalize' if pooling.get('normalize') else ''}",
+        "inputs   " + ", ".join(f"{i.name} ({i.role})" for i in manifest.inputs),
         "versions " + ", ".join(f"{k} {v}" for k, v in manifest.versions.items()),
         "",
         "| variant | MB | providers | fused operators | export s |",

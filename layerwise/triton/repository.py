@@ -1,7 +1,7 @@
 """Write a Triton model repository for one bundle variant.
 
 Layout: ``REPO/NAME/config.pbtxt``, ``REPO/NAME/1/model.onnx`` (plus its external data), and
-``REPO/NAME/tokenizer.json`` with ``layerwise.json`` (max length, pad id, layers, hidden size)
+``REPO/NAME/tokenizer.json`` with ``layerwise.json`` (max length, pad id, layers, hidden size, the inputs and their roles)
 for the client that tokenizes. The config states the graph contract: int64 inputs
 ``dims: [-1]``, one ``hidden_state_K`` output per layer ``dims: [-1, hidden]`` (the batch
 dimension is Triton's, up to ``max_batch_size``), dynamic batching, one instance group, and
@@ -15,12 +15,13 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from ..runtime.bundle import open_bundle
 from ..runtime.errors import InputError
 from ..runtime.loader import choose_variant
-from ..runtime.manifest import INPUT_NAMES, output_name
+from ..runtime.manifest import GraphInput, output_name
 
 KINDS = {"cpu": "KIND_CPU", "gpu": "KIND_GPU"}
 PROVIDER_OF_KIND = {"cpu": "cpu", "gpu": "cuda"}
@@ -28,15 +29,17 @@ QUEUE_DELAY_US = 2000  # how long Triton holds a request for others to join its 
 SIDE_FILES = ("tokenizer.json", "layerwise.json")
 
 
-def config_text(name: str, num_layers: int, hidden: int, kind: str, instances: int, max_batch_size: int, threads: int) -> str:
+def config_text(
+    name: str, inputs: Sequence[GraphInput], num_layers: int, hidden: int, kind: str, instances: int, max_batch_size: int, threads: int
+) -> str:
     """The ``config.pbtxt`` text (protobuf text format of Triton's ModelConfig)."""
-    inputs = ",\n".join(f'  {{ name: "{n}" data_type: TYPE_INT64 dims: [ -1 ] }}' for n in INPUT_NAMES)
+    declared = ",\n".join(f'  {{ name: "{i.name}" data_type: TYPE_INT64 dims: [ -1 ] }}' for i in inputs)
     outputs = ",\n".join(f'  {{ name: "{output_name(k)}" data_type: TYPE_FP32 dims: [ -1, {hidden} ] }}' for k in range(num_layers + 1))
     params = {"intra_op_thread_count": threads, "inter_op_thread_count": 1}
     parameters = "\n".join(f'parameters {{ key: "{k}" value: {{ string_value: "{v}" }} }}' for k, v in params.items())
     return (
         f'name: "{name}"\nbackend: "onnxruntime"\nmax_batch_size: {max_batch_size}\n'
-        f"input [\n{inputs}\n]\noutput [\n{outputs}\n]\n"
+        f"input [\n{declared}\n]\noutput [\n{outputs}\n]\n"
         f"dynamic_batching {{ max_queue_delay_microseconds: {QUEUE_DELAY_US} }}\n"
         f"instance_group [ {{ count: {instances} kind: {KINDS[kind]} }} ]\n{parameters}\n"
     )
@@ -87,7 +90,9 @@ def write_repository(
                 bundle.path / entry.path, version / Path(entry.path).relative_to(Path(manifest.variants[chosen].graph.path).parent)
             )
         (staging / "config.pbtxt").write_text(
-            config_text(model, manifest.model.num_layers, manifest.model.hidden_size, kind, instances, max_batch_size, threads)
+            config_text(
+                model, manifest.inputs, manifest.model.num_layers, manifest.model.hidden_size, kind, instances, max_batch_size, threads
+            )
         )
         (staging / "tokenizer.json").write_text(bundle.tokenizer_json(), encoding="utf-8")
         info = manifest.model
@@ -98,6 +103,7 @@ def write_repository(
             "num_layers": info.num_layers,
             "hidden_size": info.hidden_size,
             "outputs": manifest.output_names,
+            "inputs": [i.to_json() for i in manifest.inputs],
         }
         (staging / "layerwise.json").write_text(json.dumps(side, indent=1) + "\n")
         if target.exists():
