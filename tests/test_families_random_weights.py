@@ -112,7 +112,7 @@ def test_server_extract_and_triton_take_a_two_input_bundle(tmp_path_factory, tmp
     from layerwise.triton.check import check_model
 
     from .extract_helpers import layer, read_output, sentences, write_jsonl
-    from .test_server_harness import serving
+    from .server_harness import serving
 
     _, bundle = _exported("roberta", tmp_path_factory)
     encoder = layerwise.load(bundle, variant="fp32", provider="cpu")
