@@ -27,10 +27,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# No hub is reachable: make every Hugging Face library fail fast instead of retrying the network.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+# Run as the worker, no hub is reachable: make every Hugging Face library fail fast instead of retrying the
+# network. Only then: a test importing this module must not turn the hub off for its whole process.
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import numpy as np
 
