@@ -45,7 +45,7 @@ NOT_RUN = {
     "layerwise bench bundles/minilm --batch-sizes 1,8,32 --seq-lens 16,128,512    # latency and throughput on this machine":
         "a benchmark: 9 cells of 3 s each after warm-up, minutes on a shared 2-core machine",
     "pip install '.[cpu,serve]'                            # from a checkout (see Install)":
-        "installs from PyPI, then serves until stopped; tests/test_server_*.py send these requests over real sockets",
+        "installs into this environment, then serves until stopped; tests/test_server_*.py send these requests over real sockets",
     "layerwise export sentence-transformers/all-MiniLM-L6-v2 --out bundles/minilm-edge --variants int8 --edge":
         "a MiniLM export takes minutes here: tests/test_edge_bundle.py exports the same edge bundle",
     "layerwise serve bundles/all-MiniLM-L6-v2 --ray --replicas 2 --threads 1     # or --autoscale 1..8; Ctrl-C stops":
