@@ -156,13 +156,8 @@ class TextTokenizer:
         texts = list(texts)
         raw = encode_batch(self._raw, texts, add_special_tokens=False)
         full = [len(e.ids) + self._specials for e in raw]
-        too_long = [i for i, n in enumerate(full) if n > limit]
-        if too_long and truncate is False:
-            first = too_long[0]
-            raise InputError(
-                f"text {first} has {full[first]} tokens, more than max_length {limit} "
-                f"({len(too_long)} text(s) too long); pass overflow='truncate' to cut them, or shorten the text"
-            )
+        if truncate is False:
+            _refuse_too_long(full, limit, "text", "tokens", "pass overflow='truncate' to cut them, or shorten the text")
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
         return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit, truncate is None)
@@ -205,13 +200,8 @@ class TextTokenizer:
             if not seq:
                 raise InputError(f"sequence {row} holds no token ids; send at least one")
         full = [len(seq) for seq in rows]
-        too_long = [i for i, n in enumerate(full) if n > limit]
-        if too_long and truncate is False:
-            first = too_long[0]
-            raise InputError(
-                f"sequence {first} has {full[first]} token ids, more than max_length {limit} "
-                f"({len(too_long)} sequence(s) too long); pass truncate=True to cut them, or send fewer ids"
-            )
+        if truncate is False:
+            _refuse_too_long(full, limit, "sequence", "token ids", "pass truncate=True to cut them, or send fewer ids")
         cut = [seq[:limit] for seq in rows]
         texts = self._raw.decode_batch(cut, skip_special_tokens=False)
         return Tokenized(texts, cut, [[0] * len(seq) for seq in cut], full, limit, truncate is None)
@@ -258,3 +248,13 @@ def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, ma
             types[r, :n] = tokenized.type_ids[row]
             mask[r, :n] = 1
         yield Batch(indices=rows, input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+
+def _refuse_too_long(full: Sequence[int], limit: int, item: str, unit: str, fix: str) -> None:
+    """An InputError naming the first of ``full`` (lengths, specials included) over ``limit``, if any."""
+    too_long = [i for i, n in enumerate(full) if n > limit]
+    if too_long:
+        first = too_long[0]
+        raise InputError(
+            f"{item} {first} has {full[first]} {unit}, more than max_length {limit} ({len(too_long)} {item}(s) too long); {fix}"
+        )
