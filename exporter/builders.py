@@ -2,9 +2,9 @@
 (or from PyTorch) and returning the same typed BuildReport.
 
     fp32  <- PyTorch (torch.onnx.export, every hidden state an output)
-    fused <- fp32    (ONNX Runtime's transformer fusions, counted and checked)
+    fused <- fp32    (ONNX Runtime's transformer fusions, counted and checked; SkipLayerNormalization given back for the CPU)
     int8  <- fp32    (SmoothQuant + per-token int8, see quantize.py)
-    fp16  <- fused   (float16 inside, float32 inputs and outputs)
+    fp16  <- fp32    (the same fusions, SkipLayerNormalization kept for CUDA; float16 inside, float32 inputs and outputs)
 
 Which provider runs which variant is not decided here: see VARIANT_PROVIDERS in the manifest.
 """
@@ -44,11 +44,12 @@ def _trace(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 
 def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
-    record = fuse(_given(source), out, ctx.ckpt.config, ctx.scratch)
+    record = fuse(_given(source), out, ctx.ckpt.config, ctx.scratch, for_cpu=True)
     return BuildReport(
         method="ONNX Runtime transformer optimizer (bert fusions), fused operators counted against the family's expectation for its layer "
-            "count",
+            "count; SkipLayerNormalization then given back as Add + LayerNormalization (faster on the CPU)",
         fused_operators=record.pop("fused_operators"),
+        session_config=record.pop("session_config", {}),
         details=record,
     )
 
@@ -59,9 +60,11 @@ def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 
 def _halve(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
-    record = convert_fp16(_given(source), out)
+    fused = ctx.scratch / "fused-for-cuda.onnx"
+    fuse(_given(source), fused, ctx.ckpt.config, ctx.scratch, for_cpu=False)
+    record = convert_fp16(fused, out)
     return BuildReport(
-        method="the fused graph in float16, with float32 inputs and outputs",
+        method="the fused graph (SkipLayerNormalization kept) in float16, with float32 inputs and outputs",
         fused_operators=fused_counts(graph_tools.load(out)),
         kept_float=record.pop("kept_float"),
         details=record,
@@ -84,12 +87,12 @@ BUILDERS = {
     "fp32": Builder(None, _trace),
     "fused": Builder("fp32", _fuse),
     "int8": Builder("fp32", _quantize),
-    "fp16": Builder("fused", _halve),
+    "fp16": Builder("fp32", _halve),
 }
 
 
 def lineage(variant: str) -> list[str]:
-    """The variant and every graph it is built from, itself first: "fp16" -> [fp16, fused, fp32]."""
+    """The variant and every graph it is built from, itself first: "fused" -> [fused, fp32]."""
     chain = [variant]
     while (source := BUILDERS[chain[-1]].source) is not None:
         chain.append(source)

@@ -141,7 +141,7 @@ class _Exporter:
         target = self.work / variant_file(name)
         files = graph_tools.save(graph_tools.load(path), target, self.external_data_threshold)
         parity = self.parity
-        outputs = run_onnx(target, parity.feeds, self.threads)
+        outputs = run_onnx(target, parity.feeds, self.threads, report.session_config)
         parity_report = check(name, compare(outputs, parity.reference, parity.masks), self.bars[name])
         seconds = time.perf_counter() - started
         log.info("%s: %.1f MB, parity passed, %.1f s", name, sum(f.stat().st_size for f in files) / 1e6, seconds)

@@ -9,7 +9,7 @@ so int8 is never checked on its calibration text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,13 +89,16 @@ def calibration_feeds(tokenizer: Any, max_length: int, inputs: Sequence[GraphInp
     return [tokenize(tokenizer, texts, max_length, inputs) for texts in batches]
 
 
-def session_for(model: Path | bytes, threads: int) -> ort.InferenceSession:
-    """A CPU session for a graph file or serialized model."""
-    options = SessionConfig(provider="cpu", threads=threads).session_options()
+def session_for(model: Path | bytes, threads: int, session_config: Mapping[str, str] | None = None) -> ort.InferenceSession:
+    """A CPU session for a graph file or serialized model, with the variant's session config entries."""
+    entries = tuple((session_config or {}).items())
+    options = SessionConfig(provider="cpu", threads=threads, entries=entries).session_options()
     return ort.InferenceSession(str(model) if isinstance(model, Path) else model, options, providers=["CPUExecutionProvider"])
 
 
-def run_onnx(path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: int) -> list[list[np.ndarray]]:
+def run_onnx(
+    path: Path, feeds: Sequence[dict[str, np.ndarray]], threads: int, session_config: Mapping[str, str] | None = None
+) -> list[list[np.ndarray]]:
     """Every hidden state of an ONNX graph on the CPU provider, batch by batch."""
-    session = session_for(path, threads)
+    session = session_for(path, threads, session_config)
     return [session.run(None, f) for f in feeds]

@@ -51,6 +51,7 @@ class Engine:
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, cpu_family: str) -> None:
         self._bundle = bundle
         self._variant = bundle.manifest.variants[variant]
+        config = dataclasses.replace(config, entries=tuple(self._variant.build.session_config.items()))
         self.config = config
         self._single = dataclasses.replace(config, threads=1)
         self._run_options = config.run_options()

@@ -122,6 +122,13 @@ def parse_inputs(data: Any) -> tuple[GraphInput, ...]:
     return tuple(inputs)
 
 
+def _session_config(data: Any, where: str) -> dict[str, str]:
+    """Session config entries every loader sets for a variant (js/src/manifest.js reads the same field)."""
+    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise BundleError(f"manifest field {where}session_config must map config keys to string values, got {data!r}")
+    return dict(data)
+
+
 @dataclass(frozen=True)
 class BuildReport:
     """How a variant's graph was made: the same shape for every variant."""
@@ -130,8 +137,9 @@ class BuildReport:
     fused_operators: dict[str, int] = field(default_factory=dict)  # fused ONNX Runtime operators by type
     kept_float: list[dict[str, Any]] = field(default_factory=list)  # what stayed float32, and why
     details: dict[str, Any] = field(default_factory=dict)  # the variant's own figures (int8: alpha, calibration)
+    session_config: dict[str, str] = field(default_factory=dict)  # ONNX Runtime config entries every loader sets
 
-    KEYS = ("method", "fused_operators", "kept_float")
+    KEYS = ("method", "fused_operators", "kept_float", "session_config")
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,7 @@ class Variant:
             "method": build.method,
             "fused_operators": build.fused_operators,
             "kept_float": build.kept_float,
+            "session_config": build.session_config,
             **build.details,
             "parity": self.parity,
             "export_seconds": self.export_seconds,
@@ -188,6 +197,7 @@ class Variant:
                 fused_operators=dict(data.get("fused_operators") or {}),
                 kept_float=list(data.get("kept_float") or []),
                 details={k: v for k, v in data.items() if k not in known},
+                session_config=_session_config(data.get("session_config", {}), where),
             ),
             parity=_require(data, "parity", dict, where),
             export_seconds=float(_require(data, "export_seconds", (int, float), where)),

@@ -73,6 +73,7 @@ class SessionConfig:
     threads: int
     device_id: int = 0
     cpu_arena: bool = False  # off: see the module docstring (benchmarks.soak compares both)
+    entries: tuple[tuple[str, str], ...] = ()  # session config entries the variant's manifest entry asks for
 
     def session_options(self, external_data_folder: Path | None = None) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -84,6 +85,8 @@ class SessionConfig:
         options.enable_cpu_mem_arena = self.cpu_arena
         if external_data_folder is not None:
             options.add_session_config_entry(EXTERNAL_DATA_FOLDER, str(external_data_folder))
+        for key, value in self.entries:
+            options.add_session_config_entry(key, value)
         return options
 
     def providers(self) -> list[Any]:

@@ -11,6 +11,7 @@ import onnx
 import pytest
 from tokenizers import Tokenizer
 
+from layerwise.exporter.fusion import SKIP_NORM_SESSION_CONFIG
 from layerwise.exporter.texts import PARITY_TEXTS, corpus_sentences
 from layerwise.runtime.manifest import read_manifest
 
@@ -66,11 +67,36 @@ def test_fused_graph_has_one_attention_per_layer_and_embedding_fusion(minilm_bun
     ops = Counter(n.op_type for n in onnx.load(str(minilm_bundle / "model.fused.onnx")).graph.node)
     assert ops["Attention"] == 6
     assert ops["EmbedLayerNormalization"] == 1
-    assert ops["SkipLayerNormalization"] == 12
+    assert ops["SkipLayerNormalization"] == 0  # given back for the CPU (exporter/fusion.py)
     assert ops["BiasGelu"] + ops["Gelu"] + ops["FastGelu"] == 6
-    assert ops["LayerNormalization"] == 0  # no second, unfused embedding path
-    recorded = read_manifest(minilm_bundle).variants["fused"].build.fused_operators
-    assert recorded["Attention"] == 6 and recorded["EmbedLayerNormalization"] == 1
+    assert ops["LayerNormalization"] == 12  # the 12 skip norms; no second, unfused embedding path
+    fused = read_manifest(minilm_bundle).variants["fused"].build
+    assert fused.fused_operators["Attention"] == 6 and fused.fused_operators["SkipLayerNormalization"] == 12
+    assert fused.details["skip_layer_norm_unfused"]["count"] == 12
+    assert fused.session_config == SKIP_NORM_SESSION_CONFIG
+
+
+def test_fp16_graph_keeps_the_skip_norms_for_cuda(minilm_bundle):
+    ops = Counter(n.op_type for n in onnx.load(str(minilm_bundle / "model.fp16.onnx")).graph.node)
+    assert ops["SkipLayerNormalization"] == 12 and ops["Attention"] == 6
+    assert read_manifest(minilm_bundle).variants["fp16"].build.session_config == {}
+
+
+def test_loaded_fused_session_does_not_fuse_the_skip_norms_again(minilm_bundle, tmp_path):
+    """The manifest's session_config reaches the session: ONNX Runtime's optimized graph keeps Add + LayerNormalization."""
+    import onnxruntime as ort
+
+    from layerwise.runtime.session import SessionConfig
+
+    build = read_manifest(minilm_bundle).variants["fused"].build
+    optimized = {}
+    for label, entries in (("as loaded", tuple(build.session_config.items())), ("without", ())):
+        options = SessionConfig(provider="cpu", threads=1, entries=entries).session_options()
+        options.optimized_model_filepath = str(tmp_path / f"{label}.onnx")
+        ort.InferenceSession(str(minilm_bundle / "model.fused.onnx"), options, providers=["CPUExecutionProvider"])
+        optimized[label] = Counter(n.op_type for n in onnx.load(options.optimized_model_filepath).graph.node)
+    assert optimized["as loaded"]["SkipLayerNormalization"] == 0
+    assert optimized["without"]["SkipLayerNormalization"] == 12  # the setting is what keeps them apart
 
 
 def test_every_variant_has_the_same_graph_contract(minilm_bundle):

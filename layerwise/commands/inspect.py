@@ -36,7 +36,12 @@ def describe(bundle_dir: str | Path) -> str:
     ]
     for name, variant in manifest.variants.items():
         size = sum(f.bytes for f in variant.files) / 1e6
-        fused = ", ".join(f"{k} {v}" for k, v in variant.build.fused_operators.items() if v) or "-"
+        given_back = variant.build.details.get("skip_layer_norm_unfused", {}).get("count")
+        fused = ", ".join(
+            f"{k} {v}" + (" (as Add + LayerNormalization on the CPU)" if k == "SkipLayerNormalization" and given_back else "")
+            for k, v in variant.build.fused_operators.items()
+            if v
+        ) or "-"
         lines.append(f"| {name} | {size:.1f} | {','.join(variant.providers)} | {fused} | {variant.export_seconds} |")
     lines += [
         "",
