@@ -4,8 +4,9 @@ One process does it all, because QEMU starts Python and ONNX Runtime slowly:
 1. ``layerwise verify BUNDLE --variant int8 --texts N``: the CLI as users run it, its output and status;
 2. ``layerwise.load(BUNDLE, variant="int8").embed_tokens(texts)``: every hidden state of every token;
 3. a ``MatMulInteger`` probe graph (built on x86, saved as a file): its exact int32 products;
-4. the HWCAPs this process saw: QEMU sets them per ``-cpu`` model, and ONNX Runtime picks its
-   uint8 x int8 kernel from them (plain NEON, dot product or i8mm).
+4. the CPU as layerwise describes it (runtime/cpu.py: features from the HWCAPs this process saw; QEMU
+   sets them per ``-cpu`` model, and ONNX Runtime picks its uint8 x int8 kernel from them: plain NEON,
+   dot product or i8mm).
 layerwise is not installed here: the ``layerwise`` package is mapped onto this checkout.
 
     python run_arm64.py SPEC.json    # SPEC: repo, bundle, verify_texts, texts, probe, probe_feeds, out
@@ -15,15 +16,11 @@ import contextlib
 import importlib.util
 import io
 import json
-import struct
 import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-
-AT_HWCAP, AT_HWCAP2 = 16, 26
-HWCAP_ASIMDDP, HWCAP_SVE, HWCAP2_I8MM = 1 << 20, 1 << 22, 1 << 13
 
 
 def import_checkout(repo: Path) -> None:
@@ -37,17 +34,11 @@ def import_checkout(repo: Path) -> None:
     spec.loader.exec_module(module)
 
 
-def hwcaps() -> dict[str, bool]:
-    """The instruction sets ONNX Runtime's kernel choice asks about, from this process's auxiliary vector."""
-    vector = dict(struct.iter_unpack("<QQ", Path("/proc/self/auxv").read_bytes()))
-    hwcap, hwcap2 = vector.get(AT_HWCAP, 0), vector.get(AT_HWCAP2, 0)
-    return {"dotprod": bool(hwcap & HWCAP_ASIMDDP), "i8mm": bool(hwcap2 & HWCAP2_I8MM), "sve": bool(hwcap & HWCAP_SVE)}
-
-
 spec = json.loads(Path(sys.argv[1]).read_text())
 import_checkout(Path(spec["repo"]))
 import layerwise  # noqa: E402  (the checkout, mapped above)
 from layerwise.cli import main  # noqa: E402
+from layerwise.runtime.cpu import describe  # noqa: E402
 
 printed = io.StringIO()
 with contextlib.redirect_stdout(printed):
@@ -61,7 +52,7 @@ np.savez(
     spec["out"],
     verify_status=np.array(status),
     verify_output=np.array(printed.getvalue()),
-    hwcaps=np.array(json.dumps(hwcaps())),
+    cpu=np.array(json.dumps(describe())),
     **{f"states_{i}": s for i, s in enumerate(states)},
     **{f"product_{i}": p for i, p in enumerate(products)},
 )

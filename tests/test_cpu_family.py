@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+
 import pytest
 
-from layerwise.runtime.cpu import describe, family_of, family_title, parse_cpuinfo
+from layerwise.runtime.cpu import arm64_features, describe, family_of, family_title, parse_cpuinfo
 
 # Trimmed /proc/cpuinfo texts of real machines (two processors each; the first one is read).
 HASWELL = """processor\t: 0
@@ -20,6 +22,14 @@ ZEN4 = """processor\t: 0
 model name\t: AMD EPYC 9R14 96-Core Processor
 flags\t\t: fpu sse2 avx fma avx2 avx512f avx512dq avx512bw avx512vl avx512_bf16 avx512_vnni
 """
+GRAVITON2 = """processor\t: 0
+BogoMIPS\t: 243.75
+Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp ssbs
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x3
+CPU part\t: 0xd0c
+"""
 SAPPHIRE_RAPIDS = """processor\t: 0
 model name\t: Intel(R) Xeon(R) Platinum 8488C
 flags\t\t: avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_bf16 amx_tile amx_int8
@@ -30,6 +40,7 @@ flags\t\t: avx2 fma avx512f avx512bw avx512_vnni avx_vnni avx512_bf16 amx_bf16 a
     "text, model, family, flags",
     [
         (HASWELL, "Intel(R) Xeon(R) CPU E5-2680 v3 @ 2.50GHz", "avx2", ["avx2", "fma"]),
+        (GRAVITON2, "ARM implementer 0x41 part 0xd0c", "arm64_dotprod", ["asimd", "asimddp"]),
         (ZEN4, "AMD EPYC 9R14 96-Core Processor", "avx512_vnni", ["avx2", "avx512_bf16", "avx512_vnni", "avx512bw", "avx512f", "fma"]),
         (
             SAPPHIRE_RAPIDS,
@@ -49,6 +60,14 @@ def test_families_follow_mlas_preference_and_unknown_when_no_avx2():
     assert family_of({"avx512f", "avx512bw", "avx512_vnni", "avx2"}) == "avx512_vnni"
     assert family_of({"sse4_2", "avx"}) == "unknown"
     assert family_title("avx512_vnni") == "AVX-512 VNNI" and family_title("avx2") == "AVX2 (no VNNI)"
+    assert family_of({"asimd", "asimddp", "i8mm", "sve"}) == "arm64_i8mm" and family_of({"asimd"}) == "arm64_neon"
+
+
+def test_arm64_features_are_read_from_the_auxiliary_vector():
+    """AT_HWCAP (16) and AT_HWCAP2 (26) pairs as the kernel writes them; a torn tail is ignored."""
+    auxv = struct.pack("<6Q", 16, (1 << 1) | (1 << 20) | (1 << 22), 26, 1 << 13, 0, 0) + b"\x01\x02"
+    assert arm64_features(auxv) == {"asimd", "asimddp", "sve", "i8mm"}
+    assert arm64_features(struct.pack("<4Q", 16, 1 << 1, 0, 0)) == {"asimd"}
 
 
 def test_this_machine_is_described_with_a_known_title():

@@ -34,11 +34,12 @@ from .test_int8_portability import int16_pair_matmul, projection_weights
 QEMU = "qemu-aarch64-static"
 ARM64 = Path(__file__).resolve().parents[1] / ".arm64"  # tests/arm64_setup.sh builds it
 RUNNER = Path(__file__).with_name("run_arm64.py")
-# QEMU -cpu model: the HWCAPs ONNX Runtime reads, and the uint8 x int8 kernel they select in MLAS
+# QEMU -cpu model: the features (HWCAPs) ONNX Runtime reads, as runtime/cpu.py names them and their family,
+# and the uint8 x int8 kernel they select in MLAS
 CPUS = {
-    "max": ({"dotprod": True, "i8mm": True, "sve": True}, "SVE UMMLA (i8mm)"),
-    "neoverse-n1": ({"dotprod": True, "i8mm": False, "sve": False}, "NEON UDOT (dot product)"),
-    "cortex-a57": ({"dotprod": False, "i8mm": False, "sve": False}, "NEON SMULL/SMLAL (int16 pair sums)"),
+    "max": ((["asimd", "asimddp", "i8mm", "sve"], "arm64_i8mm"), "SVE UMMLA (i8mm)"),
+    "neoverse-n1": ((["asimd", "asimddp"], "arm64_dotprod"), "NEON UDOT (dot product)"),
+    "cortex-a57": ((["asimd"], "arm64_neon"), "NEON SMULL/SMLAL (int16 pair sums)"),
 }
 VERIFY_TEXTS = 4  # QEMU runs MiniLM at one or two seconds per short text
 PROBE_ROWS = 32  # per weight: the output channels whose neighbouring weights sum highest
@@ -121,9 +122,11 @@ def states_of(run: dict[str, np.ndarray], count: int) -> list[np.ndarray]:
 
 
 def test_verify_passes_on_every_arm64_int8_kernel(arm64_runs):
-    for cpu, (caps, kernel) in CPUS.items():
+    for cpu, ((flags, family), kernel) in CPUS.items():
         run = arm64_runs[cpu]
-        assert json.loads(str(run["hwcaps"])) == caps, f"QEMU's -cpu {cpu} no longer selects {kernel}: {run['hwcaps']}"
+        facts = json.loads(str(run["cpu"]))
+        assert facts["cpu_flags"] == flags, f"QEMU's -cpu {cpu} no longer selects {kernel}: {facts}"
+        assert facts["cpu_family"] == family and facts["cpu"] == "unknown", facts  # not the x86 host's /proc/cpuinfo
         assert int(run["verify_status"]) == 0 and "  PASS" in str(run["verify_output"]), (cpu, str(run["verify_output"]))
 
 
