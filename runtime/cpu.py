@@ -5,9 +5,8 @@ in MLAS's own order of preference (x86: AMX, AVX-512 VNNI, AVX-512 core, AVX-VNN
 i8mm, dot product, plain NEON): figures measured on one family do not carry over to another.
 AVX2, AVX-512 without VNNI and plain NEON add uint8 x int8 products in int16 pairs (why int8
 weights are pair-bounded: exporter/quantize.py). Linux only; elsewhere the family is "unknown".
-x86 flags come from ``/proc/cpuinfo``; ARM64 features from this process's auxiliary vector, as
-ONNX Runtime reads them (under QEMU user mode /proc/cpuinfo is the host's, the auxiliary vector
-the emulated CPU's). Imports nothing heavy.
+x86 flags come from ``/proc/cpuinfo``; ARM64 features from this process's auxiliary vector, where
+ONNX Runtime reads them (``/proc/cpuinfo``'s ``Features`` if it cannot be read). Imports nothing heavy.
 
     >>> family_of({"avx2", "avx512f", "avx512bw", "avx512_vnni"})
     'avx512_vnni'
@@ -95,7 +94,7 @@ def describe() -> dict[str, Any]:
 
 
 def _arm64(cpuinfo: dict[str, Any]) -> dict[str, Any]:
-    """ARM64 facts: features from the auxiliary vector; the model only from an ARM /proc/cpuinfo (not QEMU's host one)."""
+    """ARM64 facts: features from the auxiliary vector; the model only from an ARM-format /proc/cpuinfo."""
     try:
         flags = arm64_features(AUXV.read_bytes())
     except OSError:

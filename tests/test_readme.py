@@ -53,7 +53,7 @@ NOT_RUN = {
     "cd js && ONNXRUNTIME_NODE_INSTALL=skip npm ci && cd ..     # in this repository (make test does it)":
         "npm ci reinstalls js/node_modules of the checkout; make test does it, and tests/test_js_package.py runs the package",
     "make bench                                                                    # both models":
-        "benchmarks: the BERT-base jobs alone take about 10 minutes with --quick (28 more to build the model once)",
+        "benchmarks: the BERT-base jobs alone take about 15 minutes on a quiet 2-core machine (7 more to build the model once)",
     "make test                 # lint, then the full suite under transformers 5, the js/ package in Node and headless Chromium included":
         "make test runs this suite; make bench takes about 40 minutes; make test-transformers4 builds .venv-tf4 (minutes)",
 }
