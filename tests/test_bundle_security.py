@@ -136,3 +136,22 @@ def test_a_graph_file_that_is_a_symlink_out_of_the_bundle_is_refused(tmp_path, b
     (bundle / "model.fp32.onnx").symlink_to(outside)
     with pytest.raises(BundleError, match=r"resolves to .*elsewhere.onnx outside the bundle folder \(a symbolic link\?\)"):
         layerwise.load(bundle, variant="fp32")
+
+
+def test_a_variants_session_config_reaches_its_sessions(bundle):
+    """session.load_model_format=ORT makes ONNX Runtime refuse an ONNX-format file: proof the entry was set."""
+    data = _manifest(bundle)
+    data["variants"]["fp32"]["session_config"] = {"session.load_model_format": "ORT"}
+    _save_manifest(bundle, data)
+    with pytest.raises(BundleError, match="could not load variant 'fp32'"):
+        layerwise.load(bundle, variant="fp32")
+    layerwise.load(bundle, variant="fused").close()  # the entry is the fp32 variant's alone
+
+
+@pytest.mark.parametrize("config", [["optimization.disable_specified_optimizers"], {"session.intra_op.allow_spinning": 0}])
+def test_a_malformed_session_config_is_refused_naming_the_field(bundle, config):
+    data = _manifest(bundle)
+    data["variants"]["fp32"]["session_config"] = config
+    _save_manifest(bundle, data)
+    with pytest.raises(BundleError, match=r"variants\.fp32\.session_config must map config keys to string values"):
+        layerwise.load(bundle, variant="fp32")
