@@ -1,0 +1,206 @@
+"""One graph change at a time: a bundle variant against the same variant rewritten, in one process.
+
+Each change (CHANGES) writes a copy of the bundle whose variant graph or session config differs in
+one thing, then times ``embed`` on real sentences (all hidden states, mean-pooled) for the current
+and the changed bundle, alternated round by round, and reports the speed ratio and the worst-layer
+pooled cosine to the fp32 variant. This is how the int8 and fused forms the README lists as tried
+were measured; rerun it on each CPU family (AMX, AVX2) before choosing a form there.
+
+Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import layerwise
+from layerwise.exporter.smoothing import matmul_targets
+from layerwise.runtime.manifest import read_manifest
+
+from .common import agreement, alternate, machine, real_sentences
+
+Rewrite = Callable[[Path], onnx.ModelProto | None]  # bundle folder -> the variant's new graph (None: the graph stays)
+
+
+def matmul_nbits(block: int) -> Rewrite:
+    """The fp32 graph with every weight MatMul as MatMulNBits: 8-bit symmetric weights per block of K,
+    accuracy level 4 (activations quantized per block inside the kernel)."""
+
+    def rewrite(bundle: Path) -> onnx.ModelProto:
+        model = onnx.load(str(bundle / "model.fp32.onnx"))
+        weights = {t.name: t for t in model.graph.initializer}
+        targets = {n.name for n in matmul_targets(model)}
+        for node in model.graph.node:
+            if node.name not in targets:
+                continue
+            w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)  # [K, N]
+            k, n = w.shape
+            blocks = -(-k // block)
+            padded = np.zeros((n, blocks * block), np.float32)
+            padded[:, :k] = w.T
+            grouped = padded.reshape(n, blocks, block)
+            scale = np.maximum(np.abs(grouped).max(-1), 1e-8) / 127.0
+            q = (np.clip(np.round(grouped / scale[..., None]), -127, 127) + 128).astype(np.uint8)  # zero point 128
+            tag = node.name.strip("/").replace("/", "_")
+            packed = [numpy_helper.from_array(q, f"{tag}_nbits"), numpy_helper.from_array(scale.ravel(), f"{tag}_scale")]
+            model.graph.initializer.extend(packed)
+            replacement = helper.make_node(
+                "MatMulNBits", [node.input[0], f"{tag}_nbits", f"{tag}_scale"], list(node.output), name=node.name,
+                domain="com.microsoft", K=k, N=n, bits=8, block_size=block, accuracy_level=4,
+            )  # fmt: skip
+            node.CopyFrom(replacement)
+        _drop_unused_initializers(model)
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+        return model
+
+    return rewrite
+
+
+def int8_merged_qkv(bundle: Path) -> onnx.ModelProto:
+    """The int8 graph with the MatMulIntegerToFloat calls that share one quantized input (Q, K, V) as
+    one call on the concatenated weights, its row scale, then a Split."""
+    model = onnx.load(str(bundle / "model.int8.onnx"))
+    weights = {t.name: t for t in model.graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    groups: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        if node.op_type == "MatMulIntegerToFloat":
+            groups.setdefault(node.input[0], []).append(node)
+    replaced: dict[str, list[onnx.NodeProto]] = {}
+    dropped: set[str] = set()
+    for quantized, calls in groups.items():
+        if len(calls) < 2:
+            continue
+        scalings = [readers[c.output[0]][0] for c in calls]  # each call's row-scale Mul
+        tag = calls[0].name + "_merged"
+        parts = [numpy_helper.to_array(weights[c.input[1]]) for c in calls]
+        model.graph.initializer.extend([
+            numpy_helper.from_array(np.concatenate(parts, axis=1), f"{tag}_weight"),
+            numpy_helper.from_array(np.concatenate([numpy_helper.to_array(weights[c.input[3]]) for c in calls]), f"{tag}_scale"),
+            numpy_helper.from_array(np.array([p.shape[1] for p in parts], np.int64), f"{tag}_split"),
+        ])  # fmt: skip
+        first = calls[0]
+        replaced[first.name] = [
+            helper.make_node("MatMulIntegerToFloat", [quantized, f"{tag}_weight", first.input[2], f"{tag}_scale", first.input[4]],
+                             [f"{tag}_rows"], name=tag, domain="com.microsoft"),
+            helper.make_node("Mul", [f"{tag}_rows", scalings[0].input[1]], [f"{tag}_scaled"], name=f"{tag}_row_scale"),
+            helper.make_node("Split", [f"{tag}_scaled", f"{tag}_split"], [m.output[0] for m in scalings], name=f"{tag}_split", axis=1),
+        ]  # fmt: skip
+        dropped.update(n.name for n in [*calls, *scalings])
+    nodes = [new for node in model.graph.node for new in [*replaced.get(node.name, []), node] if new.name not in dropped]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    _drop_unused_initializers(model)
+    return model
+
+
+def _drop_unused_initializers(model: onnx.ModelProto) -> None:
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [t for t in model.graph.initializer if t.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing changed in one variant: its graph (``rewrite``) or its session config."""
+
+    variant: str
+    what: str
+    rewrite: Rewrite | None = None
+    session_config: dict[str, str] | None = None  # None: the manifest's
+
+
+CHANGES = {
+    "matmulnbits-32": Change("int8", "MatMulNBits from the fp32 graph, 8-bit, block 32, accuracy level 4", matmul_nbits(32)),
+    "matmulnbits-128": Change("int8", "MatMulNBits from the fp32 graph, 8-bit, block 128, accuracy level 4", matmul_nbits(128)),
+    "merged-qkv": Change("int8", "Q, K and V in one MatMulIntegerToFloat and a Split", int8_merged_qkv),
+    "denormals-as-zero": Change("int8", "session.set_denormal_as_zero=1", session_config={"session.set_denormal_as_zero": "1"}),
+    "skip-norms-refused": Change("fused", "the fused graph without its session_config: ONNX Runtime fuses SkipLayerNormalization again",
+                                 session_config={}),
+}  # fmt: skip
+
+
+def changed_bundle(bundle: Path, change: Change, out: Path) -> Path:
+    """A copy of ``bundle`` at ``out`` with ``change`` applied to its variant (digests updated)."""
+    shutil.copytree(bundle, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    entry = manifest["variants"][change.variant]
+    if change.rewrite is not None and (model := change.rewrite(bundle)) is not None:
+        graph = out / entry["graph"]["path"]
+        onnx.save(model, str(graph))
+        entry["graph"].update(bytes=graph.stat().st_size, sha256=hashlib.sha256(graph.read_bytes()).hexdigest())
+    if change.session_config is not None:
+        entry["session_config"] = change.session_config
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> list[dict[str, Any]]:
+    """Speed ratio and accuracy of each named change against the current variant, timed in the same rounds."""
+    reference = layerwise.load(bundle, variant="fp32", provider="cpu").embed(texts)
+    variants = sorted({CHANGES[n].variant for n in names})
+    encoders = {f"current {v}": layerwise.load(bundle, variant=v, provider="cpu") for v in variants}
+    with tempfile.TemporaryDirectory(prefix="layerwise-ab-") as tmp:
+        for name in names:
+            copy = changed_bundle(bundle, CHANGES[name], Path(tmp) / name)
+            encoders[name] = layerwise.load(copy, variant=CHANGES[name].variant, provider="cpu")
+        timings = alternate({k: (lambda e=e: e.embed(texts)) for k, e in encoders.items()}, repeats=repeats)
+        rows = []
+        for label, encoder in encoders.items():
+            variant = label.removeprefix("current ") if label.startswith("current ") else CHANGES[label].variant
+            quality = agreement(encoder.embed(texts), reference)
+            rows.append({
+                "change": label, "variant": variant, "what": CHANGES[label].what if label in CHANGES else "as exported",
+                "texts_per_s": len(texts) / timings[label]["median_s"],
+                "vs_current": timings[f"current {variant}"]["median_s"] / timings[label]["median_s"],
+                "cos_min": quality["cos_min"], "cos_mean_worst_layer": quality["cos_mean_worst_layer"],
+            })  # fmt: skip
+            encoder.close()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bundle", type=Path)
+    parser.add_argument("--changes", default=",".join(CHANGES), help=f"comma-separated, from {', '.join(CHANGES)} (default: all)")
+    parser.add_argument("--texts", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    names = [n for n in args.changes.split(",") if n]
+    unknown = [n for n in names if n not in CHANGES]
+    if unknown or not names:
+        parser.error(f"unknown changes {unknown or names}; choose from {', '.join(CHANGES)}")
+    missing = sorted({CHANGES[n].variant for n in names} - set(read_manifest(args.bundle).variants) - {"fp32"})
+    if missing or "fp32" not in read_manifest(args.bundle).variants:
+        parser.error(f"the bundle lacks variant(s) {', '.join(missing or ['fp32'])}; export them first")
+    if args.texts < 1 or args.repeats < 1:
+        parser.error("--texts and --repeats must be >= 1")
+    facts = machine()
+    print(f"{facts['cpu']} ({facts['cpu_family_title']}) [{' '.join(facts['cpu_flags'])}]; {args.texts} sentences, all layers "
+          f"mean-pooled, median of {args.repeats} alternated rounds\n")  # fmt: skip
+    print("| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | what |")
+    print("|---|---|---|---|---|---|")
+    for r in measure(args.bundle, names, real_sentences(args.texts), args.repeats):
+        print(f"| {r['change']} | {r['variant']} | {r['texts_per_s']:.0f} | {r['vs_current']:.3f}x | "
+              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['what']} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,57 @@
+"""benchmarks/graph_ab.py: each change rewrites what it says and nothing else, and the table runs end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+import layerwise
+from benchmarks import graph_ab
+
+TEXTS = ["The quick brown fox jumps over the lazy dog.", "Hidden states of every layer.", "a"]
+
+
+@pytest.fixture(scope="module")
+def tiny_int8_bundle(tmp_path_factory, tiny_bert):
+    return layerwise.export(str(tiny_bert), tmp_path_factory.mktemp("ab") / "tiny", variants=["fp32", "fused", "int8"])
+
+
+def _states(bundle, variant):
+    with layerwise.load(bundle, variant=variant, provider="cpu") as encoder:
+        return np.asarray(encoder.embed(TEXTS))
+
+
+@pytest.mark.parametrize("name", ["merged-qkv", "matmulnbits-32"])
+def test_a_graph_change_computes_the_same_hidden_states(tiny_int8_bundle, tmp_path, name):
+    change = graph_ab.CHANGES[name]
+    copy = graph_ab.changed_bundle(tiny_int8_bundle, change, tmp_path / name)
+    ops = {n.op_type for n in onnx.load(str(copy / "model.int8.onnx")).graph.node}
+    assert ("MatMulNBits" in ops) == (name == "matmulnbits-32") and ("Split" in ops) == (name == "merged-qkv")
+    got, want = _states(copy, "int8"), _states(tiny_int8_bundle, "int8" if name == "merged-qkv" else "fp32")
+    tolerance = 1e-5 if name == "merged-qkv" else 0.05  # the same integers; 8-bit blocks against float
+    np.testing.assert_allclose(got, want, atol=tolerance * np.abs(want).max())
+
+
+def test_a_session_config_change_touches_only_the_manifest(tiny_int8_bundle, tmp_path):
+    copy = graph_ab.changed_bundle(tiny_int8_bundle, graph_ab.CHANGES["skip-norms-refused"], tmp_path / "refused")
+    assert (copy / "model.fused.onnx").read_bytes() == (tiny_int8_bundle / "model.fused.onnx").read_bytes()
+    assert json.loads((copy / "manifest.json").read_text())["variants"]["fused"]["session_config"] == {}
+    assert json.loads((tiny_int8_bundle / "manifest.json").read_text())["variants"]["fused"]["session_config"] != {}
+
+
+def test_the_table_has_a_row_per_change_and_current_variant(tiny_int8_bundle, capsys):
+    assert graph_ab.main([str(tiny_int8_bundle), "--texts", "4", "--repeats", "1"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert sorted(r.split(" | ")[0].removeprefix("| ") for r in rows) == sorted(["current int8", "current fused", *graph_ab.CHANGES])
+
+
+def test_unknown_changes_and_missing_variants_are_refused(tiny_bundle, capsys):
+    with pytest.raises(SystemExit):
+        graph_ab.main([str(tiny_bundle), "--changes", "faster"])
+    assert "unknown changes ['faster']" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        graph_ab.main([str(tiny_bundle), "--changes", "merged-qkv"])
+    assert "the bundle lacks variant(s) int8" in capsys.readouterr().err
