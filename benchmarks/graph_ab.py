@@ -26,6 +26,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 import layerwise
+from layerwise.exporter import graph_tools
 from layerwise.exporter.smoothing import matmul_targets
 from layerwise.runtime.manifest import read_manifest
 
@@ -61,7 +62,7 @@ def matmul_nbits(block: int) -> Rewrite:
                 domain="com.microsoft", K=k, N=n, bits=8, block_size=block, accuracy_level=4,
             )  # fmt: skip
             node.CopyFrom(replacement)
-        _drop_unused_initializers(model)
+        graph_tools.prune_dead_nodes(model)  # and the weights nothing reads now
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
         return model
 
@@ -105,15 +106,8 @@ def int8_merged_qkv(bundle: Path) -> onnx.ModelProto:
     nodes = [new for node in model.graph.node for new in [*replaced.get(node.name, []), node] if new.name not in dropped]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    _drop_unused_initializers(model)
+    graph_tools.prune_dead_nodes(model)  # and the weights nothing reads now
     return model
-
-
-def _drop_unused_initializers(model: onnx.ModelProto) -> None:
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [t for t in model.graph.initializer if t.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
 
 
 @dataclass(frozen=True)
