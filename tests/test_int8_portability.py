@@ -61,8 +61,11 @@ def test_every_int8_weight_pair_of_minilm_is_bounded(minilm_bundle):
     for name, w in weights.items():
         pairs = np.abs(w.astype(np.int64)).reshape(-1, 2, w.shape[1]).sum(axis=1)
         assert pairs.max() <= PAIR_LIMIT, name
-        a = worst_activations(w)
-        assert np.array_equal(int16_pair_matmul(a, w), a.astype(np.int64) @ w.astype(np.int64)), name
+        # each channel against its own worst row (the diagonal of int16_pair_matmul(worst_activations(w), w),
+        # computed alone: the whole [N, K/2, N] product of an FFN matrix is 3.6 GB and two minutes)
+        a, own = worst_activations(w).astype(np.int64), w.T.astype(np.int64)  # [N, K] each
+        pairs = (a * own).reshape(w.shape[1], -1, 2).sum(axis=2)
+        assert np.array_equal(np.clip(pairs, -32768, 32767).sum(axis=1), (a * own).sum(axis=1)), name
 
 
 @pytest.fixture(scope="module")
