@@ -2,9 +2,11 @@
 
 Each change (CHANGES) writes a copy of the bundle whose variant graph or session config differs in
 one thing, then times ``embed`` on real sentences (all hidden states, mean-pooled) for the current
-and the changed bundle, alternated round by round, and reports the speed ratio and the worst-layer
-pooled cosine to the fp32 variant. This is how the int8 and fused forms the README lists as tried
-were measured; rerun it on each CPU family (AMX, AVX2) before choosing a form there.
+and the changed bundle, alternated round by round, and reports the speed ratio, the worst-layer
+pooled cosine to the fp32 variant, and whether a text's vector depends on the other texts of its call
+(each of the first ALONE texts embedded alone against the same texts embedded together). This is
+how the int8 and fused forms the README lists as tried were measured; rerun it on each CPU family
+(AMX, AVX2) before choosing a form there.
 
 Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5]
 """
@@ -32,6 +34,7 @@ from layerwise.runtime.manifest import read_manifest
 
 from .common import agreement, alternate, machine, real_sentences
 
+ALONE = 32  # texts embedded one per call too: a form whose vectors depend on the batch's other texts shows it
 Rewrite = Callable[[Path], onnx.ModelProto | None]  # bundle folder -> the variant's new graph (None: the graph stays)
 
 
@@ -110,6 +113,67 @@ def int8_merged_qkv(bundle: Path) -> onnx.ModelProto:
     return model
 
 
+def int8_per_tensor_activations(down_projections: bool) -> Rewrite:
+    """The int8 graph with one scale per quantized tensor instead of one per token, so each
+    MatMulIntegerToFloat takes that scale and its bias itself: no row-scale Mul, no bias Add after it
+    (ONNX Runtime's kernel takes only a scalar A scale, and adds the bias before any later Mul).
+    ``down_projections=False`` keeps per-token scales where K > N (the FFN output, fed by GELU)."""
+
+    def rewrite(bundle: Path) -> onnx.ModelProto:
+        return _per_tensor(onnx.load(str(bundle / "model.int8.onnx")), down_projections)
+
+    return rewrite
+
+
+def _per_tensor(model: onnx.ModelProto, down_projections: bool) -> onnx.ModelProto:
+    weights = {t.name: t for t in model.graph.initializer}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    replaced: dict[str, list[onnx.NodeProto]] = {}
+    dropped: set[str] = set()
+    renamed: dict[str, str] = {}  # output of a dropped Mul or Add -> what now holds the same value
+    outputs = {o.name for o in model.graph.output}
+    for q in [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.name.startswith("int8_")]:
+        rows, tag = q.input[0], q.name
+        k, n = weights[readers[q.output[0]][0].input[1]].dims
+        if k > n and not down_projections:
+            continue
+        replaced[q.name] = [
+            helper.make_node("ReduceMax", [rows], [f"{tag}_tmax"], name=f"{tag}_tmax", keepdims=0),
+            helper.make_node("ReduceMin", [rows], [f"{tag}_tmin"], name=f"{tag}_tmin", keepdims=0),
+            helper.make_node("Neg", [f"{tag}_tmin"], [f"{tag}_tneg"], name=f"{tag}_tneg"),
+            helper.make_node("Max", [f"{tag}_tmax", f"{tag}_tneg", "int8_eps"], [f"{tag}_tabs"], name=f"{tag}_tabs"),
+            helper.make_node("Mul", [f"{tag}_tabs", "int8_inv127"], [f"{tag}_tscale"], name=f"{tag}_tscale"),
+            helper.make_node("QuantizeLinear", [rows, f"{tag}_tscale", "int8_zero_point"], list(q.output), name=f"{tag}_tensor"),
+        ]  # fmt: skip
+        dropped.add(q.name)
+        for call in readers[q.output[0]]:
+            (scaling,) = readers[call.output[0]]  # the row-scale Mul
+            (reshape,) = readers[scaling.output[0]]
+            inputs = [*call.input[:2], f"{tag}_tscale", call.input[3], call.input[4], ""]
+            renamed[scaling.output[0]] = call.output[0]
+            dropped.add(scaling.name)
+            add = readers[reshape.output[0]]
+            bias = [i for i in add[0].input if i in weights] if len(add) == 1 and add[0].op_type == "Add" else []
+            if bias and len(weights[bias[0]].dims) == 1 and add[0].output[0] not in outputs:
+                inputs.append(bias[0])
+                renamed[add[0].output[0]] = reshape.output[0]
+                dropped.add(add[0].name)
+            replaced[call.name] = [
+                helper.make_node("MatMulIntegerToFloat", inputs, list(call.output), name=f"{call.name}_tensor", domain="com.microsoft")
+            ]
+            dropped.add(call.name)
+    nodes = [new for node in model.graph.node for new in [*replaced.get(node.name, []), node] if new.name not in dropped]
+    for node in nodes:
+        node.input[:] = [renamed.get(i, i) for i in node.input]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    graph_tools.prune_dead_nodes(model)
+    return model
+
+
 @dataclass(frozen=True)
 class Change:
     """One thing changed in one variant: its graph (``rewrite``) or its session config."""
@@ -124,6 +188,10 @@ CHANGES = {
     "matmulnbits-32": Change("int8", "MatMulNBits from the fp32 graph, 8-bit, block 32, accuracy level 4", matmul_nbits(32)),
     "matmulnbits-128": Change("int8", "MatMulNBits from the fp32 graph, 8-bit, block 128, accuracy level 4", matmul_nbits(128)),
     "merged-qkv": Change("int8", "Q, K and V in one MatMulIntegerToFloat and a Split", int8_merged_qkv),
+    "per-tensor-activations": Change("int8", "one activation scale per tensor: scale and bias inside MatMulIntegerToFloat",
+                                     int8_per_tensor_activations(down_projections=True)),
+    "per-tensor-but-ffn-out": Change("int8", "as per-tensor-activations, but per-token where K > N (the FFN output)",
+                                     int8_per_tensor_activations(down_projections=False)),
     "denormals-as-zero": Change("int8", "session.set_denormal_as_zero=1", session_config={"session.set_denormal_as_zero": "1"}),
     "skip-norms-refused": Change("fused", "the fused graph without its session_config: ONNX Runtime fuses SkipLayerNormalization again",
                                  session_config={}),
@@ -159,11 +227,14 @@ def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> l
         for label, encoder in encoders.items():
             variant = label.removeprefix("current ") if label.startswith("current ") else CHANGES[label].variant
             quality = agreement(encoder.embed(texts), reference)
+            alone = np.stack([encoder.embed([t])[0] for t in texts[:ALONE]])
+            invariance = agreement(alone, encoder.embed(texts[:ALONE]))["cos_min"]
             rows.append({
                 "change": label, "variant": variant, "what": CHANGES[label].what if label in CHANGES else "as exported",
                 "texts_per_s": len(texts) / timings[label]["median_s"],
                 "vs_current": timings[f"current {variant}"]["median_s"] / timings[label]["median_s"],
                 "cos_min": quality["cos_min"], "cos_mean_worst_layer": quality["cos_mean_worst_layer"],
+                "alone_vs_batched_cos_min": invariance,
             })  # fmt: skip
             encoder.close()
     return rows
@@ -188,11 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine()
     print(f"{facts['cpu']} ({facts['cpu_family_title']}) [{' '.join(facts['cpu_flags'])}]; {args.texts} sentences, all layers "
           f"mean-pooled, median of {args.repeats} alternated rounds\n")  # fmt: skip
-    print("| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | what |")
-    print("|---|---|---|---|---|---|")
+    print(
+        f"| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | first {ALONE} alone vs batched, cos min | what |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for r in measure(args.bundle, names, real_sentences(args.texts), args.repeats):
         print(f"| {r['change']} | {r['variant']} | {r['texts_per_s']:.0f} | {r['vs_current']:.3f}x | "
-              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['what']} |")  # fmt: skip
+              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['alone_vs_batched_cos_min']:.5f} | {r['what']} |")  # fmt: skip
     return 0
 
 

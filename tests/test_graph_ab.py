@@ -55,3 +55,21 @@ def test_unknown_changes_and_missing_variants_are_refused(tiny_bundle, capsys):
     with pytest.raises(SystemExit):
         graph_ab.main([str(tiny_bundle), "--changes", "merged-qkv"])
     assert "the bundle lacks variant(s) int8" in capsys.readouterr().err
+
+
+def test_per_tensor_scales_put_scale_and_bias_in_the_kernel_and_tie_a_text_to_its_batch(tiny_int8_bundle, tmp_path):
+    current = onnx.load(str(tiny_int8_bundle / "model.int8.onnx"))
+    calls = sum(n.op_type == "MatMulIntegerToFloat" for n in current.graph.node)
+    for name, per_tensor_calls in (("per-tensor-activations", calls), ("per-tensor-but-ffn-out", calls - calls // 6)):
+        copy = graph_ab.changed_bundle(tiny_int8_bundle, graph_ab.CHANGES[name], tmp_path / name)
+        model = onnx.load(str(copy / "model.int8.onnx"))
+        with_bias = [n for n in model.graph.node if n.op_type == "MatMulIntegerToFloat" and len(n.input) == 7]
+        assert len(with_bias) == per_tensor_calls, name  # 6 projections a layer; the FFN output (K > N) kept per token
+        assert len(model.graph.node) < len(current.graph.node)  # its row-scale Muls and bias Adds are gone
+        np.testing.assert_allclose(_states(copy, "int8"), _states(tiny_int8_bundle, "int8"), atol=0.1)
+        with layerwise.load(copy, variant="int8", provider="cpu") as encoder:
+            alone = np.stack([encoder.embed([t])[0] for t in TEXTS])
+            assert np.abs(alone - encoder.embed(TEXTS)).max() > 1e-3  # one scale for the batch: its texts share it
+    with layerwise.load(tiny_int8_bundle, variant="int8", provider="cpu") as encoder:
+        alone = np.stack([encoder.embed([t])[0] for t in TEXTS])
+        np.testing.assert_allclose(alone, encoder.embed(TEXTS), atol=1e-5)  # per token: a text's own scales
