@@ -174,6 +174,51 @@ def _per_tensor(model: onnx.ModelProto, down_projections: bool) -> onnx.ModelPro
     return model
 
 
+def int8_multi_head_attention(bundle: Path) -> onnx.ModelProto:
+    """The int8 graph with each layer's float attention (bias Adds, head Reshapes and Transposes, QK^T,
+    scale, additive mask, Softmax, PV, merge) as one com.microsoft.MultiHeadAttention that takes the
+    Q, K, V projections, their biases and the attention mask as key lengths (key_padding_mask)."""
+    model = onnx.load(str(bundle / "model.int8.onnx"))
+    weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    constants = {**weights, **{n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node if n.op_type == "Constant"}}
+    producer = {out: node for node in model.graph.node for out in node.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+
+    def projection(transpose: onnx.NodeProto) -> tuple[str, np.ndarray]:
+        """(the projection's output before its bias, the bias) behind a head-splitting Reshape + Transpose."""
+        add = producer[producer[transpose.input[0]].input[0]]
+        bias = [i for i in add.input if i in weights]
+        assert add.op_type == "Add" and len(bias) == 1, f"{add.name}: expected the projection's bias Add"
+        return next(i for i in add.input if i not in weights), weights[bias[0]]
+
+    replaced: dict[str, onnx.NodeProto] = {}
+    for softmax in [n for n in model.graph.node if n.op_type == "Softmax"]:
+        masked = producer[softmax.input[0]]
+        scaled = next(producer[i] for i in masked.input if i in producer and producer[i].op_type == "Mul")
+        scores = producer[scaled.input[0]]
+        (weighted,) = readers[softmax.output[0]]
+        (merge,) = readers[readers[weighted.output[0]][0].output[0]]  # Transpose back, then the Reshape to [B, S, D]
+        (q, bq), (k, bk), (v, bv) = (projection(producer[t]) for t in (scores.input[0], scores.input[1], weighted.input[1]))
+        scale = float(constants[scaled.input[1]])
+        heads = bq.size // round(1 / scale**2)
+        tag = merge.name + "_mha"
+        model.graph.initializer.append(numpy_helper.from_array(np.concatenate([bq, bk, bv]), f"{tag}_bias"))
+        replaced[merge.name] = helper.make_node(
+            "MultiHeadAttention", [q, k, v, f"{tag}_bias", "mha_key_padding_mask"], list(merge.output), name=tag,
+            domain="com.microsoft", num_heads=heads, scale=scale,
+        )  # fmt: skip
+    assert replaced, "no attention (Softmax after a scaled, masked QK^T) found in the int8 graph"
+    cast = helper.make_node("Cast", ["attention_mask"], ["mha_key_padding_mask"], name="mha_key_padding_mask", to=onnx.TensorProto.INT32)
+    nodes = [cast, *(replaced.get(n.name, n) for n in model.graph.node)]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    graph_tools.prune_dead_nodes(model)  # the float attention nodes nothing reads now
+    return model
+
+
 @dataclass(frozen=True)
 class Change:
     """One thing changed in one variant: its graph (``rewrite``) or its session config."""
@@ -192,6 +237,8 @@ CHANGES = {
                                      int8_per_tensor_activations(down_projections=True)),
     "per-tensor-but-ffn-out": Change("int8", "as per-tensor-activations, but per-token where K > N (the FFN output)",
                                      int8_per_tensor_activations(down_projections=False)),
+    "multi-head-attention": Change("int8", "each layer's float attention as one MultiHeadAttention with key lengths as its mask",
+                                   int8_multi_head_attention),
     "denormals-as-zero": Change("int8", "session.set_denormal_as_zero=1", session_config={"session.set_denormal_as_zero": "1"}),
     "skip-norms-refused": Change("fused", "the fused graph without its session_config: ONNX Runtime fuses SkipLayerNormalization again",
                                  session_config={}),

@@ -10,6 +10,7 @@ import pytest
 
 import layerwise
 from benchmarks import graph_ab
+from layerwise.runtime.manifest import read_manifest
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Hidden states of every layer.", "a"]
 
@@ -73,3 +74,12 @@ def test_per_tensor_scales_put_scale_and_bias_in_the_kernel_and_tie_a_text_to_it
     with layerwise.load(tiny_int8_bundle, variant="int8", provider="cpu") as encoder:
         alone = np.stack([encoder.embed([t])[0] for t in TEXTS])
         np.testing.assert_allclose(alone, encoder.embed(TEXTS), atol=1e-5)  # per token: a text's own scales
+
+
+def test_multi_head_attention_replaces_each_layers_float_attention_with_the_same_values(tiny_int8_bundle, tmp_path):
+    copy = graph_ab.changed_bundle(tiny_int8_bundle, graph_ab.CHANGES["multi-head-attention"], tmp_path / "mha")
+    ops = [n.op_type for n in onnx.load(str(copy / "model.int8.onnx")).graph.node]
+    layers = read_manifest(tiny_int8_bundle).model.num_layers
+    assert ops.count("MultiHeadAttention") == layers and "Softmax" not in ops and "Transpose" not in ops
+    want = _states(tiny_int8_bundle, "int8")
+    np.testing.assert_allclose(_states(copy, "int8"), want, atol=1e-5 * np.abs(want).max())
