@@ -77,10 +77,7 @@ def int8_merged_qkv(bundle: Path) -> onnx.ModelProto:
     one call on the concatenated weights, its row scale, then a Split."""
     model = onnx.load(str(bundle / "model.int8.onnx"))
     weights = {t.name: t for t in model.graph.initializer}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = graph_tools.readers(model)
     groups: dict[str, list[onnx.NodeProto]] = {}
     for node in model.graph.node:
         if node.op_type == "MatMulIntegerToFloat":
@@ -127,10 +124,7 @@ def int8_per_tensor_activations(down_projections: bool) -> Rewrite:
 
 def _per_tensor(model: onnx.ModelProto, down_projections: bool) -> onnx.ModelProto:
     weights = {t.name: t for t in model.graph.initializer}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = graph_tools.readers(model)
     replaced: dict[str, list[onnx.NodeProto]] = {}
     dropped: set[str] = set()
     renamed: dict[str, str] = {}  # output of a dropped Mul or Add -> what now holds the same value
@@ -182,10 +176,7 @@ def int8_multi_head_attention(bundle: Path) -> onnx.ModelProto:
     weights = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
     constants = {**weights, **{n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in model.graph.node if n.op_type == "Constant"}}
     producer = {out: node for node in model.graph.node for out in node.output}
-    readers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            readers.setdefault(name, []).append(node)
+    readers = graph_tools.readers(model)
 
     def projection(transpose: onnx.NodeProto) -> tuple[str, np.ndarray]:
         """(the projection's output before its bias, the bias) behind a head-splitting Reshape + Transpose."""

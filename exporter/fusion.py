@@ -38,10 +38,7 @@ MAX_GROWTH = 1.15  # fused file size / fp32 file size
 
 def _put_residual_second(model: onnx.ModelProto) -> int:
     """ALBERT computes ``LayerNorm(hidden + attention)``; the fusion expects the residual second."""
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in model.graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
+    consumers = graph_tools.readers(model)
     swapped = 0
     for node in model.graph.node:
         feeds_norm = any(c.op_type == "LayerNormalization" for c in consumers.get(node.output[0], []))

@@ -80,6 +80,15 @@ def share_identical_initializers(model: onnx.ModelProto) -> int:
     return len(rename)
 
 
+def readers(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
+    """Each tensor name -> the nodes that read it, in graph order."""
+    found: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            found.setdefault(name, []).append(node)
+    return found
+
+
 def prune_dead_nodes(model: onnx.ModelProto) -> int:
     """Remove nodes and initializers no graph output depends on; return how many nodes went."""
     needed = {o.name for o in model.graph.output}
