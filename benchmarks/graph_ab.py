@@ -3,10 +3,10 @@
 Each change (CHANGES) writes a copy of the bundle whose variant graph or session config differs in
 one thing, then times ``embed`` on real sentences (all hidden states, mean-pooled) for the current
 and the changed bundle, alternated round by round, and reports the speed ratio, the worst-layer
-pooled cosine to the fp32 variant, and whether a text's vector depends on the other texts of its call
-(each of the first ALONE texts embedded alone against the same texts embedded together). This is
-how the int8 and fused forms the README lists as tried were measured; rerun it on each CPU family
-(AMX, AVX2) before choosing a form there.
+pooled cosine to the fp32 variant on those sentences and on odd text (``odd_texts``), and whether a
+text's vector depends on the other texts of its call (each of the first ALONE texts embedded alone
+against the same texts embedded together). This is how the int8 and fused forms the README lists
+as tried were measured; rerun it on each CPU family (AMX, AVX2) before choosing a form there.
 
 Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5]
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import random
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -25,16 +26,35 @@ from typing import Any
 
 import numpy as np
 import onnx
+import onnxruntime
 from onnx import helper, numpy_helper
+from tokenizers import Tokenizer
 
 import layerwise
 from layerwise.exporter import graph_tools
+from layerwise.exporter.reference import CALIBRATION_SENTENCES, short_texts
 from layerwise.exporter.smoothing import matmul_targets
+from layerwise.exporter.texts import corpus_sentences
 from layerwise.runtime.manifest import read_manifest
 
 from .common import agreement, alternate, machine, real_sentences
 
 ALONE = 32  # texts embedded one per call too: a form whose vectors depend on the batch's other texts shows it
+
+
+def odd_texts() -> list[str]:
+    """Text unlike the calibration sentences, where fixed scales would clip: one-to-four-word queries,
+    random code points, other scripts, emoji, repeats and symbols (deterministic)."""
+    rng = random.Random(0)
+    noise = ["".join(chr(rng.randrange(0x20, 0x2FFF)) for _ in range(rng.randrange(5, 80))) for _ in range(32)]
+    lines = [
+        "I love this 😍😍😍 so much!!! 🎉🎉 #blessed @friend http://example.com/a?b=c", "$$$ 1234567890 ====== ------ ......",
+        "A" * 300, "the " * 120, "ZZZZZZZZ QQQQQQ XXXXXXX", "こんにちは世界、これは日本語の文です。", "Привет, мир! Это русский текст.",
+        "مرحبا بالعالم", "def f(x):\n    return {k: v for k, v in x.items() if v is not None}  # SELECT * FROM t;",
+    ]  # fmt: skip
+    return short_texts(real_sentences(64)) + noise + lines
+
+
 Rewrite = Callable[[Path], onnx.ModelProto | None]  # bundle folder -> the variant's new graph (None: the graph stays)
 
 
@@ -122,26 +142,68 @@ def int8_per_tensor_activations(down_projections: bool) -> Rewrite:
     return rewrite
 
 
-def _per_tensor(model: onnx.ModelProto, down_projections: bool) -> onnx.ModelProto:
+def int8_static_scales(bundle: Path) -> onnx.ModelProto:
+    """As ``per-tensor-but-ffn-out``, but each tensor's scale is a constant: its largest magnitude on
+    the export's calibration sentences / 127 (values beyond it clip). No reductions at run time, and
+    a text's vector no longer depends on its batch; out-of-range text is the risk."""
+    model = onnx.load(str(bundle / "model.int8.onnx"))
+    groups = _per_tensor_groups(model, down_projections=False)
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    probe.graph.output.extend(helper.make_tensor_value_info(q.input[0], onnx.TensorProto.FLOAT, None) for q in groups)
+    session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))
+    info = read_manifest(bundle).model
+    tokenizer.enable_padding(pad_id=info.pad_token_id)
+    tokenizer.enable_truncation(info.max_length)
+    absmax = np.zeros(len(groups))
+    corpus = corpus_sentences(CALIBRATION_SENTENCES)  # and their short prefixes, as the export calibrates
+    for batch in [corpus[i : i + 32] for i in range(0, len(corpus), 32)] + [short_texts(corpus[:32])]:
+        encodings = tokenizer.encode_batch(batch)
+        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
+        feeds = {i.name: np.array([getattr(e, fields[i.name]) for e in encodings], np.int64) for i in session.get_inputs()}
+        rows = session.run([q.input[0] for q in groups], feeds)
+        absmax = np.maximum(absmax, [np.abs(r).max() for r in rows])
+    return _per_tensor(model, down_projections=False, static={q.name: float(m) / 127 for q, m in zip(groups, absmax)})
+
+
+def _per_tensor_groups(model: onnx.ModelProto, down_projections: bool) -> list[onnx.NodeProto]:
+    """The int8 graph's per-token QuantizeLinear nodes to make per tensor (all, or all but K > N)."""
+    weights = {t.name: t for t in model.graph.initializer}
+    readers = graph_tools.readers(model)
+    chosen = []
+    for q in [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.name.startswith("int8_")]:
+        k, n = weights[readers[q.output[0]][0].input[1]].dims
+        if down_projections or k <= n:
+            chosen.append(q)
+    return chosen
+
+
+def _per_tensor(model: onnx.ModelProto, down_projections: bool, static: dict[str, float] | None = None) -> onnx.ModelProto:
+    """``static``: QuantizeLinear name -> its constant scale; otherwise each tensor's scale is computed per run."""
     weights = {t.name: t for t in model.graph.initializer}
     readers = graph_tools.readers(model)
     replaced: dict[str, list[onnx.NodeProto]] = {}
     dropped: set[str] = set()
     renamed: dict[str, str] = {}  # output of a dropped Mul or Add -> what now holds the same value
     outputs = {o.name for o in model.graph.output}
-    for q in [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.name.startswith("int8_")]:
+    for q in _per_tensor_groups(model, down_projections):
         rows, tag = q.input[0], q.name
-        k, n = weights[readers[q.output[0]][0].input[1]].dims
-        if k > n and not down_projections:
-            continue
+        if static is not None:
+            model.graph.initializer.append(numpy_helper.from_array(np.array(static[tag], np.float32), f"{tag}_tscale"))
+            scale_nodes = []
+        else:
+            scale_nodes = [
+                helper.make_node("ReduceMax", [rows], [f"{tag}_tmax"], name=f"{tag}_tmax", keepdims=0),
+                helper.make_node("ReduceMin", [rows], [f"{tag}_tmin"], name=f"{tag}_tmin", keepdims=0),
+                helper.make_node("Neg", [f"{tag}_tmin"], [f"{tag}_tneg"], name=f"{tag}_tneg"),
+                helper.make_node("Max", [f"{tag}_tmax", f"{tag}_tneg", "int8_eps"], [f"{tag}_tabs"], name=f"{tag}_tabs"),
+                helper.make_node("Mul", [f"{tag}_tabs", "int8_inv127"], [f"{tag}_tscale"], name=f"{tag}_tscale"),
+            ]  # fmt: skip
         replaced[q.name] = [
-            helper.make_node("ReduceMax", [rows], [f"{tag}_tmax"], name=f"{tag}_tmax", keepdims=0),
-            helper.make_node("ReduceMin", [rows], [f"{tag}_tmin"], name=f"{tag}_tmin", keepdims=0),
-            helper.make_node("Neg", [f"{tag}_tmin"], [f"{tag}_tneg"], name=f"{tag}_tneg"),
-            helper.make_node("Max", [f"{tag}_tmax", f"{tag}_tneg", "int8_eps"], [f"{tag}_tabs"], name=f"{tag}_tabs"),
-            helper.make_node("Mul", [f"{tag}_tabs", "int8_inv127"], [f"{tag}_tscale"], name=f"{tag}_tscale"),
+            *scale_nodes,
             helper.make_node("QuantizeLinear", [rows, f"{tag}_tscale", "int8_zero_point"], list(q.output), name=f"{tag}_tensor"),
-        ]  # fmt: skip
+        ]
         dropped.add(q.name)
         for call in readers[q.output[0]]:
             (scaling,) = readers[call.output[0]]  # the row-scale Mul
@@ -228,6 +290,8 @@ CHANGES = {
                                      int8_per_tensor_activations(down_projections=True)),
     "per-tensor-but-ffn-out": Change("int8", "as per-tensor-activations, but per-token where K > N (the FFN output)",
                                      int8_per_tensor_activations(down_projections=False)),
+    "static-scales-but-ffn-out": Change("int8", "as per-tensor-but-ffn-out, with constant scales from the calibration sentences",
+                                        int8_static_scales),
     "multi-head-attention": Change("int8", "each layer's float attention as one MultiHeadAttention with key lengths as its mask",
                                    int8_multi_head_attention),
     "denormals-as-zero": Change("int8", "session.set_denormal_as_zero=1", session_config={"session.set_denormal_as_zero": "1"}),
@@ -253,7 +317,9 @@ def changed_bundle(bundle: Path, change: Change, out: Path) -> Path:
 
 def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> list[dict[str, Any]]:
     """Speed ratio and accuracy of each named change against the current variant, timed in the same rounds."""
-    reference = layerwise.load(bundle, variant="fp32", provider="cpu").embed(texts)
+    with layerwise.load(bundle, variant="fp32", provider="cpu") as fp32:
+        odd = odd_texts()
+        reference, odd_reference = fp32.embed(texts), fp32.embed(odd)
     variants = sorted({CHANGES[n].variant for n in names})
     encoders = {f"current {v}": layerwise.load(bundle, variant=v, provider="cpu") for v in variants}
     with tempfile.TemporaryDirectory(prefix="layerwise-ab-") as tmp:
@@ -265,6 +331,7 @@ def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> l
         for label, encoder in encoders.items():
             variant = label.removeprefix("current ") if label.startswith("current ") else CHANGES[label].variant
             quality = agreement(encoder.embed(texts), reference)
+            odd_quality = agreement(encoder.embed(odd), odd_reference)
             alone = np.stack([encoder.embed([t])[0] for t in texts[:ALONE]])
             invariance = agreement(alone, encoder.embed(texts[:ALONE]))["cos_min"]
             rows.append({
@@ -273,6 +340,7 @@ def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> l
                 "vs_current": timings[f"current {variant}"]["median_s"] / timings[label]["median_s"],
                 "cos_min": quality["cos_min"], "cos_mean_worst_layer": quality["cos_mean_worst_layer"],
                 "alone_vs_batched_cos_min": invariance,
+                "odd_cos_min": odd_quality["cos_min"], "odd_cos_mean_worst_layer": odd_quality["cos_mean_worst_layer"],
             })  # fmt: skip
             encoder.close()
     return rows
@@ -297,13 +365,13 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine()
     print(f"{facts['cpu']} ({facts['cpu_family_title']}) [{' '.join(facts['cpu_flags'])}]; {args.texts} sentences, all layers "
           f"mean-pooled, median of {args.repeats} alternated rounds\n")  # fmt: skip
-    print(
-        f"| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | first {ALONE} alone vs batched, cos min | what |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    print(f"| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | on odd text ({len(odd_texts())}) "
+          f"| first {ALONE} alone vs batched, cos min | what |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for r in measure(args.bundle, names, real_sentences(args.texts), args.repeats):
         print(f"| {r['change']} | {r['variant']} | {r['texts_per_s']:.0f} | {r['vs_current']:.3f}x | "
-              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['alone_vs_batched_cos_min']:.5f} | {r['what']} |")  # fmt: skip
+              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['odd_cos_min']:.5f} / {r['odd_cos_mean_worst_layer']:.5f} | "
+              f"{r['alone_vs_batched_cos_min']:.5f} | {r['what']} |")  # fmt: skip
     return 0
 
 

@@ -83,3 +83,15 @@ def test_multi_head_attention_replaces_each_layers_float_attention_with_the_same
     assert ops.count("MultiHeadAttention") == layers and "Softmax" not in ops and "Transpose" not in ops
     want = _states(tiny_int8_bundle, "int8")
     np.testing.assert_allclose(_states(copy, "int8"), want, atol=1e-5 * np.abs(want).max())
+
+
+def test_static_scales_are_constants_so_a_text_keeps_its_vector_in_any_batch(tiny_int8_bundle, tmp_path):
+    copy = graph_ab.changed_bundle(tiny_int8_bundle, graph_ab.CHANGES["static-scales-but-ffn-out"], tmp_path / "static")
+    model = onnx.load(str(copy / "model.int8.onnx"))
+    calls = [n for n in model.graph.node if n.op_type == "MatMulIntegerToFloat"]
+    constants = {t.name for t in model.graph.initializer}
+    assert sum(n.input[2] in constants and n.input[2] != "int8_one" for n in calls) == len(calls) - len(calls) // 6
+    np.testing.assert_allclose(_states(copy, "int8"), _states(tiny_int8_bundle, "int8"), atol=0.1)
+    with layerwise.load(copy, variant="int8", provider="cpu") as encoder:
+        alone = np.stack([encoder.embed([t])[0] for t in TEXTS])
+        np.testing.assert_allclose(alone, encoder.embed(TEXTS), atol=1e-5)
