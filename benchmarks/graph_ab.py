@@ -8,7 +8,8 @@ text's vector depends on the other texts of its call (each of the first ALONE te
 against the same texts embedded together). This is how the int8 and fused forms the README lists
 as tried were measured; rerun it on each CPU family (AMX, AVX2) before choosing a form there.
 
-Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5]
+Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5] [--write]
+(``make bench-forms``: every change, 7 repeats, written to benchmarks/results/)
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import hashlib
 import json
 import random
 import shutil
+import socket
+import sys
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +32,10 @@ import onnx
 
 import layerwise
 from layerwise.exporter.reference import short_texts
+from layerwise.io.atomic import write_text_atomic
 from layerwise.runtime.manifest import read_manifest
 
-from .common import agreement, alternate, machine, real_sentences
+from .common import agreement, alternate, machine, real_sentences, results_stem
 from .graph_rewrites import (
     Rewrite,
     int8_merged_qkv,
@@ -146,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", default=",".join(CHANGES), help=f"comma-separated, from {', '.join(CHANGES)} (default: all)")
     parser.add_argument("--texts", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--write", action="store_true", help="also write benchmarks/results/<date>-<host>-<cpu family>-graph_ab.md")
     args = parser.parse_args(argv)
     names = [n for n in args.changes.split(",") if n]
     unknown = [n for n in names if n not in CHANGES]
@@ -157,15 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.texts < 1 or args.repeats < 1:
         parser.error("--texts and --repeats must be >= 1")
     facts = machine()
-    print(f"{facts['cpu']} ({facts['cpu_family_title']}) [{' '.join(facts['cpu_flags'])}]; {args.texts} sentences, all layers "
-          f"mean-pooled, median of {args.repeats} alternated rounds\n")  # fmt: skip
-    print(f"| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | odd text: min / worst set's worst-layer mean "
-          f"| first {ALONE} alone vs batched, cos min | what |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|")
+    versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items() if k in ("onnxruntime", "numpy"))
+    lines = [
+        f"{facts['cpu']} ({facts['cpu_family_title']}) [{' '.join(facts['cpu_flags'])}], {versions}; {args.texts} sentences, "
+        f"all layers mean-pooled, median of {args.repeats} alternated rounds",
+        "",
+        f"| change | variant | texts/s | vs current | cos to fp32 min / worst-layer mean | odd text: min / worst set's worst-layer mean "
+        f"| first {ALONE} alone vs batched, cos min | what |",
+        "|---|---|---|---|---|---|---|---|",
+    ]  # fmt: skip
     for r in measure(args.bundle, names, real_sentences(args.texts), args.repeats):
-        print(f"| {r['change']} | {r['variant']} | {r['texts_per_s']:.0f} | {r['vs_current']:.3f}x | "
-              f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['odd_cos_min']:.5f} / {r['odd_cos_mean_worst_layer']:.5f} "
-              f"({r['odd_worst_set']}) | {r['alone_vs_batched_cos_min']:.5f} | {r['what']} |")  # fmt: skip
+        lines.append(
+            f"| {r['change']} | {r['variant']} | {r['texts_per_s']:.0f} | {r['vs_current']:.3f}x | "
+            f"{r['cos_min']:.5f} / {r['cos_mean_worst_layer']:.5f} | {r['odd_cos_min']:.5f} / {r['odd_cos_mean_worst_layer']:.5f} "
+            f"({r['odd_worst_set']}) | {r['alone_vs_batched_cos_min']:.5f} | {r['what']} |"
+        )  # fmt: skip
+    print("\n".join(lines))
+    if args.write:
+        stem = results_stem(date.today().isoformat(), socket.gethostname(), facts["cpu_family"], "-graph_ab")
+        command = " ".join(["python -m benchmarks.graph_ab", *(argv if argv is not None else sys.argv[1:])])
+        write_text_atomic(stem.with_name(stem.name + ".md"), f"# One change at a time\n\n`{command}`\n\n" + "\n".join(lines) + "\n")
+        print(f"\nwritten: {stem.name}.md")
     return 0
 
 

@@ -9,7 +9,8 @@ import onnx
 import pytest
 
 import layerwise
-from benchmarks import graph_ab
+from benchmarks import common, graph_ab
+from benchmarks.common import machine
 from layerwise.runtime.manifest import read_manifest
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Hidden states of every layer.", "a"]
@@ -43,10 +44,14 @@ def test_a_session_config_change_touches_only_the_manifest(tiny_int8_bundle, tmp
     assert json.loads((tiny_int8_bundle / "manifest.json").read_text())["variants"]["fused"]["session_config"] != {}
 
 
-def test_the_table_has_a_row_per_change_and_current_variant(tiny_int8_bundle, capsys):
-    assert graph_ab.main([str(tiny_int8_bundle), "--texts", "4", "--repeats", "1"]) == 0
-    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and "---" not in line][1:]
+def test_the_table_has_a_row_per_change_and_current_variant_and_is_written_on_request(tiny_int8_bundle, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    assert graph_ab.main([str(tiny_int8_bundle), "--texts", "4", "--repeats", "1", "--write"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert sorted(r.split(" | ")[0].removeprefix("| ") for r in rows) == sorted(["current int8", "current fused", *graph_ab.CHANGES])
+    (written,) = tmp_path.glob("*-graph_ab.md")
+    assert written.name.endswith(f"-{machine()['cpu_family']}-graph_ab.md") and all(r in written.read_text() for r in rows)
 
 
 def test_unknown_changes_and_missing_variants_are_refused(tiny_bundle, capsys):
