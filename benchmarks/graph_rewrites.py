@@ -107,8 +107,8 @@ def int8_per_tensor_activations(down_projections: bool) -> Rewrite:
 
 def int8_static_scales(bundle: Path) -> onnx.ModelProto:
     """As ``per-tensor-but-ffn-out``, but each tensor's scale is a constant: its largest magnitude on
-    the export's calibration sentences / 127 (values beyond it clip). No reductions at run time, and
-    a text's vector no longer depends on its batch; out-of-range text is the risk."""
+    the export's calibration sentences / 127. No reductions at run time, and a text's vector no longer
+    depends on its batch; text unlike the calibration gets scales that do not fit it."""
     model = onnx.load(str(bundle / "model.int8.onnx"))
     groups = _per_tensor_groups(model, down_projections=False)
     probe = onnx.ModelProto()
@@ -207,7 +207,8 @@ def int8_multi_head_attention(bundle: Path) -> onnx.ModelProto:
         """(the projection's output before its bias, the bias) behind a head-splitting Reshape + Transpose."""
         add = producer[producer[transpose.input[0]].input[0]]
         bias = [i for i in add.input if i in weights]
-        assert add.op_type == "Add" and len(bias) == 1, f"{add.name}: expected the projection's bias Add"
+        if add.op_type != "Add" or len(bias) != 1:
+            raise ValueError(f"{add.name}: expected the projection's bias Add before the heads' Reshape and Transpose")
         return next(i for i in add.input if i not in weights), weights[bias[0]]
 
     replaced: dict[str, onnx.NodeProto] = {}
@@ -226,7 +227,8 @@ def int8_multi_head_attention(bundle: Path) -> onnx.ModelProto:
             "MultiHeadAttention", [q, k, v, f"{tag}_bias", "mha_key_padding_mask"], list(merge.output), name=tag,
             domain="com.microsoft", num_heads=heads, scale=scale,
         )  # fmt: skip
-    assert replaced, "no attention (Softmax after a scaled, masked QK^T) found in the int8 graph"
+    if not replaced:
+        raise ValueError("no attention (Softmax after a scaled, masked QK^T) found in the int8 graph")
     cast = helper.make_node("Cast", ["attention_mask"], ["mha_key_padding_mask"], name="mha_key_padding_mask", to=onnx.TensorProto.INT32)
     nodes = [cast, *(replaced.get(n.name, n) for n in model.graph.node)]
     del model.graph.node[:]
