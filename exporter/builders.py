@@ -19,10 +19,12 @@ from ..runtime.manifest import VARIANTS, BuildReport
 from . import graph_tools
 from .checkpoint import Checkpoint
 from .fp16 import convert_fp16
-from .fusion import fuse, fused_counts
+from .fusion import fuse, fused_counts, give_back_skip_norms
 from .parity import ParityBars
 from .quantize import quantize_int8
 from .reference import calibration_feeds
+
+FUSED_KEEPING_SKIP_NORMS = "fused-skip-norms-kept.onnx"  # ONNX Runtime's fusion, once per export, in scratch
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,9 @@ def _trace(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 
 def _fuse(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
-    record = fuse(_given(source), out, ctx.ckpt.config, ctx.scratch, for_cpu=True)
+    kept = ctx.scratch / FUSED_KEEPING_SKIP_NORMS  # fp16 starts from it too (build_order builds fused first)
+    record = fuse(_given(source), kept, ctx.ckpt.config, ctx.scratch)
+    record.update(give_back_skip_norms(kept, out))
     return BuildReport(
         method="ONNX Runtime transformer optimizer (bert fusions), fused operators counted against the family's expectation for its layer "
             "count; SkipLayerNormalization then given back as Add + LayerNormalization (faster on the CPU)",
@@ -60,9 +64,10 @@ def _quantize(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
 
 
 def _halve(ctx: BuildContext, source: Path | None, out: Path) -> BuildReport:
-    fused = ctx.scratch / "fused-for-cuda.onnx"
-    fuse(_given(source), fused, ctx.ckpt.config, ctx.scratch, for_cpu=False)
-    record = convert_fp16(fused, out)
+    kept = ctx.scratch / FUSED_KEEPING_SKIP_NORMS
+    if not kept.exists():  # fp16 exported without fused
+        fuse(_given(source), kept, ctx.ckpt.config, ctx.scratch)
+    record = convert_fp16(kept, out)
     return BuildReport(
         method="the fused graph (SkipLayerNormalization kept) in float16, with float32 inputs and outputs",
         fused_operators=fused_counts(graph_tools.load(out)),

@@ -106,12 +106,9 @@ def fused_counts(model: onnx.ModelProto) -> dict[str, int]:
     return counts
 
 
-def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path, for_cpu: bool = True) -> dict[str, Any]:
-    """Write the fused graph of ``fp32_path`` to ``out_path``; return its operator counts.
-
-    ``for_cpu``: give the SkipLayerNormalizations back (module docstring); the record then holds
-    the session config every loader must set.
-    """
+def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path) -> dict[str, Any]:
+    """Write the fused graph of ``fp32_path`` to ``out_path`` (as CUDA runs it: SkipLayerNormalization
+    kept; ``give_back_skip_norms`` makes the CPU form); return its operator counts."""
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
 
@@ -149,7 +146,6 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path, for_cpu: 
     outputs = [o.name for o in model.graph.output]
     if outputs != [output_name(i) for i in range(num_layers + 1)]:
         raise FusionError(f"fusion changed the graph outputs to {outputs}; every hidden state must stay an output")
-    unfused = unfuse_skip_layer_norms(model) if for_cpu else 0
     graph_tools.save(model, out_path)
     growth = graph_tools.total_bytes(out_path) / graph_tools.total_bytes(fp32_path)
     if growth > MAX_GROWTH:
@@ -163,7 +159,15 @@ def fuse(fp32_path: Path, out_path: Path, config: Any, work_dir: Path, for_cpu: 
         "shared_initializers": shared,
         "size_vs_fp32": round(growth, 3),
     }
-    if unfused:
-        record["skip_layer_norm_unfused"] = {"count": unfused, "reason": SKIP_NORM_REASON}
-        record["session_config"] = dict(SKIP_NORM_SESSION_CONFIG)
     return {**record, "unfused": family.unfused} if family.unfused else record
+
+
+def give_back_skip_norms(fused_path: Path, out_path: Path) -> dict[str, Any]:
+    """Write the CPU form of a fused graph (its SkipLayerNormalizations unfused) to ``out_path``; return
+    what to add to its record: how many were given back and the session config every loader must set."""
+    model = graph_tools.load(fused_path)
+    unfused = unfuse_skip_layer_norms(model)
+    graph_tools.save(model, out_path)
+    if not unfused:
+        return {}
+    return {"skip_layer_norm_unfused": {"count": unfused, "reason": SKIP_NORM_REASON}, "session_config": dict(SKIP_NORM_SESSION_CONFIG)}
