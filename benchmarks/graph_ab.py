@@ -125,11 +125,12 @@ def measure(bundle: Path, names: list[str], texts: list[str], repeats: int) -> l
         for name in names:
             copy = changed_bundle(bundle, CHANGES[name], Path(tmp) / name)
             encoders[name] = layerwise.load(copy, variant=CHANGES[name].variant, provider="cpu")
-        timings = alternate({k: (lambda e=e: e.embed(texts)) for k, e in encoders.items()}, repeats=repeats)
+        results: dict[str, Any] = {}
+        timings = alternate({k: (lambda e=e: e.embed(texts)) for k, e in encoders.items()}, repeats=repeats, keep=results)
         rows = []
         for label, encoder in encoders.items():
             variant = label.removeprefix("current ") if label.startswith("current ") else CHANGES[label].variant
-            quality = agreement(encoder.embed(texts), reference)
+            quality = agreement(results[label], reference)
             odd_min, odd_mean, odd_set = worst_set(encoder, odd, odd_references)
             alone = np.stack([encoder.embed([t])[0] for t in texts[:ALONE]])
             invariance = agreement(alone, encoder.embed(texts[:ALONE]))["cos_min"]

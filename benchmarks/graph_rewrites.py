@@ -10,13 +10,14 @@ import numpy as np
 import onnx
 import onnxruntime
 from onnx import helper, numpy_helper
-from tokenizers import Tokenizer
 
 from layerwise.exporter import graph_tools
 from layerwise.exporter.reference import CALIBRATION_SENTENCES, short_texts
 from layerwise.exporter.smoothing import matmul_targets
 from layerwise.exporter.texts import corpus_sentences
-from layerwise.runtime.manifest import read_manifest
+from layerwise.runtime.bench_hooks import manifest as encoder_manifest
+from layerwise.runtime.bench_hooks import open_encoder
+from layerwise.runtime.tokenize import length_sorted_batches
 
 Rewrite = Callable[[Path], onnx.ModelProto | None]  # bundle folder -> the variant's new graph (None: the graph stays)
 
@@ -115,18 +116,14 @@ def int8_static_scales(bundle: Path) -> onnx.ModelProto:
     probe.CopyFrom(model)
     probe.graph.output.extend(helper.make_tensor_value_info(q.input[0], onnx.TensorProto.FLOAT, None) for q in groups)
     session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    tokenizer = Tokenizer.from_file(str(bundle / "tokenizer.json"))
-    info = read_manifest(bundle).model
-    tokenizer.enable_padding(pad_id=info.pad_token_id)
-    tokenizer.enable_truncation(info.max_length)
-    absmax = np.zeros(len(groups))
+    encoder = open_encoder(str(bundle), variant="int8", provider="cpu")
     corpus = corpus_sentences(CALIBRATION_SENTENCES)  # and their short prefixes, as the export calibrates
-    for batch in [corpus[i : i + 32] for i in range(0, len(corpus), 32)] + [short_texts(corpus[:32])]:
-        encodings = tokenizer.encode_batch(batch)
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
-        feeds = {i.name: np.array([getattr(e, fields[i.name]) for e in encodings], np.int64) for i in session.get_inputs()}
-        rows = session.run([q.input[0] for q in groups], feeds)
+    tokenized = encoder.tokenize(corpus + short_texts(corpus[:32]))
+    absmax = np.zeros(len(groups))
+    for batch in length_sorted_batches(tokenized, 32, encoder.tokenizer.pad_id):
+        rows = session.run([q.input[0] for q in groups], batch.feeds(encoder_manifest(encoder).inputs))
         absmax = np.maximum(absmax, [np.abs(r).max() for r in rows])
+    encoder.close()
     return _per_tensor(model, down_projections=False, static={q.name: float(m) / 127 for q, m in zip(groups, absmax)})
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from layerwise.runtime.bench_hooks import manifest as encoder_manifest
-from layerwise.runtime.bench_hooks import open_encoder
+from layerwise.runtime.bench_hooks import open_encoder, session_options
 from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.tokenize import length_sorted_batches
 
@@ -30,14 +30,10 @@ def op_times(bundle: str, variant: str, texts: list[str], threads: int) -> Count
     """Kernel microseconds per operator type over one pass of ``texts``."""
     encoder = open_encoder(bundle, variant=variant, provider="cpu", threads=threads)
     batches = list(length_sorted_batches(encoder.tokenize(texts), 32, encoder.tokenizer.pad_id, cpu_batch_tokens(encoder.info.cpu)))
-    entry = encoder_manifest(encoder).variants[variant]
-    graph = Path(bundle) / entry.graph.path
+    graph = Path(bundle) / encoder_manifest(encoder).variants[variant].graph.path
     with tempfile.TemporaryDirectory(prefix="layerwise-profile-") as tmp:
-        options = ort.SessionOptions()
+        options = session_options(encoder)  # as the encoder's own (fused: no SkipLayerNorm re-fusion)
         options.enable_profiling, options.profile_file_prefix = True, str(Path(tmp) / variant)
-        options.intra_op_num_threads = threads
-        for key, value in entry.build.session_config.items():  # as every loader sets them (fused: no SkipLayerNorm re-fusion)
-            options.add_session_config_entry(key, value)
         session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         for batch in batches:
             session.run(None, batch.feeds(encoder_manifest(encoder).inputs))

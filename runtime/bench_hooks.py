@@ -30,6 +30,7 @@ __all__ = [
     "manifest",
     "open_encoder",
     "run_batch",
+    "session_options",
     "synthetic_batch",
     "vocab_size",
 ]
@@ -46,6 +47,12 @@ def synthetic_batch(batch_size: int, seq_len: int, vocab: int, seed: int = 0) ->
 def manifest(encoder: Encoder) -> Manifest:
     """The manifest of the bundle the encoder was loaded from."""
     return encoder._engine.manifest
+
+
+def session_options(encoder: Encoder) -> Any:
+    """The ONNX Runtime SessionOptions the encoder's sessions are made with (threads, the variant's
+    session config entries), for a benchmark that builds its own session, e.g. to profile it."""
+    return encoder._engine.config.session_options()
 
 
 def vocab_size(encoder: Encoder) -> int:
