@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .commands.extract import add_parser as add_extract_parser
 from .commands.triton import add_parser as add_triton_parser
+from .io.streams import LossyStreamHandler, quiet_broken_pipe
 from .runtime.errors import InputError, LayerwiseError
 from .runtime.manifest import MANIFEST_NAME, PROVIDERS, VARIANTS
 from .runtime.options import BATCH_SIZE, OVERFLOWS, POOLS
@@ -237,25 +237,35 @@ def _attach_layer_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    if hasattr(signal, "SIGPIPE"):
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `layerwise inspect B | head` ends quietly
+    # SIGPIPE stays ignored (Python's default): at its default, a client resetting its connection
+    # would end `layerwise serve` (io/streams.py). A closed stdout ends short commands quietly below.
     args = build_parser().parse_args(_attach_layer_values(sys.argv[1:] if argv is None else argv))
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    handler = LossyStreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, handlers=[handler])
     for noisy in ("onnx_model", "onnx_model_bert", "fusion_base", "fusion_utils"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     run: Callable[[argparse.Namespace], int] = args.run
     try:
         return run(args)
+    except BrokenPipeError:  # `layerwise inspect B | head`: the reader has what it wanted
+        return quiet_broken_pipe()
     except OSError as e:  # first: an unwritable --output (io.atomic.OutputError) is a file problem too
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+        return _report(f"error: {e}", 1)
     except (LayerwiseError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return _report(f"error: {e}", 2)
     except KeyboardInterrupt:  # Ctrl-C: one line, not a traceback; 130 as a shell reports SIGINT
         newline = "\n" if sys.stderr.isatty() else ""  # after the ^C and any progress bar on the terminal
-        print(f"{newline}interrupted{getattr(args, 'on_interrupt', '')}", file=sys.stderr)
-        return 130
+        return _report(f"{newline}interrupted{getattr(args, 'on_interrupt', '')}", 130)
+
+
+def _report(line: str, status: int) -> int:
+    """Print ``line`` on stderr (unless stderr is gone too) and give back ``status``."""
+    try:
+        print(line, file=sys.stderr)
+    except OSError:
+        pass
+    return status
 
 
 if __name__ == "__main__":  # pragma: no cover

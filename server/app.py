@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import functools
 import logging
 import socket
@@ -21,6 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from ..io.streams import LossyStreamHandler
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
@@ -93,6 +95,15 @@ def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Se
     return Server(config, app.state.lifecycle)
 
 
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up, with handlers that stop writing when their stream is closed (a log
+    reader that went away) instead of printing a traceback for every request."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["class"] = f"{LossyStreamHandler.__module__}.{LossyStreamHandler.__qualname__}"
+    return config
+
+
 def serve(args: argparse.Namespace) -> int:
     """``layerwise serve``: check the settings against the bundle, then serve until SIGTERM or SIGINT."""
     settings = settings_from_args(args)
@@ -102,7 +113,7 @@ def serve(args: argparse.Namespace) -> int:
     if not settings.loopback and settings.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the model", settings.host)
     loader = functools.partial(load, settings.bundle, variant=settings.variant, provider=settings.provider, threads=settings.threads)
-    server = server_for(settings, loader, access_log=not quiet, log_level="warning" if quiet else "info")
+    server = server_for(settings, loader, access_log=not quiet, log_level="warning" if quiet else "info", log_config=log_config())
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT once drained
