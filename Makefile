@@ -19,6 +19,9 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 demo: $(VENV)/.installed
 	$(VENV)/bin/layerwise export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	$(PY) -m benchmarks.demo $(BUNDLE)
+	@echo
+	@echo "$(BUNDLE) is yours to use. Next, your own embedding (or the README's three-minute tour):"
+	@echo "  $(VENV)/bin/layerwise embed $(BUNDLE) \"your own sentence\" --layers -1"
 
 # QEMU's Haswell CPU model runs ONNX Runtime's AVX2 kernels on any x86 machine: the int8 portability test needs it.
 QEMU := /usr/bin/qemu-x86_64-static

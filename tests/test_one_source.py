@@ -67,14 +67,14 @@ def test_one_batch_size_default_for_every_entry_point():
     assert ExtractOptions.__dataclass_fields__["batch_size"].default == BATCH_SIZE
     for verb in (["embed", "b"], ["extract", "b", "--input", "i", "--output", "o"]):
         assert build_parser().parse_args(verb).batch_size == BATCH_SIZE
-def test_the_readme_family_table_is_the_exporters_family_table():
-    """README 'Encoder families' lists exactly exporter/families.py's families, names and test kind."""
+def test_the_export_page_family_table_is_the_exporters_family_table():
+    """docs/export.md 'Encoder families' lists exactly exporter/families.py's families, names and test kind."""
     from pathlib import Path
 
     from layerwise.exporter.families import FAMILIES
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Encoder families", 1)[1].split("\n#", 1)[0]
+    page = (Path(__file__).resolve().parent.parent / "docs" / "export.md").read_text(encoding="utf-8")
+    section = page.split("\n## Encoder families", 1)[1].split("\n#", 1)[0]
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in section.splitlines()
