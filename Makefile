@@ -34,6 +34,12 @@ ARM64 := .arm64/.installed
 $(ARM64): tests/arm64_setup.sh requirements/constraints.txt | $(QEMU) $(VENV)/.installed
 	PYTHON=$(PY) bash tests/arm64_setup.sh
 
+# The reference bert-score 0.3.13 for tests/test_bertscore.py, in its own venv (it needs transformers < 4.58);
+# the script is a no-op once built.
+BERTSCORE := benchmarks/.venv-bertscore/.installed
+$(BERTSCORE): benchmarks/bertscore_setup.sh benchmarks/requirements-bertscore.txt
+	PYTHON=$(PYTHON) bash benchmarks/bertscore_setup.sh
+
 ## Lint, types and import layering (seconds): ruff, mypy over the package, import-linter's contracts (pyproject.toml).
 ## Both static tools read build/package, the package laid out as Python imports it (tools/package_tree.py).
 lint: $(VENV)/.installed
@@ -43,7 +49,7 @@ lint: $(VENV)/.installed
 	cd build/package && $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
 ## The whole test suite (CI runs exactly this; it includes the js/ package's tests in Node and headless Chromium).
-test: lint $(QEMU) $(ARM64) js/node_modules/.installed chromium
+test: lint $(QEMU) $(ARM64) $(BERTSCORE) js/node_modules/.installed chromium
 	$(PY) -m pytest -q
 
 ## The fast tier (about a minute): everything but the tests marked slow (the full MiniLM export, Ray, the browser).
