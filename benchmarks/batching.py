@@ -1,23 +1,31 @@
 """Job: the CPU batching defaults re-measured on this machine (they were tuned on one CPU family).
 
-runtime/engine.py caps a CPU batch at ``cpu_batch_tokens(family)`` padded tokens and runs batches
+runtime/batching.py caps a CPU batch at ``cpu_batch_tokens(family)`` padded tokens and runs batches
 side by side on one thread each. Here the default variant (what ``variant=None`` picks) embeds three text
 sets with each cap, side by side, and with the default cap on intra-op threads instead; all
-layers mean-pooled, batch size 32, configurations alternated round by round.
+layers mean-pooled, batch size 32, configurations alternated round by round. Then the small-call
+regime (``call_sizes``): the same sentences in calls of 1 to 32 texts, last layer pooled (a
+server's runs at moderate concurrency), with a call that fits one batch spread over the threads
+side by side or run on intra-op threads; the smallest call size from which spreading pays at
+every larger size is the family's ``spread_from``.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace as dataclass_replace
 from typing import Any
 
 import layerwise
+from layerwise.runtime.batching import Batching, cpu_batch_tokens
 from layerwise.runtime.bench_hooks import batching
-from layerwise.runtime.engine import cpu_batch_tokens
 
 from .common import alternate, long_documents
 
 CAPS = (256, 512, 1024, 2048, None)
 BATCH = 32
+CALL_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
+CALL_TEXTS = 96  # texts per timed pass, in calls of each size
+PAYS = 1.05  # spreading must be this much faster to count as paying
 
 
 def text_sets(tokenizer: Any, sentences: list[str]) -> dict[str, list[str]]:
@@ -50,9 +58,30 @@ def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> di
         rows = {name: {**t, "texts_per_s": len(texts) / t["median_s"]} for name, t in timings.items()}
         results[set_name] = {"texts": len(texts), "configurations": rows, "best": max(rows, key=lambda n: rows[n]["texts_per_s"])}
     return {
+        "call_sizes": call_sizes(encoder, sentences, repeats),
         "variant": encoder.info.variant,
         "threads": threads,
         "batch_size": BATCH,
         "default": configuration_name(default_cap, True),
         "sets": results,
     }
+
+
+def call_sizes(encoder: Any, sentences: list[str], repeats: int) -> dict[str, Any]:
+    """texts/s for calls of each size in CALL_SIZES, spread side by side vs one batch on intra-op threads."""
+    default = encoder.batching
+    ways = {"spread": dataclass_replace(default, spread_from=1), "one batch": dataclass_replace(default, spread_from=None)}
+    texts = (sentences * (CALL_TEXTS // max(len(sentences), 1) + 1))[:CALL_TEXTS]
+    rows = {}
+    for size in CALL_SIZES:
+        def embed(way: Batching, size: int = size) -> None:
+            with encoder.use_batching(way):
+                for start in range(0, CALL_TEXTS, size):
+                    encoder.embed(texts[start : start + size], layers=-1, pool="mean")
+
+        timings = alternate({name: (lambda w=way: embed(w)) for name, way in ways.items()}, repeats, settle=1)
+        per_s = {name: CALL_TEXTS / t["median_s"] for name, t in timings.items()}
+        rows[size] = {f"{name} texts_per_s": round(v, 1) for name, v in per_s.items()}
+        rows[size]["ratio"] = round(per_s["spread"] / per_s["one batch"], 3)
+    paying = [size for size in CALL_SIZES if size > 1 and all(rows[s]["ratio"] >= PAYS for s in CALL_SIZES if s >= size)]
+    return {"sizes": rows, "spread_from": min(paying) if paying else None, "default_spread_from": default.spread_from}

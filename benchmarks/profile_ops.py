@@ -18,9 +18,9 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from layerwise.runtime.batching import cpu_batch_tokens
 from layerwise.runtime.bench_hooks import manifest as encoder_manifest
 from layerwise.runtime.bench_hooks import open_encoder, session_options
-from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.tokenize import length_sorted_batches
 
 from .common import real_sentences

@@ -82,6 +82,21 @@ def _batching(job: dict[str, Any], model: str) -> list[str]:
             value = f"{result['configurations'][name]['texts_per_s']:.1f}"
             cells.append(f"**{value}**" if result["best"] == name else value)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + _call_sizes(job["call_sizes"]) if "call_sizes" in job else lines
+
+
+def _call_sizes(job: dict[str, Any]) -> list[str]:
+    lines = [
+        "",
+        "Small calls (last layer pooled, texts/s): a call that fits one batch spread over the threads side by side, "
+        f"or run as one batch on intra-op threads. Spreading pays from {job['spread_from']} texts on here "
+        f"(the family's default: {job['default_spread_from']}).",
+        "",
+        "| texts per call | spread | one batch | ratio |",
+        "|---|---|---|---|",
+    ]
+    for size, row in job["sizes"].items():
+        lines.append(f"| {size} | {row['spread texts_per_s']} | {row['one batch texts_per_s']} | {row['ratio']:.2f}x |")
     return lines
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .batching import Batching
 from .encoder import Encoder
 from .loader import open_encoder
 from .manifest import Manifest
@@ -78,14 +79,15 @@ def graph_outputs(encoder: Encoder, deepest: int) -> list[str]:
 
 def batching_settings(encoder: Encoder) -> tuple[int | None, int]:
     """(padded tokens a batch holds at most or None, batches run at once): what ``embed`` uses now."""
-    return encoder._engine.batch_tokens, encoder._engine.side_by_side
+    return encoder._engine.batching.max_tokens, encoder._engine.batching.side_by_side
 
 
 @contextmanager
-def batching(encoder: Encoder, batch_tokens: int | None, side_by_side: bool) -> Iterator[Encoder]:
+def batching(encoder: Encoder, batch_tokens: int | None, side_by_side: bool, spread: bool = True) -> Iterator[Encoder]:
     """Within the block, ``embed`` caps batches at ``batch_tokens`` padded tokens (None: no cap) and
     runs batches side by side on one thread each (False: one at a time on intra-op threads).
     For measuring the defaults (runtime/engine.py) on a machine; not thread-safe (``Engine.tuned``)."""
     engine = encoder._engine
-    with engine.tuned(batch_tokens, engine.config.threads if side_by_side else 1):
+    spread_from = engine.batching.spread_from if side_by_side and spread else None
+    with engine.tuned(Batching(batch_tokens, engine.config.threads if side_by_side else 1, spread_from)):
         yield encoder

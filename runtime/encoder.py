@@ -12,11 +12,13 @@ import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from .batching import Batching
 from .bundle import Bundle
 from .combine import COMBINERS, l2_normalize
 from .cpu import describe as describe_cpu
@@ -78,7 +80,7 @@ class Encoder(SpanMethods):
         cpu_family = describe_cpu()["cpu_family"]
         self._engine = Engine(bundle, variant, config, cpu_family)
         self._tokenizer = tokenizer
-        self._workers = ThreadPoolExecutor(max_workers=self._engine.side_by_side, thread_name_prefix="layerwise")
+        self._workers = ThreadPoolExecutor(max_workers=self._engine.batching.side_by_side, thread_name_prefix="layerwise")
         self.info = EncoderInfo(
             bundle=str(bundle.path),
             model_type=manifest.model.model_type,
@@ -96,7 +98,7 @@ class Encoder(SpanMethods):
 
     def _run_all(self, batches: list[Batch], layers: list[int], pool: str) -> Iterator[tuple[Batch, dict[int, np.ndarray]]]:
         """Results batch by batch: side by side on one thread each when there are enough batches."""
-        if len(batches) > 1 and self._engine.side_by_side > 1:
+        if len(batches) > 1 and self._engine.batching.side_by_side > 1:
             yield from zip(batches, self._workers.map(lambda b: self._engine.run(b, layers, pool, single_thread=True), batches))
         else:
             yield from ((b, self._engine.run(b, layers, pool)) for b in batches)
@@ -215,7 +217,9 @@ class Encoder(SpanMethods):
         else:
             tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate)
         needed = unique_sorted(chosen)
-        batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, self._engine.batch_tokens))
+        batching = self._engine.batching
+        spread = batching.spread(len(tokenized.texts))
+        batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, batching.max_tokens, spread))
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
         per_text = collect(results, len(tokenized.texts), needed)
@@ -297,6 +301,18 @@ class Encoder(SpanMethods):
     def tokenizer(self) -> TextTokenizer:
         """The bundle's tokenizer, for inspecting tokens and decoding ids (``embed`` tokenizes by itself)."""
         return self._tokenizer
+
+    @property
+    def batching(self) -> Batching:
+        """How ``embed`` cuts a call into batches and runs them here (runtime/batching.py's measured default)."""
+        return self._engine.batching
+
+    @contextmanager
+    def use_batching(self, batching: Batching) -> Iterator[None]:
+        """Within the block, batch with ``batching`` instead (to measure the defaults); not thread-safe:
+        no other thread may embed meanwhile. ``side_by_side`` is capped by the worker threads the Encoder started with."""
+        with self._engine.tuned(batching):
+            yield
 
     @property
     def last_stats(self) -> EmbedStats:

@@ -3,10 +3,7 @@
 Sessions: the full graph, graphs cut after layer k (built on first use: layer k of L then
 costs about k/L), and the pooling graphs. Each graph is created at two thread settings:
 all threads on one run (lowest latency for a single batch) and one thread per run, so that
-several batches run side by side. Measured on 2 cores with natural-length sentences: side
-by side gave about 1.7x the throughput of intra-op threads, which gain little on small
-matrices; a single long batch is still faster with intra-op threads. On the CPU a batch also
-holds at most ``cpu_batch_tokens(family)`` padded tokens: big batches cost more than they save there.
+several batches run side by side (``batching``: runtime/batching.py says when).
 
 One code path for CPU and CUDA: outputs stay where ONNX Runtime put them (I/O binding), the
 pooling graph reduces them there, and only what is returned is copied to numpy.
@@ -21,28 +18,13 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .batching import Batching, default_batching
 from .bundle import Bundle, LoadedGraph
 from .errors import BundleError
 from .manifest import POOLING_INPUTS, POOLING_OUTPUT, Manifest, output_name
 from .onnx_graph import cut_model
 from .session import SessionConfig, create_session, ort
 from .tokenize import Batch
-
-# Padded tokens per batch on the CPU, by CPU family (runtime/cpu.py), measured on 2 cores with int8
-# MiniLM, all layers mean-pooled (texts/s; README "Benchmarks" and benchmarks/batching.py):
-# - AVX-512 VNNI, cap 256 / 512 / 1024 / 2048 / none: sentences 440 / 503 / 539 / 465 / 347;
-#   512-token texts 15.9 / 17.5 / 16.7 / 16.3 / 12.7; sentences with a few long texts 325 / 333 / 306 / 314 / 84.
-# - AVX2: sentences 240 / 227 / 223 / - / 175; 512-token texts 9.3 / 9.6 / 8.1 / - / 6.3; mixed 146 / 140 / 132 / - / 71
-#   (256 and 512 within each other's spread).
-# - AMX, 256 / 384 / 512 over 15 alternated repeats: sentences 830 / 783 / 750; 512-token texts 27.3 / 27.2 / 27.2;
-#   mixed 446 / 430 / 430 (fused: equal within 2% on all three).
-BATCH_TOKENS_CPU = 512  # families without an entry below
-BATCH_TOKENS_BY_FAMILY = {"amx": 256}
-
-
-def cpu_batch_tokens(family: str) -> int:
-    """The padded-token cap for CPU batches on a CPU of ``family`` (a key of runtime/cpu.py's FAMILIES)."""
-    return BATCH_TOKENS_BY_FAMILY.get(family, BATCH_TOKENS_CPU)
 
 
 class Engine:
@@ -63,39 +45,21 @@ class Engine:
         self._pools = {
             kind: self._create(bundle.pooling_graph(kind), self._single, f"pooling graph {kind!r}") for kind in bundle.manifest.pooling
         }
-        on_cpu = config.provider == "cpu"
-        # Padded tokens per batch at most (None on CUDA, where bigger batches pay), and how many
-        # batches may run at once on one thread each (1: one batch at a time on intra-op threads).
-        self._batching = (cpu_batch_tokens(cpu_family) if on_cpu else None, config.threads if on_cpu else 1)
-
-    @property
-    def batch_tokens(self) -> int | None:
-        """Padded tokens a batch holds at most (None: no cap)."""
-        return self._batching[0]
-
-    @property
-    def side_by_side(self) -> int:
-        """Batches that may run at once, on one thread each (1: one at a time on intra-op threads)."""
-        return self._batching[1]
+        self.batching = default_batching(config.provider, config.threads, cpu_family)
 
     @contextmanager
-    def tuned(self, batch_tokens: int | None, side_by_side: int) -> Iterator[None]:
-        """Within the block, batch with these settings instead of the defaults; the defaults again after.
+    def tuned(self, batching: Batching) -> Iterator[None]:
+        """Within the block, batch with ``batching`` instead of the default; the default again after.
 
-        The one way to change them, for measuring them (runtime/bench_hooks.py ``batching``). Not
-        thread-safe: no ``embed`` may run on another thread meanwhile. ``side_by_side`` is capped by
-        the worker threads the Encoder started with (its default).
+        For measuring the defaults. Not thread-safe: no ``embed`` may run on another thread
+        meanwhile. ``side_by_side`` is capped by the worker threads the Encoder started with.
         """
-        if batch_tokens is not None and (not isinstance(batch_tokens, int) or batch_tokens < 1):
-            raise ValueError(f"batch_tokens must be a positive int or None, got {batch_tokens!r}")
-        if not isinstance(side_by_side, int) or side_by_side < 1:
-            raise ValueError(f"side_by_side must be a positive int, got {side_by_side!r}")
-        saved = self._batching
-        self._batching = (batch_tokens, side_by_side)
+        saved = self.batching
+        self.batching = batching
         try:
             yield
         finally:
-            self._batching = saved
+            self.batching = saved
 
     @property
     def manifest(self) -> Manifest:

@@ -224,21 +224,25 @@ class TextTokenizer:
         return self._raw.decode_batch([list(seq) for seq in ids], skip_special_tokens=skip_special_tokens)
 
 
-def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, max_tokens: int | None = None) -> Iterator[Batch]:
+def length_sorted_batches(
+    tokenized: Tokenized, batch_size: int, pad_id: int, max_tokens: int | None = None, spread: int = 1
+) -> Iterator[Batch]:
     """Yield batches longest-first, each padded to its own longest text and holding at most
     ``batch_size`` texts and (when given) ``max_tokens`` padded tokens, one text at least.
+    With ``spread`` > 1, a call that would make fewer batches than that is cut into ``spread``
+    batches of about equal tokens (as many as it has texts), so they can run side by side.
 
     Example: lengths [3, 9, 4], batch_size 2 -> rows [1, 2] padded to 9, then row [0] at 3;
-    with max_tokens 10 -> [1] at 9, then [2, 0] at 4.
+    with max_tokens 10 -> [1] at 9, then [2, 0] at 4; with batch_size 32 and spread 2 -> [1] at 9, then [2, 0] at 4.
     """
     lengths = tokenized.lengths
     order = np.argsort(-lengths, kind="stable")
-    start = 0
-    while start < len(order):
-        width = int(lengths[order[start]])  # the longest of this batch: order is longest-first
-        count = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // max(width, 1)))
-        rows = order[start : start + count]
-        start += len(rows)
+    groups = _capped_groups(order, lengths, batch_size, max_tokens)
+    parts = min(spread, len(order))
+    if len(groups) < parts:
+        groups = _even_groups(order, lengths, parts)
+    for rows in groups:
+        width = int(lengths[rows[0]])  # the longest of this batch: order is longest-first
         ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         types = np.zeros((len(rows), width), dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -248,6 +252,28 @@ def length_sorted_batches(tokenized: Tokenized, batch_size: int, pad_id: int, ma
             types[r, :n] = tokenized.type_ids[row]
             mask[r, :n] = 1
         yield Batch(indices=rows, input_ids=ids, attention_mask=mask, token_type_ids=types)
+
+
+def _capped_groups(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_tokens: int | None) -> list[np.ndarray]:
+    """Consecutive runs of ``order`` (longest first) of at most ``batch_size`` rows and ``max_tokens`` padded tokens."""
+    groups, start = [], 0
+    while start < len(order):
+        width = int(lengths[order[start]])
+        count = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // max(width, 1)))
+        groups.append(order[start : start + count])
+        start += count
+    return groups
+
+
+def _even_groups(order: np.ndarray, lengths: np.ndarray, parts: int) -> list[np.ndarray]:
+    """``order`` cut into ``parts`` consecutive runs of about equal tokens, one row each at least.
+    Example: lengths by order [9, 4, 3, 2], 2 parts -> [9], [4, 3, 2]."""
+    cumulative = np.cumsum(lengths[order])
+    targets = cumulative[-1] * np.arange(1, parts) / parts
+    cuts = np.searchsorted(cumulative, targets, side="left") + 1  # each part ends with the row that reaches its share
+    cuts = np.clip(cuts, np.arange(1, parts), len(order) - parts + np.arange(1, parts))  # non-empty parts
+    cuts = np.maximum.accumulate(cuts)
+    return [part for part in np.split(order, cuts) if len(part)]
 
 
 def _refuse_too_long(full: Sequence[int], limit: int, item: str, unit: str, fix: str) -> None:

@@ -19,10 +19,10 @@ from benchmarks.peerkit.torch_peers import bf16_autocast_skip_reason
 from benchmarks.peers_worker import choose, parse_args
 from layerwise.commands.latency import measure_grid
 from layerwise.runtime import load
+from layerwise.runtime.batching import cpu_batch_tokens
 from layerwise.runtime.bench_hooks import batching as batching_hook
 from layerwise.runtime.bench_hooks import batching_settings
 from layerwise.runtime.cpu import describe
-from layerwise.runtime.engine import cpu_batch_tokens
 from layerwise.runtime.manifest import read_manifest
 
 
@@ -107,6 +107,8 @@ def test_batching_job_measures_every_configuration_and_restores_the_defaults(tin
         {"date": "d", "host": "h", "machine": {**describe(), "versions": {}}, "models": {"tiny": _entry({"batching": job})}}
     )
     assert "| cap none, side by side |" in text and f"| cap {cpu_batch_tokens(encoder.info.cpu)}, intra-op threads |" in text
+    assert list(job["call_sizes"]["sizes"]) == list(batching.CALL_SIZES) and "| 32 | " in text
+    assert job["call_sizes"]["default_spread_from"] == encoder.batching.spread_from
 
 
 # --- the model-size jobs: a second model, built by the harness, in the same results file ---

@@ -90,8 +90,8 @@ def test_results_files_are_keyed_by_cpu_family(tmp_path, monkeypatch):
 def test_cpu_batches_are_capped_by_the_families_measured_value(tiny_bundle, monkeypatch, family, cap):
     import layerwise
     from layerwise.runtime import encoder as encoder_module
+    from layerwise.runtime.batching import BATCH_TOKENS_CPU, cpu_batch_tokens
     from layerwise.runtime.bench_hooks import batching_settings
-    from layerwise.runtime.engine import BATCH_TOKENS_CPU, cpu_batch_tokens
 
     monkeypatch.setattr(encoder_module, "describe_cpu", lambda: {"cpu_family": family})
     encoder = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=2)

@@ -221,7 +221,7 @@ def test_inf_made_by_combining_layers_never_leaves_the_runtime(encoder, monkeypa
 
     def huge(self, batch, layers, pool, single_thread=False):
         results = real_run(self, batch, layers, pool, single_thread)
-        for layer in layers:
+        for layer in layers if 1 in batch.indices else ():  # text 1's batch (the two may run apart, side by side)
             results[layer][list(batch.indices).index(1)] = 3e38  # finite at every layer; their sum is not
         return results
 

@@ -119,3 +119,20 @@ def test_batches_are_length_sorted_and_capped_by_texts_and_tokens():
     by_tokens = list(length_sorted_batches(tokenized, batch_size=2, pad_id=0, max_tokens=10))
     assert [b.indices.tolist() for b in by_tokens] == [[1], [2, 0]] and [b.input_ids.shape for b in by_tokens] == [(1, 9), (2, 4)]
     assert by_tokens[1].attention_mask.tolist() == [[1, 1, 1, 1], [1, 1, 1, 0]]
+    spread = list(length_sorted_batches(tokenized, batch_size=32, pad_id=0, spread=2))
+    assert [b.indices.tolist() for b in spread] == [[1], [2, 0]]  # fits one batch, cut in two of about equal tokens
+    assert [b.indices.tolist() for b in length_sorted_batches(tokenized, batch_size=32, pad_id=0, spread=4)] == [[1], [2], [0]]
+
+
+def test_a_small_call_runs_side_by_side_on_two_threads_with_the_same_vectors(minilm_bundle):
+    """Four short sentences fit one batch; on 2 threads they run as 2 batches side by side, with the
+    vectors of one batch on intra-op threads."""
+    from layerwise.runtime.batching import Batching
+
+    encoder = layerwise.load(minilm_bundle, variant="fp32", provider="cpu", threads=2)
+    spread = encoder.embed(TEXTS[:4], layers=[0, 6])
+    assert encoder.last_stats.batches == 2
+    with encoder.use_batching(Batching(max_tokens=None, side_by_side=1)):
+        one_batch = encoder.embed(TEXTS[:4], layers=[0, 6])
+    assert encoder.last_stats.batches == 1
+    np.testing.assert_allclose(spread, one_batch, atol=1e-5, rtol=0)

@@ -15,7 +15,7 @@ import { lengthSortedBatches, truncatedIndices } from "./tokenize.js";
 import { merge, runPool, split } from "./windows.js";
 
 /** Padded tokens per batch on the CPU: the Python runtime's cap for CPU families without their own
- * (BATCH_TOKENS_CPU in runtime/engine.py); JS cannot see the CPU family in a browser, so it uses this everywhere. */
+ * (BATCH_TOKENS_CPU in runtime/batching.py); JS cannot see the CPU family in a browser, so it uses this everywhere. */
 export const BATCH_TOKENS_CPU = 512;
 
 const preview = (text, width = 60) => JSON.stringify(text.length <= width ? text : text.slice(0, width - 3) + "...");

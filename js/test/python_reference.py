@@ -23,7 +23,8 @@ import warnings
 import numpy as np
 
 import layerwise
-from layerwise.runtime import TruncationWarning, engine, loader, manifest, options, windows
+from layerwise.runtime import TruncationWarning, loader, manifest, options, windows
+from layerwise.runtime import batching as batching_defaults
 from layerwise.runtime.bench_hooks import batching
 
 NAMES = {"batchSize": "batch_size", "maxLength": "max_length"}
@@ -46,14 +47,14 @@ def main(spec_path: str, out_path: str) -> None:
     spec = json.loads(open(spec_path, encoding="utf-8").read())
     encoders: dict[str, object] = {}
     results = []
-    # JS batches at BATCH_TOKENS_CPU on every CPU (a browser cannot see the CPU family), so the
-    # reference does too, whatever cap this machine's family has in Python.
+    # JS batches at BATCH_TOKENS_CPU on every CPU (a browser cannot see the CPU family) and never
+    # spreads a small call over threads, so the reference does the same, whatever this machine's family has in Python.
     with contextlib.ExitStack() as caps:
         for case in spec["cases"]:
             variant = case["variant"]
             if variant not in encoders:
                 encoders[variant] = layerwise.load(spec["bundle"], variant=variant, provider="cpu", threads=spec.get("threads", 1))
-                caps.enter_context(batching(encoders[variant], engine.BATCH_TOKENS_CPU, side_by_side=True))
+                caps.enter_context(batching(encoders[variant], batching_defaults.BATCH_TOKENS_CPU, side_by_side=True, spread=False))
             enc = encoders[variant]
             result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
             s = enc.last_stats
@@ -73,7 +74,7 @@ def main(spec_path: str, out_path: str) -> None:
         "VARIANTS": list(manifest.VARIANTS),
         "POOLING_KINDS": list(manifest.POOLING_KINDS),
         "INPUT_ROLES": dict(manifest.INPUT_ROLES),
-        "BATCH_TOKENS_CPU": engine.BATCH_TOKENS_CPU,
+        "BATCH_TOKENS_CPU": batching_defaults.BATCH_TOKENS_CPU,
         "COMBINES": [k for k in options.COMBINERS],
         "FASTEST_FIRST": list(loader.FASTEST_FIRST),
         "OVERFLOWS": list(options.OVERFLOWS),
