@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ..io.npz import npz_pooled, npz_tokens, save_npz
 from ..runtime.errors import NonFiniteOutputError
@@ -84,10 +84,13 @@ def binary_body(request: EmbedRequest, output: Output, media: str) -> bytes:
 
 
 def _items(request: EmbedRequest, output: Output) -> list[Any]:
+    """Each input's array, as base64 text or as the array itself (orjson writes it as nested lists)."""
     if request.encoding == "base64":
         return [base64.b64encode(np.ascontiguousarray(row, dtype="<f4").tobytes()).decode("ascii") for row in output]
-    return [row.tolist() for row in output]
+    return [np.ascontiguousarray(row, dtype=np.float32) for row in output]
 
 
 def _json(payload: Any) -> bytes:
-    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
+    """Compact JSON; float32 arrays as their shortest round-tripping decimals (orjson: about 20x faster
+    than json.dumps over ``tolist()`` for 32 vectors of 384; docs/benchmarks.md). NaN never gets here (check_finite)."""
+    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
