@@ -111,6 +111,32 @@ def test_serve_ray_outlives_a_client_resetting_mid_body_or_mid_response(serve_ra
     serve_ray.assert_serves_correctly(tiny_bundle, since)
 
 
+def test_serve_ray_refuses_bad_requests_as_the_single_server_does(serve_ray):
+    """Statuses, JSON errors and headers pass Ray Serve's proxy unchanged (test_server_limits.py has them all)."""
+    url = serve_ray.url
+    bad_json = httpx.post(f"{url}/embed", content=b"{not json")
+    assert (bad_json.status_code, bad_json.json()) == (
+        422,
+        {
+            "error": "request body is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+            "error_type": "validation",
+        },
+    )
+    too_long = httpx.post(f"{url}/embed", json={"inputs": ["short", "token " * 200]})
+    assert too_long.status_code == 413 and too_long.json()["error"].startswith("`inputs[1]` has ")
+    openai_shape = httpx.post(f"{url}/v1/embeddings", json={"input": "x", "encoding_format": "hex"})
+    assert (openai_shape.status_code, openai_shape.json()) == (
+        422,
+        {"error": {"message": "`encoding_format` must be 'float' or 'base64', got 'hex'", "type": "validation", "code": 422}},
+    )
+    too_big = httpx.post(f"{url}/embed", content=b"x" * (2_000_001), timeout=60)
+    assert too_big.status_code == 413 and too_big.json()["error"].startswith("request body is 2000001 bytes, more than the limit")
+    ignored = httpx.post(f"{url}/embed", json={"inputs": "x", "options": {"wait_for_model": True}})
+    assert ignored.status_code == 200 and ignored.headers["x-ignored-fields"] == "options"
+    wrong = httpx.get(f"{url}/embed")
+    assert (wrong.status_code, wrong.headers["allow"], wrong.json()["error"]) == (405, "POST", "GET is not allowed on /embed; use POST")
+
+
 def test_serve_command_with_ray_answers_embed_and_stops_cleanly_on_ctrl_c(serve_ray, tiny_bundle):
     """/embed answers with the Python API's vectors, SIGINT stops it with status 0 and no traceback.
     (After the tests above: it stops the module's server.)"""
