@@ -129,7 +129,7 @@ def test_a_signal_while_the_model_loads_stops_the_server_at_once(tiny_bundle, si
     with serve_process(tiny_bundle, "--threads", "1", rig={"load_gate": True}, ready=False) as server:
         server.process.send_signal(sig)
         try:
-            status = server.process.wait(timeout=10)
+            status = server.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             status = None
-    assert status in (0, -signal.SIGTERM), f"still running 10 s after {sig.name}"
+    assert status in (0, -signal.SIGTERM), f"still running 5 s after {sig.name}"
