@@ -110,18 +110,7 @@ def test_a_signal_drains_in_flight_requests_refuses_new_ones_then_exits(tiny_bun
 
 @pytest.mark.parametrize(
     "sig",
-    [
-        signal.SIGTERM,
-        pytest.param(
-            signal.SIGINT,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="server bug: Ctrl-C while the model loads waits for the load to finish: the loader runs in asyncio's "
-                "default executor (lifecycle.Lifecycle._start, asyncio.to_thread), whose thread the interpreter joins at exit; "
-                "SIGTERM ends the process by the signal at once",
-            ),
-        ),
-    ],
+    [signal.SIGTERM, signal.SIGINT],
     ids=["SIGTERM", "SIGINT"],
 )
 def test_a_signal_while_the_model_loads_stops_the_server_at_once(tiny_bundle, sig):
