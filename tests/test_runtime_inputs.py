@@ -103,7 +103,7 @@ def test_max_length_cuts_tokens(encoder):
         ({"layers": "last"}, "layers must be 'all', an int or a list of ints, got 'last'"),
         ({"layers": [1.5]}, r"layers must hold ints, got 1.5"),
         ({"pool": "sum"}, "pool must be one of mean, max, cls, none, got 'sum'"),
-        ({"combine": "stack"}, "combine must be one of None, 'concat', 'sum', 'mean', got 'stack'"),
+        ({"combine": "stack"}, "combine must be one of None, 'concat', 'sum', 'mean', 'scalar_mix', got 'stack'"),
         ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
     ],
 )
