@@ -89,7 +89,7 @@ bench-forms: $(VENV)/.installed
 wrk:
 	command -v wrk >/dev/null || (apt-get update && apt-get install -y wrk)
 
-## The HTTP load test, loopback only (about 12 minutes): wrk at concurrency 1-64 with 1- and 32-text requests, `layerwise serve`
+## The HTTP load test, loopback only (about 13 minutes): wrk at concurrency 1-64 with 1- and 32-text requests, `layerwise serve`
 ## against Infinity (its own venv, benchmarks/infinity_setup.sh) and in-process embed, plus each one's accuracy;
 ## writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md}. Shrink it with ARGS="--seconds 2 --concurrency 1,8".
 bench-server: $(VENV)/.installed wrk

@@ -1,6 +1,6 @@
 """Server load test, loopback only: ``layerwise serve`` against Infinity and in-process ``Encoder.embed``.
 
-Usage: python -m benchmarks.load_test BUNDLE [--seconds 6] [--repeats 2] [--concurrency 1,2,4,8,16,32,64]
+Usage: python -m benchmarks.load_test BUNDLE [--seconds 5] [--repeats 2] [--concurrency 1,2,4,8,16,32,64]
        [--contenders layerwise,infinity,inprocess] [--texts 1,32] [--results-dir DIR] [--format markdown|json]
 Writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md} and prints the table (or the JSON).
 
@@ -12,12 +12,14 @@ variant), one thread per concurrent client. The servers get POST /v1/embeddings 
 from wrk (benchmarks/server_load/wrk.py), closed loop, one connection per concurrent client; requests
 hold 1 or 32 held-out real sentences (benchmarks/common.py ``real_sentences``), rotated per request.
 Each cell (texts per request, concurrency) warms every contender for ``--warmup`` s, then times each
-``--repeats`` times for ``--seconds`` s (twice that from 1024 texts in flight: ``cell_seconds``),
-alternating (the order rotates per repeat); the table holds the medians. Before the load, each
+``--repeats`` times for ``--seconds`` s (once per 512 texts in flight: ``cell_seconds``),
+alternating (the order rotates per repeat); after a server's run the next waits until that server is
+idle (requests wrk abandoned may still run there); the table holds the medians. Before the load, each
 contender's pooled vectors for 256 held-out sentences are scored against a PyTorch float32 reference
-(benchmarks/server_load/accuracy.py). The default run is about 12 minutes (2 request sizes x 7
-concurrencies x 3 contenders x (2 x 6 s + 1 s), 2 cells twice as long, plus start-up). wrk runs on
-the same machine: on few cores its CPU competes with the server (one wrk thread by default).
+(benchmarks/server_load/accuracy.py). The default run is about 13 minutes (2 request sizes x 7
+concurrencies x 3 contenders x (2 x 5 s + 1 s), concurrency 32 and 64 of 32 texts 2 and 4 times
+as long, plus start-up and the servers' idle waits). wrk runs on the same machine: on few cores its
+CPU competes with the server (one wrk thread by default).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from .server_load.report import CONTENDERS, markdown, median_figures, targets, w
 
 REQUEST_POOL = 512  # held-out sentences the requests rotate through; the first ACCURACY_TEXTS are scored
 ACCURACY_TEXTS = 256
-LONG_CELL_TEXTS = 1024  # texts in flight from which a cell runs twice as long (cell_seconds)
+TEXTS_PER_PERIOD = 512  # a cell runs --seconds per this many texts in flight (cell_seconds)
 Cell = Callable[[int, int, int], dict[str, Any]]  # (texts per request, concurrency, seconds) -> figures
 
 
@@ -114,13 +116,13 @@ def inprocess_cell(embed: Callable[[list[str]], Any], calls: Sequence[list[str]]
 
 
 def cell_seconds(seconds: int, texts_per_request: int, concurrency: int) -> int:
-    """A run's length: twice ``seconds`` once 1024 texts or more are in flight, where a request waits
-    seconds in the queue and a short run would see mostly the queue filling up, not its steady state.
+    """A run's length: ``seconds`` per 512 texts in flight. With thousands in flight a request waits
+    seconds in the queue, and a short run would see the queue filling up rather than its steady state.
 
-    >>> cell_seconds(6, 1, 64), cell_seconds(6, 32, 16), cell_seconds(6, 32, 32)
-    (6, 6, 12)
+    >>> cell_seconds(6, 1, 64), cell_seconds(6, 32, 16), cell_seconds(6, 32, 32), cell_seconds(6, 32, 64)
+    (6, 6, 12, 24)
     """
-    return seconds * 2 if texts_per_request * concurrency >= LONG_CELL_TEXTS else seconds
+    return seconds * max(1, texts_per_request * concurrency // TEXTS_PER_PERIOD)
 
 
 def measure(
@@ -169,7 +171,7 @@ def log_problems(text: str) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("bundle")
-    parser.add_argument("--seconds", type=int, default=6, help="seconds per timed run (wrk takes whole seconds)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per timed run (wrk takes whole seconds)")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per contender and cell; the table holds medians")
     parser.add_argument("--warmup", type=int, default=1, help="untimed seconds per contender and cell (0: none)")
     parser.add_argument("--concurrency", default="1,2,4,8,16,32,64")
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> None:
     report["setup"] = {
         "load": f"Servers: {wrk_version}, {args.wrk_threads} thread, `--timeout 60s`, POST /v1/embeddings, closed loop, "
         "one connection per client. "
-        f"In-process: one thread per client. {args.seconds} s per run ({2 * args.seconds} s from {LONG_CELL_TEXTS} texts in flight), "
+        f"In-process: one thread per client. {args.seconds} s per run (once per {TEXTS_PER_PERIOD} texts in flight), "
         f"median of {args.repeats} (contenders alternate within each cell, "
         f"order rotated per repeat), {args.warmup} s warm-up per contender and cell; held-out sentences rotated per request; "
         "after each server run, the next waits until that server is idle (it may still work on requests wrk abandoned); "

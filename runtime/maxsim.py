@@ -141,7 +141,8 @@ def best_matches(query: np.ndarray, documents: Sequence[np.ndarray], keep: Seque
         for i, row in enumerate(rows):
             padded[i, : lengths[row]] = documents[row]
             valid[i, : lengths[row]] = keep[row]
-        sim = np.where(valid[:, :, None], padded @ query.T, -np.inf)  # [B, width, dim] x [dim, q] -> [B, width, q]
+        products = (padded.reshape(-1, query.shape[1]) @ query.T).reshape(len(rows), width, len(query))  # one GEMM: [B*width, q]
+        sim = np.where(valid[:, :, None], products, -np.inf)
         where[rows] = sim.argmax(axis=1)
         best[rows] = np.take_along_axis(sim, where[rows][:, None, :], axis=1)[:, 0]
     return best, where

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -58,6 +58,8 @@ async def read_body(request: Request, settings: Settings) -> bytes:
 
     try:
         return await asyncio.wait_for(chunks(), settings.body_timeout)
+    except ClientDisconnect:  # it reset, closed or half-closed before its body was whole: nobody reads an answer
+        raise ClientGone("the client closed the connection before its request body was whole") from None
     except asyncio.TimeoutError:
         raise RequestTimeout(
             f"request body not complete {settings.body_timeout:g} s after its headers (--body-timeout); send the body at once"

@@ -30,3 +30,19 @@ def read_output(out: Path):
 def layer(table, name: str) -> np.ndarray:
     column = table.column(name).combine_chunks()
     return np.asarray(column.flatten()).reshape(len(column), -1)
+
+
+def load_like_structural_probes(path: Path, layer_index: int) -> list[np.ndarray]:
+    """structural-probes' ``generate_token_embeddings_from_hdf5`` (data.py), its read path verbatim:
+    open ONE file, take every key as a row number, read ``hf[str(index)][layer_index]``."""
+    import h5py
+
+    hf = h5py.File(path, "r")
+    indices = filter(lambda x: x != "sentence_to_index", list(hf.keys()))
+    single_layer_features_list = []
+    for index in sorted([int(x) for x in indices]):
+        feature_stack = hf[str(index)]
+        single_layer_features = feature_stack[layer_index]
+        single_layer_features_list.append(single_layer_features)
+    hf.close()
+    return single_layer_features_list

@@ -4,6 +4,8 @@
 free port, yields once /health answers 200 (or once it listens, with ``ready=False``)
 and stops it after. ``Rigged`` wraps an Encoder so a test can hold runs at a gate, slow
 them down, or make one text come out as NaN, fail as the runtime does, or hit a bug.
+Tests of the process users start (signals, logging, exit codes, the event loop) use
+tests/server_process.py instead, rigged through tests/rigged_serve.py.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from layerwise.runtime.errors import NonFiniteOutputError
 from layerwise.server.app import Server, server_for
 from layerwise.server.settings import Settings
 
-NAN_TEXT = "please come out as NaN"
-FAIL_TEXT = "please fail like fp16 overflow"
-BUG_TEXT = "please hit a bug"
+from .rigged_serve import BUG_TEXT, FAIL_TEXT, NAN_TEXT
+
+__all__ = ["BUG_TEXT", "FAIL_TEXT", "NAN_TEXT", "Rigged", "Running", "cpu_loader", "serving", "untruncated_tokens"]
 
 
 class Rigged:

@@ -17,7 +17,7 @@ from layerwise.exporter.texts import corpus_sentences
 from layerwise.runtime.baseline import Baseline, read_baseline
 from layerwise.runtime.bertscore import BERTScore, baseline_corpus, bertscore, compute_baseline, idf_weights, random_halves
 from layerwise.runtime.errors import InputError
-from layerwise.runtime.greedy import f_measure, greedy_match, rescale, share, unit_rows
+from layerwise.runtime.greedy import blocks, f_measure, greedy_match, rescale, share, unit_rows
 from layerwise.runtime.pair_chunks import keep_for_later, plan_chunks
 from layerwise.runtime.score_inputs import ScoreTruncationWarning, TokenTable
 
@@ -44,6 +44,22 @@ def test_greedy_match_docstring_example_and_negative_cosines_stay_negative() -> 
     assert precision.tolist() == [[0.5]] and recall.tolist() == [[1.0]]
     precision, _ = greedy_match([-ref], [share(np.ones(1))], [ref], [share(np.ones(1))])
     assert precision.tolist() == [[-1.0]]  # the package could give 0 here when the pair sat next to a longer one
+
+
+def test_blocks_pad_each_pair_to_its_own_lengths_rounded_up() -> None:
+    got = blocks(np.array([5, 3, 12]), np.array([4, 9, 4]), per_token=1)
+    assert [(rows.tolist(), wc, wr) for rows, wc, wr in got] == [([0], 8, 8), ([1], 8, 16), ([2], 16, 8)]
+
+
+def test_a_pairs_numbers_do_not_depend_on_the_pairs_beside_it() -> None:
+    rng = np.random.default_rng(1)
+    cands = [unit_rows(rng.standard_normal((1, n, 16)).astype(np.float32)) for n in (9, 30, 10, 11)]
+    refs = [unit_rows(rng.standard_normal((1, n, 16)).astype(np.float32)) for n in (12, 5, 13, 14)]
+    cw, rw = [share(np.ones(c.shape[1])) for c in cands], [share(np.ones(r.shape[1])) for r in refs]
+    together = greedy_match(cands, cw, refs, rw)
+    for i in range(4):
+        alone = greedy_match(cands[i : i + 1], cw[i : i + 1], refs[i : i + 1], rw[i : i + 1])
+        assert alone[0][0, 0] == together[0][0, i] and alone[1][0, 0] == together[1][0, i]
 
 
 def test_all_zero_weights_give_nan_and_f_zero_as_the_package() -> None:

@@ -1,4 +1,8 @@
-"""Every bad request gets its status and a JSON error naming the field, limit and fix; the server keeps serving."""
+"""Every bad request gets its status and a JSON error naming the field, limit and fix; the server keeps serving.
+
+Against ``layerwise serve`` as users start it (tests/server_process.py): a plain server, one with
+every limit small and a rigged model (NaN, a bug, a gate), and one with --auto-truncate.
+"""
 
 from __future__ import annotations
 
@@ -11,17 +15,27 @@ import numpy as np
 import pytest
 
 import layerwise
-from layerwise.server import pipeline
 
-from .server_harness import BUG_TEXT, NAN_TEXT, Rigged, serving, untruncated_tokens
+from .rigged_serve import BUG_TEXT, NAN_TEXT
+from .server_harness import untruncated_tokens
+from .server_process import serve_process
 
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
+SMALL_LIMITS = ("--threads", "1", "--payload-limit", "1000", "--max-concurrent-requests", "2")
 
 
 @pytest.fixture(scope="module")
 def url(tiny_bundle):
-    with serving(tiny_bundle, threads=1) as running:
-        yield running.url
+    with serve_process(tiny_bundle, "--threads", "1") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def small(tiny_bundle):
+    """A rigged server with small limits: 1,000-byte bodies, 2 requests at once, 1,000 floats of JSON."""
+    rig = {"gate": True, "patch": {"layerwise.server.pipeline.JSON_FLOAT_LIMIT": 1000}}
+    with serve_process(tiny_bundle, *SMALL_LIMITS, rig=rig) as server:
+        yield server
 
 
 def _error(response: httpx.Response, status: int, kind: str) -> str:
@@ -127,7 +141,6 @@ def test_bad_openai_requests_are_refused_naming_the_field(url, body, message):
     assert response.status_code == 422 and response.json() == {"error": {"message": message, "type": "validation", "code": 422}}
 
 
-@pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")  # pytest resets the server's own filter per test
 def test_too_long_text_is_413_naming_its_token_count_unless_truncate_is_on(url, tiny_bundle):
     tokens = untruncated_tokens(tiny_bundle, [LONG_TEXT])[0]
     message = _error(httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT]}), 413, "validation")
@@ -139,34 +152,31 @@ def test_too_long_text_is_413_naming_its_token_count_unless_truncate_is_on(url, 
     assert cut.status_code == 200 and cut.headers["x-compute-tokens"] == str(3 + 128)
 
 
-@pytest.mark.filterwarnings("ignore::layerwise.runtime.TruncationWarning")
 def test_auto_truncate_cuts_by_default_but_a_request_can_still_refuse_it(tiny_bundle):
-    with serving(tiny_bundle, threads=1, auto_truncate=True) as running:
+    with serve_process(tiny_bundle, "--threads", "1", "--auto-truncate") as running:
         cut = httpx.post(f"{running.url}/v1/embeddings", json={"input": LONG_TEXT, "model": "tiny"})
         assert cut.status_code == 200 and cut.json()["usage"]["prompt_tokens"] == 128
         assert httpx.get(f"{running.url}/info").json()["auto_truncate"] is True
         _error(httpx.post(f"{running.url}/embed", json={"inputs": LONG_TEXT, "truncate": False}), 413, "validation")
 
 
-def test_body_over_the_payload_limit_is_413_before_any_parsing(tiny_bundle):
-    with serving(tiny_bundle, threads=1, payload_limit=1000) as running:
-        garbage = b"x" * 5000  # not JSON: a 422 would mean it was parsed
-        declared = _error(httpx.post(f"{running.url}/embed", content=garbage), 413, "validation")
-        assert (
-            declared
-            == "request body is 5000 bytes, more than the limit of 1000 bytes (--payload-limit): send fewer or shorter inputs per request"
-        )
-        chunked = httpx.post(f"{running.url}/embed", content=iter([garbage[:800], garbage[800:]]))  # no content-length
-        assert re.match(r"request body is at least \d+ bytes, more than the limit of 1000 bytes", _error(chunked, 413, "validation"))
-        assert httpx.post(f"{running.url}/embed", json={"inputs": "still serving"}).status_code == 200
+def test_body_over_the_payload_limit_is_413_before_any_parsing(small):
+    garbage = b"x" * 5000  # not JSON: a 422 would mean it was parsed
+    declared = _error(httpx.post(f"{small.url}/embed", content=garbage), 413, "validation")
+    assert (
+        declared
+        == "request body is 5000 bytes, more than the limit of 1000 bytes (--payload-limit): send fewer or shorter inputs per request"
+    )
+    chunked = httpx.post(f"{small.url}/embed", content=iter([garbage[:800], garbage[800:]]))  # no content-length
+    assert re.match(r"request body is at least \d+ bytes, more than the limit of 1000 bytes", _error(chunked, 413, "validation"))
+    assert httpx.post(f"{small.url}/embed", json={"inputs": "still serving"}).status_code == 200
 
 
-def test_json_output_over_the_float_limit_is_413_but_binary_bodies_pass(url, monkeypatch):
-    monkeypatch.setattr(pipeline, "JSON_FLOAT_LIMIT", 1000)
+def test_json_output_over_the_float_limit_is_413_but_binary_bodies_pass(small):
     body = {"inputs": ["several tokens in this text"], "layers": "all", "pool": "none"}
-    message = _error(httpx.post(f"{url}/embed", json=body), 413, "validation")
+    message = _error(httpx.post(f"{small.url}/embed", json=body), 413, "validation")
     assert message.startswith("the response would hold 1024 floats, more than the JSON limit of 1000: ask for a binary body")
-    assert httpx.post(f"{url}/embed", json=body, headers={"accept": "application/x-npz"}).status_code == 200
+    assert httpx.post(f"{small.url}/embed", json=body, headers={"accept": "application/x-npz"}).status_code == 200
 
 
 def test_npy_cannot_hold_per_token_output_406(url):
@@ -183,51 +193,47 @@ def test_unknown_route_is_404_and_wrong_method_405_as_json_errors(url):
     assert _error(httpx.post(f"{url}/health"), 405, "method_not_allowed") == "POST is not allowed on /health; use GET, HEAD"
 
 
-def test_nan_in_an_output_is_a_424_backend_error_and_never_serialised(tiny_bundle):
-    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
-    with serving(tiny_bundle, loader=lambda: rigged) as running:
-        for accept in ("application/json", "application/x-npy"):
-            response = httpx.post(f"{running.url}/embed", json={"inputs": ["fine", NAN_TEXT]}, headers={"accept": accept})
-            message = _error(response, 424, "backend")
-            assert message.startswith("the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
-        assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
+def test_nan_in_an_output_is_a_424_backend_error_and_never_serialised(small):
+    for accept in ("application/json", "application/x-npy"):
+        response = httpx.post(f"{small.url}/embed", json={"inputs": ["fine", NAN_TEXT]}, headers={"accept": accept})
+        message = _error(response, 424, "backend")
+        assert message.startswith("the model produced NaN or Inf for `inputs[1]`; nothing was returned") and "NaN," not in response.text
+    assert httpx.post(f"{small.url}/embed", json={"inputs": "fine"}).status_code == 200
 
 
-def test_an_unexpected_failure_is_a_json_500_that_keeps_internals_in_the_log(tiny_bundle):
-    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
-    with serving(tiny_bundle, loader=lambda: rigged) as running:
-        response = httpx.post(f"{running.url}/embed", json={"inputs": [BUG_TEXT]})
-        assert _error(response, 500, "backend") == "internal error (RuntimeError); see the server log"
-        assert httpx.post(f"{running.url}/embed", json={"inputs": "fine"}).status_code == 200
+def test_an_unexpected_failure_is_a_json_500_that_keeps_internals_in_the_log(small):
+    response = httpx.post(f"{small.url}/embed", json={"inputs": [BUG_TEXT]})
+    assert _error(response, 500, "backend") == "internal error (RuntimeError); see the server log"
+    assert "internal detail" not in response.text
+    assert httpx.post(f"{small.url}/embed", json={"inputs": "fine"}).status_code == 200
+    assert "RuntimeError: internal detail that must stay in the log" in small.stderr
 
 
-def test_overload_is_a_429_at_once_and_the_server_recovers(tiny_bundle):
-    rigged = Rigged(layerwise.load(tiny_bundle, provider="cpu", threads=1))
-    with serving(tiny_bundle, loader=lambda: rigged, max_concurrent_requests=2) as running:
-        rigged.gate.clear()
-        results: list[int] = []
-        held = [
-            threading.Thread(
-                target=lambda: results.append(httpx.post(f"{running.url}/embed", json={"inputs": "held"}, timeout=30).status_code)
-            )
-            for _ in range(2)
-        ]
+def test_overload_is_a_429_at_once_and_the_server_recovers(small):
+    small.close_gate()
+    results: list[int] = []
+    held = [
+        threading.Thread(target=lambda: results.append(httpx.post(f"{small.url}/embed", json={"inputs": "held"}, timeout=60).status_code))
+        for _ in range(2)
+    ]
+    try:
         for thread in held:
             thread.start()
-        running.wait_for("layerwise_requests_in_flight", 2)
+        small.wait_for("layerwise_requests_in_flight", 2)
         started = time.monotonic()
-        refused = httpx.post(f"{running.url}/embed", json={"inputs": "one too many"})
+        refused = httpx.post(f"{small.url}/embed", json={"inputs": "one too many"})
         assert time.monotonic() - started < 1.0 and refused.headers["retry-after"] == "1"
         assert (
             _error(refused, 429, "overloaded")
             == "the server is at its limit of 2 concurrent requests (--max-concurrent-requests); retry shortly"
         )
-        assert httpx.get(f"{running.url}/health").status_code == 200  # health is never refused
-        rigged.gate.set()
+        assert httpx.get(f"{small.url}/health").status_code == 200  # health is never refused
+    finally:
+        small.open_gate()
         for thread in held:
-            thread.join(timeout=30)
-        assert results == [200, 200]
-        assert httpx.post(f"{running.url}/embed", json={"inputs": "after the storm"}).status_code == 200
+            thread.join(timeout=60)
+    assert results == [200, 200]
+    assert httpx.post(f"{small.url}/embed", json={"inputs": "after the storm"}).status_code == 200
 
 
 def test_the_server_keeps_serving_correct_vectors_after_every_error(url, tiny_bundle):

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..runtime.combine import COMBINERS
-from ..runtime.manifest import POOLING_KINDS
-from ..runtime.options import BATCH_SIZE, CORPUS_OVERFLOWS
+from ..runtime.options import BATCH_SIZE, CORPUS_OVERFLOWS, POOLS
 from ..runtime.windows import STRIDE_DEFAULT_RULE
 
 log = logging.getLogger("layerwise")
@@ -17,16 +16,26 @@ ENGINES = ("local", "ray")
 
 
 def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser], None], layers: Callable[[str], Any]) -> None:
-    p = verbs.add_parser("extract", help="embed a corpus into a Parquet dataset (resumable; local or Ray Data)")
+    p = verbs.add_parser(
+        "extract", help="embed a corpus into a Parquet dataset, or per-token vectors into one HDF5 file (resumable; local or Ray Data)"
+    )
     p.add_argument("bundle")
     p.add_argument("--input", required=True, help="a .jsonl, .parquet or .txt file, a folder of them, or a glob")
-    p.add_argument("--output", required=True, help="folder of the Parquet dataset (rerun with the same arguments to resume)")
+    p.add_argument(
+        "--output",
+        required=True,
+        help="folder of the Parquet dataset, or with --pool none a file ending in .hdf5 or .h5 (rerun with the same arguments to resume)",
+    )
     p.add_argument(
         "--text-column", help="field holding the text (JSONL, Parquet; default: text); not for .txt files, which hold one text a line"
     )
     p.add_argument("--id-column", help="field to copy as the row's id (default: only the input row number, column 'row')")
     p.add_argument("--layers", type=layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
-    p.add_argument("--pool", choices=POOLING_KINDS, default="mean")
+    p.add_argument("--pool", choices=POOLS, default="mean", help="none: every token's vectors, to an .hdf5 --output")
+    p.add_argument(
+        "--words", action="store_true", help="with an .hdf5 --output: one row per whitespace-separated word (mean of its sub-word tokens)"
+    )
+    p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="with an .hdf5 --output: the stored vectors' type")
     p.add_argument("--combine", choices=[k for k in COMBINERS if k], help="one 'embedding' column instead of one per layer")
     p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
     p.add_argument(
@@ -69,6 +78,13 @@ def run_extract(args: argparse.Namespace) -> int:
     for flag in ("rows_per_part", "actors", "threads_per_actor"):
         if getattr(args, flag) < 1:
             raise InputError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")
+    if args.output.lower().endswith((".hdf5", ".h5")) or args.pool == "none":
+        from .extract_hdf5 import run_extract_hdf5
+
+        return run_extract_hdf5(args)
+    if args.words or args.dtype != "float32":
+        flag = "--words" if args.words else "--dtype"
+        raise InputError(f"{flag} applies to per-token output only: add --pool none and an --output ending in .hdf5")
     plan = plan_inputs(args.input, args.text_column, args.id_column, args.rows_per_part)
     local = args.engine == "local"
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads if local else 1)

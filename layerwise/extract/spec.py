@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,16 +34,25 @@ SPEC_NAME = "_layerwise_extract.json"
 LOCK_NAME = "_layerwise_extract.lock"
 FORMAT = "layerwise-extract"
 SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after the first outputs were written
+SPEC_KEYS = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
+TOKEN_KEYS = ("words", "dtype")  # per-token (HDF5) outputs only
 
 
 def embed_options(
     encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int,
-    overflow: str = "truncate", stride: int | None = None,
+    overflow: str = "truncate", stride: int | None = None, tokens: dict[str, Any] | None = None,
 ) -> ExtractOptions:
     """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers.
-    Every option is checked here, before the output folder is touched."""
-    if pool not in POOLING_KINDS:
-        raise InputError(f"extract writes pooled vectors: --pool must be one of {', '.join(POOLING_KINDS)}, got {pool!r}")
+    Every option is checked here, before the output folder is touched. ``tokens`` (``words``,
+    ``dtype``): per-token output (hdf5.py), which takes ``pool="none"`` and no ``combine``."""
+    if tokens is not None:
+        if pool != "none" or combine is not None:
+            raise InputError(f"per-token output keeps every layer apart: pool must be 'none' and combine None, got {pool!r}, {combine!r}")
+    elif pool not in POOLING_KINDS:
+        raise InputError(
+            f"a Parquet --output holds pooled vectors: --pool must be one of {', '.join(POOLING_KINDS)}, got {pool!r} "
+            "(--pool none writes per-token vectors to an --output ending in .hdf5)"
+        )
     check_batch_size(batch_size)
     encoder.tokenize([""], max_length)  # a bad max_length fails now
     if overflow not in CORPUS_OVERFLOWS:
@@ -71,6 +80,7 @@ def embed_options(
         "max_length": max_length or info.max_length,
         "overflow": overflow,
         "stride": stride,
+        **(tokens or {}),
     }
     return ExtractOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
 
@@ -90,8 +100,9 @@ class Output:
                 yield unit, self.done[lo:hi]
 
 
-def _spec(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
-    keep = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
+def spec_of(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
+    """What a rerun must match to resume: the options that change a row, the columns, the input files."""
+    keep = SPEC_KEYS + tuple(k for k in TOKEN_KEYS if k in options.metadata)
     return {
         "format": FORMAT,
         "options": {k: options.metadata[k] for k in keep},
@@ -102,7 +113,7 @@ def _spec(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
     }
 
 
-def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     before = {**SPEC_DEFAULTS, **old.get("options", {})}  # outputs written before an option existed used its default
     diffs = [f"{k}: {before.get(k)!r} then, {v!r} now" for k, v in new["options"].items() if before.get(k) != v]
     diffs += [f"{k}: {old.get(k)!r} then, {new[k]!r} now" for k in ("text_column", "id_column") if old.get(k) != new[k]]
@@ -112,21 +123,24 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 @contextmanager
-def open_output(out_dir: str | os.PathLike[str], options: ExtractOptions, plan: Plan) -> Iterator[Output]:
-    """Create or resume ``out_dir`` for this run, holding its lock throughout."""
+def open_output(
+    out_dir: str | os.PathLike[str], options: ExtractOptions, plan: Plan, read_done: Callable[[Path], np.ndarray] = done_rows
+) -> Iterator[Output]:
+    """Create or resume ``out_dir`` for this run, holding its lock throughout; ``read_done`` lists the
+    rows in its complete parts (Parquet parts by default; hdf5.done_rows for HDF5 parts)."""
     check_id_column(plan.id_column)
     path = Path(out_dir)
     if path.exists() and not path.is_dir():
         raise InputError(f"--output {str(path)!r} is a file; give a folder")
     path.mkdir(parents=True, exist_ok=True)
-    spec = _spec(options, plan)
+    spec = spec_of(options, plan)
     spec_path = path / SPEC_NAME
     with open(path / LOCK_NAME, "w") as lock:
         _lock(lock, path)
         remove_temp_files(path)
-        done = done_rows(path)
+        done = read_done(path)
         if spec_path.exists():
-            diffs = _differences(json.loads(spec_path.read_text(encoding="utf-8")), spec)
+            diffs = differences(json.loads(spec_path.read_text(encoding="utf-8")), spec)
             if diffs and len(done):
                 raise InputError(
                     f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or "
