@@ -17,7 +17,6 @@ from typing import Any
 
 import layerwise
 from layerwise.runtime.batching import Batching, cpu_batch_tokens
-from layerwise.runtime.bench_hooks import batching
 
 from .common import alternate, long_documents
 
@@ -50,7 +49,7 @@ def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> di
     results: dict[str, Any] = {}
     for set_name, texts in sets.items():
         def embed(cap: int | None, side_by_side: bool, texts: list[str] = texts) -> None:
-            with batching(encoder, cap, side_by_side):
+            with encoder.use_batching(Batching(cap, encoder.info.threads if side_by_side else 1, encoder.batching.spread_from)):
                 encoder.embed(texts, layers="all", pool="mean", batch_size=BATCH)
 
         contenders = {configuration_name(c, s): (lambda c=c, s=s: embed(c, s)) for c, s in configurations}

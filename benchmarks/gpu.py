@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
-from layerwise.runtime.bench_hooks import hidden_states, run_batch, synthetic_batch
-from layerwise.runtime.bench_hooks import manifest as bench_manifest
+from layerwise.runtime.tokenize import Batch
 
 from .common import alternate
 
@@ -41,14 +40,14 @@ def _torch_contenders(source: str, feeds: dict[str, Any], contenders: dict[str, 
 def run(bundle: str, provider: str = "cuda", source: str | None = None, repeats: int = 10) -> dict[str, Any]:
     variant = "fp16" if provider == "cuda" else "fused"
     encoder = layerwise.load(bundle, variant=variant, provider=provider)
-    batch = synthetic_batch(BATCH, SEQ, 30000)
+    batch = Batch.synthetic(BATCH, SEQ, 30000)
     needed = list(range(encoder.info.num_layers + 1))
     contenders: dict[str, Any] = {
-        f"layerwise {variant} engine only": lambda: hidden_states(encoder, batch, copy_back=False),
-        f"layerwise {variant} + copy of all hidden states": lambda: hidden_states(encoder, batch, copy_back=True),
-        f"layerwise {variant} pooled on device": lambda: run_batch(encoder, batch, needed, "mean"),
+        f"layerwise {variant} engine only": lambda: encoder.engine.hidden_states(batch, needed),
+        f"layerwise {variant} + copy of all hidden states": lambda: [s.numpy() for s in encoder.engine.hidden_states(batch, needed)],
+        f"layerwise {variant} pooled on device": lambda: encoder.engine.run(batch, needed, "mean"),
     }
     if source is not None and provider == "cuda":
-        _torch_contenders(source, batch.feeds(bench_manifest(encoder).inputs), contenders)
+        _torch_contenders(source, batch.feeds(encoder.engine.manifest.inputs), contenders)
     timings = alternate(contenders, repeats, warmup=3)
     return {"provider": encoder.info.provider, "variant": variant, "batch_size": BATCH, "seq_len": SEQ, "contenders": timings}

@@ -15,8 +15,7 @@ from layerwise.exporter import graph_tools
 from layerwise.exporter.reference import CALIBRATION_SENTENCES, short_texts
 from layerwise.exporter.smoothing import matmul_targets
 from layerwise.exporter.texts import corpus_sentences
-from layerwise.runtime.bench_hooks import manifest as encoder_manifest
-from layerwise.runtime.bench_hooks import open_encoder
+from layerwise.runtime.loader import load
 from layerwise.runtime.tokenize import length_sorted_batches
 
 Rewrite = Callable[[Path], onnx.ModelProto | None]  # bundle folder -> the variant's new graph (None: the graph stays)
@@ -116,12 +115,12 @@ def int8_static_scales(bundle: Path) -> onnx.ModelProto:
     probe.CopyFrom(model)
     probe.graph.output.extend(helper.make_tensor_value_info(q.input[0], onnx.TensorProto.FLOAT, None) for q in groups)
     session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    encoder = open_encoder(str(bundle), variant="int8", provider="cpu")
+    encoder = load(str(bundle), variant="int8", provider="cpu")
     corpus = corpus_sentences(CALIBRATION_SENTENCES)  # and their short prefixes, as the export calibrates
     tokenized = encoder.tokenize(corpus + short_texts(corpus[:32]))
     absmax = np.zeros(len(groups))
     for batch in length_sorted_batches(tokenized, 32, encoder.tokenizer.pad_id):
-        rows = session.run([q.input[0] for q in groups], batch.feeds(encoder_manifest(encoder).inputs))
+        rows = session.run([q.input[0] for q in groups], batch.feeds(encoder.engine.manifest.inputs))
         absmax = np.maximum(absmax, [np.abs(r).max() for r in rows])
     encoder.close()
     return _per_tensor(model, down_projections=False, static={q.name: float(m) / 127 for q, m in zip(groups, absmax)})

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 import layerwise
-from layerwise.runtime.bench_hooks import run_batch, synthetic_batch
 from layerwise.runtime.manifest import read_manifest
+from layerwise.runtime.tokenize import Batch
 
 from .common import alternate
 
@@ -25,8 +25,8 @@ def run(bundle: str, threads: int, repeats: int = 5) -> dict[str, Any]:
     for variant in [v for v in read_manifest(bundle).variants_built_for("cpu") if v != "fp32"]:
         encoder = layerwise.load(bundle, variant=variant, provider="cpu", threads=threads)
         layers = encoder.info.num_layers
-        batch = synthetic_batch(BATCH, SEQ, 30000)
-        contenders = {k: (lambda k=k, encoder=encoder, batch=batch: run_batch(encoder, batch, [k], "mean")) for k in range(layers + 1)}
+        batch = Batch.synthetic(BATCH, SEQ, 30000)
+        contenders = {k: (lambda k=k, encoder=encoder, batch=batch: encoder.engine.run(batch, [k], "mean")) for k in range(layers + 1)}
         timings = alternate(contenders, repeats, settle=1)
         full = timings[layers]["median_s"]
         results[variant] = [

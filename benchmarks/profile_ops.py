@@ -19,8 +19,7 @@ from pathlib import Path
 import onnxruntime as ort
 
 from layerwise.runtime.batching import cpu_batch_tokens
-from layerwise.runtime.bench_hooks import manifest as encoder_manifest
-from layerwise.runtime.bench_hooks import open_encoder, session_options
+from layerwise.runtime.loader import load
 from layerwise.runtime.tokenize import length_sorted_batches
 
 from .common import real_sentences
@@ -28,15 +27,15 @@ from .common import real_sentences
 
 def op_times(bundle: str, variant: str, texts: list[str], threads: int) -> Counter[str]:
     """Kernel microseconds per operator type over one pass of ``texts``."""
-    encoder = open_encoder(bundle, variant=variant, provider="cpu", threads=threads)
+    encoder = load(bundle, variant=variant, provider="cpu", threads=threads)
     batches = list(length_sorted_batches(encoder.tokenize(texts), 32, encoder.tokenizer.pad_id, cpu_batch_tokens(encoder.info.cpu)))
-    graph = Path(bundle) / encoder_manifest(encoder).variants[variant].graph.path
+    graph = Path(bundle) / encoder.engine.manifest.variants[variant].graph.path
     with tempfile.TemporaryDirectory(prefix="layerwise-profile-") as tmp:
-        options = session_options(encoder)  # as the encoder's own (fused: no SkipLayerNorm re-fusion)
+        options = encoder.engine.session_options()  # as the encoder's own (fused: no SkipLayerNorm re-fusion)
         options.enable_profiling, options.profile_file_prefix = True, str(Path(tmp) / variant)
         session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         for batch in batches:
-            session.run(None, batch.feeds(encoder_manifest(encoder).inputs))
+            session.run(None, batch.feeds(encoder.engine.manifest.inputs))
         events = json.loads(Path(session.end_profiling()).read_text())
     times: Counter[str] = Counter()
     for event in events:

@@ -31,8 +31,8 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import layerwise
-from layerwise.runtime.bench_hooks import run_batch, synthetic_batch
 from layerwise.runtime.manifest import read_manifest
+from layerwise.runtime.tokenize import Batch
 
 from .common import alternate
 
@@ -122,10 +122,10 @@ def run(bundle: str, threads: int, texts: list[str], repeats: int = 9) -> dict[s
     runs = {(kind, shape): _matmul_runner(m, *shape, kind, form, threads) for kind in kinds for shape in shapes}
     peak = {key: alternate({"matmul": fn}, repeats, warmup=2)["matmul"]["median_s"] for key, fn in runs.items()}
 
-    batch = synthetic_batch(BATCH, SEQ, manifest.model.vocab_size)
+    batch = Batch.synthetic(BATCH, SEQ, manifest.model.vocab_size)
     encoders = {v: layerwise.load(bundle, variant=v, provider="cpu", threads=threads) for v in manifest.variants_built_for("cpu")}
     contenders: dict[Any, Any] = dict(runs)
-    contenders.update({v: (lambda e=e: run_batch(e, batch, list(range(layers + 1)), "mean")) for v, e in encoders.items()})
+    contenders.update({v: (lambda e=e: e.engine.run(batch, list(range(layers + 1)), "mean")) for v, e in encoders.items()})
     rounds = alternate(contenders, repeats, warmup=2, settle=2)
     natural = alternate({v: (lambda e=e: e.embed(texts, batch_size=BATCH)) for v, e in encoders.items()}, max(3, repeats // 3))
 

@@ -24,9 +24,9 @@ def _rss_mb() -> float:
 
 def soak(bundle: str, variant: str, requests: int, arena: bool) -> dict:
     """Run the soak in this process; ``arena`` restores ONNX Runtime's default CPU arena."""
-    from layerwise.runtime.bench_hooks import open_encoder
+    from layerwise import load
 
-    encoder = open_encoder(bundle, variant=variant, provider="cpu", cpu_arena=arena)
+    encoder = load(bundle, variant=variant, provider="cpu", cpu_arena=arena)
     rng = random.Random(0)
     marks, after_load, started = [], _rss_mb(), time.perf_counter()
     for i in range(requests):

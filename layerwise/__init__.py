@@ -11,12 +11,13 @@ from pathlib import Path
 
 from ._version import __version__
 from .exporter.errors import ExportError, FusionError, ParityError
-from .runtime import Encoder, TruncationWarning, load
+from .runtime import EmbedOptions, Encoder, TruncationWarning, load
 from .runtime.errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
 from .runtime.manifest import VARIANTS as _VARIANTS
 
 __all__ = [
     "BundleError",
+    "EmbedOptions",
     "Encoder",
     "ExportError",
     "FusionError",

@@ -356,6 +356,11 @@ class Encoder:
         return self._tokenizer
 
     @property
+    def engine(self) -> Engine:
+        """What runs batches below ``embed``, for measuring it (runtime/engine.py says what it offers)."""
+        return self._engine
+
+    @property
     def batching(self) -> Batching:
         """How ``embed`` cuts a call into batches and runs them here (runtime/batching.py's measured default)."""
         return self._engine.batching

@@ -10,6 +10,7 @@ parses or rewrites a message.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -117,7 +118,8 @@ class InputError(LayerwiseError, ValueError):
         limit: Any = None,
         **details: Any,
     ) -> None:
-        self.template, self.parameter, self.index, self.value, self.limit = template, parameter, index, value, limit
+        self.template, self.parameter, self.value, self.limit = template, parameter, value, limit
+        self.index: int | None = index
         self.details = details
         super().__init__(self.render(PYTHON))
 
@@ -146,6 +148,14 @@ class InputError(LayerwiseError, ValueError):
 
         return PLACEHOLDER.sub(fill, self.template)
 
+    def at(self, offset: int) -> InputError:
+        """The same error with its text counted ``offset`` further (a call over texts offset.. of a larger list)."""
+        moved = copy.copy(self)
+        if moved.index is not None:
+            moved.index += offset
+        moved.args = (moved.render(PYTHON),)
+        return moved
+
     def __reduce__(self) -> tuple[Any, ...]:  # pickling (Ray sends exceptions between processes) keeps the fields
         return (_rebuild, (type(self), self.template, self.parameter, self.index, self.value, self.limit, self.details))
 
@@ -162,6 +172,8 @@ class TooLongError(InputError):
 
 class UntokenizableText(InputError):
     """The tokenizer refuses one text (e.g. a lone surrogate, which is not valid Unicode); ``index`` names it."""
+
+    index: int
 
     def __init__(self, index: int, reason: str) -> None:
         super().__init__("{text} {reason}", index=index, reason=reason)

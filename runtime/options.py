@@ -9,7 +9,7 @@ refusal is an ``InputError`` naming the parameter, worded by each front end (run
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -60,8 +60,7 @@ class EmbedOptions:
             raise InputError("{p:normalize} must be True or False, got {value}", parameter="normalize", value=self.normalize)
         if not isinstance(self.batch_size, int) or isinstance(self.batch_size, bool) or self.batch_size < 1:
             raise InputError("{p:batch_size} must be a positive int, got {value}", parameter="batch_size", value=self.batch_size)
-        if self.max_length is not None:
-            _positive("max_length", self.max_length, least=2)
+        # max_length's range needs the model (tokenize.TextTokenizer.check_limit), as stride's does (windows.check_stride)
         if self.stride is not None and self.overflow != "chunk":  # its range needs the model: windows.check_stride
             raise InputError(
                 "{p:stride} applies to {s:overflow=chunk} only (the overlap of its windows): pass {s:overflow=chunk} with it, "
@@ -117,6 +116,11 @@ class EmbedOptions:
                 chosen=len(indices),
             )
         return indices
+
+    def for_tokenized(self) -> EmbedOptions:
+        """These options for texts already tokenized or split into windows (``Tokenized``, ``Windows``):
+        what to compute, without the fields that apply when tokenizing (overflow, max_length, stride)."""
+        return replace(self, overflow=None, max_length=None, stride=None)
 
     @property
     def truncate(self) -> bool | None:
@@ -194,11 +198,6 @@ def _one_of(name: str, value: Any, allowed: Sequence[Any]) -> None:
     if not any(value is choice or (isinstance(value, str) and value == choice) for choice in allowed):
         listed = ", ".join(str(choice) if name == "pool" else repr(choice) for choice in allowed)
         raise InputError("{p:" + name + "} must be one of {allowed}, got {value}", parameter=name, value=value, allowed=listed)
-
-
-def _positive(name: str, value: Any, least: int = 1) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < least:
-        raise InputError("{p:" + name + "} must be an int of at least {limit}, got {value}", parameter=name, value=value, limit=least)
 
 
 def _is_number(value: Any) -> bool:

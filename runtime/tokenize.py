@@ -73,6 +73,10 @@ class Tokenized:
         """Indices of the texts that were cut to ``limit``."""
         return [i for i, n in enumerate(self.full_lengths) if n > self.limit]
 
+    def rows(self, part: slice) -> Tokenized:
+        """The texts in ``part`` (a slice of rows), with everything that belongs to them."""
+        return Tokenized(self.texts[part], self.ids[part], self.type_ids[part], self.full_lengths[part], self.limit, self.warn_truncated)
+
     @staticmethod
     def concat(parts: Sequence[Tokenized]) -> Tokenized:
         """One Tokenized holding ``parts`` in order (all cut to the same limit)."""
@@ -97,6 +101,14 @@ class Batch:
     input_ids: np.ndarray  # int64 [batch, sequence]
     attention_mask: np.ndarray  # int64 [batch, sequence]
     token_type_ids: np.ndarray  # int64 [batch, sequence]
+
+    @staticmethod
+    def synthetic(batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> Batch:
+        """Random ordinary-token ids of an exact shape, for measuring (the first tenth of the vocabulary,
+        where special tokens live, is skipped)."""
+        rng = np.random.default_rng(seed)
+        ids = rng.integers(max(5, vocab // 10), vocab, size=(batch_size, seq_len), dtype=np.int64)
+        return Batch(indices=np.arange(batch_size), input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids))
 
     def feeds(self, inputs: Sequence[GraphInput]) -> dict[str, np.ndarray]:
         """The arrays a graph with ``inputs`` (the manifest's) takes, by input name."""
@@ -293,7 +305,7 @@ def _even_groups(order: np.ndarray, lengths: np.ndarray, parts: int) -> list[np.
 
 
 TOO_LONG = (
-    "{text} has {value} tokens, more than {p:max_length} {limit} ({count} {item}(s) too long); "
+    "{text} has {value} tokens, more than {p:max_length} {limit} ({count} of {total} {item}(s) too long); "
     "pass {s:overflow=truncate} to cut them, {s:overflow=chunk} to embed them whole as windows, or shorten them"
 )
 
@@ -303,4 +315,6 @@ def refuse_too_long(full: Sequence[int], limit: int, template: str = TOO_LONG) -
     too_long = [i for i, n in enumerate(full) if n > limit]
     if too_long:
         first = too_long[0]
-        raise TooLongError(template, parameter="max_length", index=first, value=full[first], limit=limit, count=len(too_long))
+        raise TooLongError(
+            template, parameter="max_length", index=first, value=full[first], limit=limit, count=len(too_long), total=len(full)
+        )

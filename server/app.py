@@ -8,7 +8,6 @@ finish; after a SIGTERM the process then exits by that signal, as uvicorn does.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import functools
@@ -32,7 +31,7 @@ from .metrics import Metrics
 from .middleware import FrontDoor
 from .openapi import DOC_ROUTES
 from .routes import EXCEPTION_HANDLERS, ROUTES
-from .settings import Settings, check_budget, settings_from_args
+from .settings import Settings, check_budget
 from .tei import TEI_ROUTES
 
 log = logging.getLogger("layerwise.server")
@@ -104,10 +103,9 @@ def log_config() -> dict[str, Any]:
     return config
 
 
-def serve(args: argparse.Namespace) -> int:
-    """``layerwise serve``: check the settings against the bundle, then serve until SIGTERM or SIGINT."""
-    settings = settings_from_args(args)
-    quiet = bool(getattr(args, "quiet", False))
+def serve(settings: Settings, quiet: bool = False) -> int:
+    """``layerwise serve``: check the settings against the bundle, then serve until SIGTERM or SIGINT;
+    ``quiet`` logs warnings and errors only (no access log)."""
     log.setLevel(logging.WARNING if quiet else logging.INFO)  # our own level: the CLI may have raised the root's
     check_budget(settings, read_manifest(settings.bundle).model.max_length)  # a wrong path or budget fails before listening
     if not settings.loopback and settings.api_key is None:

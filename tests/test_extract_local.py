@@ -143,7 +143,7 @@ def test_plain_text_and_combined_column(minilm_bundle, tmp_path):
 def test_bad_option_fails_before_the_output_folder_is_created(minilm_bundle, tmp_path, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", sentences(2))
     assert extract(minilm_bundle, source, tmp_path / "out", "--max-length", "9999") == 2
-    assert "max_length must be an int from 2 to the model maximum 512, got 9999" in capsys.readouterr().err
+    assert "--max-length must be an int from 2 to the model maximum 512, got 9999" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 

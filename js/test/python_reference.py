@@ -25,7 +25,7 @@ import numpy as np
 import layerwise
 from layerwise.runtime import TruncationWarning, loader, manifest, options, windows
 from layerwise.runtime import batching as batching_defaults
-from layerwise.runtime.bench_hooks import batching
+from layerwise.runtime.batching import Batching
 
 NAMES = {"batchSize": "batch_size", "maxLength": "max_length"}
 
@@ -54,7 +54,7 @@ def main(spec_path: str, out_path: str) -> None:
             variant = case["variant"]
             if variant not in encoders:
                 encoders[variant] = layerwise.load(spec["bundle"], variant=variant, provider="cpu", threads=spec.get("threads", 1))
-                caps.enter_context(batching(encoders[variant], batching_defaults.BATCH_TOKENS_CPU, side_by_side=True, spread=False))
+                caps.enter_context(encoders[variant].use_batching(Batching(batching_defaults.BATCH_TOKENS_CPU, spec.get("threads", 1))))
             enc = encoders[variant]
             result = _run(enc, case["method"], case.get("texts", spec["texts"]), case.get("options", {}))
             s = enc.last_stats
