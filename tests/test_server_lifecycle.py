@@ -8,6 +8,7 @@ import shutil
 import signal
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -34,28 +35,35 @@ def test_health_is_503_until_the_model_is_loaded_and_warmed_while_live_answers(t
         assert httpx.post(f"{running.url}/embed", json={"inputs": "now"}).status_code == 200
 
 
-def test_a_budget_below_the_maximum_input_length_is_refused_before_listening(tiny_bundle):
-    refused = run_serve(tiny_bundle, "--max-batch-tokens", "100", "--port", str(free_port()))
-    assert (refused.returncode, refused.stdout) == (2, "")
-    assert refused.stderr == (
+IMPOSSIBLE = {  # flags -> the one line `layerwise serve` prints before exiting with status 2
+    ("--max-batch-tokens", "100"): (
         "error: --max-batch-tokens 100 is less than the model's maximum input length 128 tokens, so a full-length "
         "input could never run; pass --max-batch-tokens 128 or more\n"
-    )
+    ),
+    ("--max-concurrent-requests", "0"): "error: --max-concurrent-requests must be a positive integer, got 0\n",
+    ("--max-wait-ms", "-1"): "error: --max-wait-ms must be a number >= 0, got -1.0\n",
+    ("--api-key", " "): "error: --api-key is empty; pass a non-empty key, or leave the flag out to serve without one\n",
+    ("--body-timeout", "0"): "error: --body-timeout must be a finite number of seconds > 0, got 0.0\n",
+    ("--header-timeout", "inf"): "error: --header-timeout must be a finite number of seconds > 0, got inf\n",
+}
 
 
-@pytest.mark.parametrize(
-    ("flags", "message"),
-    [
-        (["--max-concurrent-requests", "0"], "error: --max-concurrent-requests must be a positive integer, got 0\n"),
-        (["--max-wait-ms", "-1"], "error: --max-wait-ms must be a number >= 0, got -1.0\n"),
-        (["--api-key", " "], "error: --api-key is empty; pass a non-empty key, or leave the flag out to serve without one\n"),
-        (["--body-timeout", "0"], "error: --body-timeout must be a finite number of seconds > 0, got 0.0\n"),
-        (["--header-timeout", "inf"], "error: --header-timeout must be a finite number of seconds > 0, got inf\n"),
-    ],
-)
-def test_impossible_settings_are_refused_with_exit_status_2(tiny_bundle, flags, message):
-    refused = run_serve(tiny_bundle, *flags)
-    assert (refused.returncode, refused.stdout, refused.stderr) == (2, "", message)
+@pytest.fixture(scope="module")
+def refused(tiny_bundle) -> dict[tuple[str, ...], tuple[int, str, str]]:
+    """Each of IMPOSSIBLE's commands run to its end, all at once: (exit status, stdout, stderr)."""
+    with ThreadPoolExecutor(max_workers=len(IMPOSSIBLE)) as pool:
+        runs = {flags: pool.submit(run_serve, tiny_bundle, *flags, "--port", str(free_port())) for flags in IMPOSSIBLE}
+        return {flags: (run.result().returncode, run.result().stdout, run.result().stderr) for flags, run in runs.items()}
+
+
+def test_a_budget_below_the_maximum_input_length_is_refused_before_listening(refused):
+    flags = ("--max-batch-tokens", "100")
+    assert refused[flags] == (2, "", IMPOSSIBLE[flags])
+
+
+@pytest.mark.parametrize("flags", [flags for flags in IMPOSSIBLE if flags[0] != "--max-batch-tokens"], ids=" ".join)
+def test_impossible_settings_are_refused_with_exit_status_2(refused, flags):
+    assert refused[flags] == (2, "", IMPOSSIBLE[flags])
 
 
 def test_a_bundle_that_fails_to_load_stops_the_server_with_the_loaders_error(tiny_bundle, tmp_path):
