@@ -12,11 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from ._version import __version__
-from .commands import bench, embed, export, extract, inspect, probe, serve, triton, verify
+from .commands import bench, embed, export, extract, inspect, probe, score, serve, triton, verify
 from .io.streams import LossyStreamHandler, quiet_broken_pipe
 from .runtime.errors import InputError, LayerwiseError, cli_wording
 
-VERBS = (export, inspect, verify, embed, bench, serve, extract, probe, triton)  # in --help's order
+VERBS = (export, inspect, verify, embed, score, bench, serve, extract, probe, triton)  # in --help's order (score adds baseline, maxsim)
 
 
 def build_parser() -> argparse.ArgumentParser:

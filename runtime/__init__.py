@@ -1,9 +1,9 @@
 """layerwise runtime: load a bundle and serve per-layer embeddings with numpy, onnxruntime and tokenizers only."""
 
 from .batching import Batching
-from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
+from .encoder import EmbedStats, Encoder, EncoderInfo
 from .engine import Engine
-from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
+from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError, TruncationWarning
 from .loader import load
 from .options import EmbedOptions
 from .tokenize import Batch, Tokenized

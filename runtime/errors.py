@@ -183,5 +183,9 @@ class UntokenizableText(InputError):
         return (UntokenizableText, (self.index, self.reason))
 
 
+class TruncationWarning(UserWarning):
+    """Some texts were longer than max_length and were cut."""
+
+
 class NonFiniteOutputError(LayerwiseError, FloatingPointError):
     """The model produced NaN or Inf; the offending text is named, nothing is returned."""

@@ -160,3 +160,38 @@ def test_hash_names_the_bundle_layer_idf_and_rescaling(minilm_bundle: Path, pack
     with layerwise.load(minilm_bundle, variant="fp32") as enc:
         result = bertscore(enc, ["a"], ["b"], layers=4, idf=True, baseline=baseline_file)
     assert result.hash.startswith(f"{minilm_bundle.name}_L4_idf_version=layerwise-") and "variant=fp32)-rescaled(baseline=" in result.hash
+
+
+
+def _score_command(bundle: Path, folder: Path, cands: list[str], reference_files: list[list[str]], *flags: str) -> np.ndarray:
+    """`layerwise score` (fp32) on line files as the package's CLI reads them: [P, R, F] per candidate."""
+    from layerwise.cli import main
+
+    (folder / "c.txt").write_text("\n".join(cands) + "\n")
+    paths = []
+    for k, lines in enumerate(reference_files):
+        paths.append(folder / f"r{k}.txt")
+        paths[-1].write_text("\n".join(lines) + "\n")
+    args = ["-q", "score", str(bundle), "--variant", "fp32", "--candidates", str(folder / "c.txt"), "--references", *map(str, paths)]
+    assert main([*args, *flags, "--output", str(folder / "s.json")]) == 0
+    written = json.loads((folder / "s.json").read_text())
+    return np.array([written["precision"][0], written["recall"][0], written["f1"][0]])
+
+
+REAL_PAIRS = 120  # the real sentence pairs of pairs(): line files cannot hold its edge texts (an empty line, a blank one)
+
+
+@pytest.mark.parametrize("layer", [2, 4])
+def test_the_score_command_gives_the_packages_numbers(minilm_bundle: Path, package: dict, tmp_path: Path, layer: int) -> None:
+    cands, refs, _ = pairs()
+    got = _score_command(minilm_bundle, tmp_path, cands[:REAL_PAIRS], [refs[:REAL_PAIRS]], "--layers", str(layer))
+    assert np.abs(got - theirs(package, f"L{layer}")[:, :REAL_PAIRS]).max() < BAR
+
+
+def test_the_score_command_with_several_reference_files_and_idf_is_the_python_api(minilm_bundle: Path, tmp_path: Path) -> None:
+    cands, _, several = pairs()
+    cands, several = cands[:REAL_PAIRS], several[:REAL_PAIRS]
+    got = _score_command(minilm_bundle, tmp_path, cands, [[g[0] for g in several], [g[1] for g in several]], "--layers", "4", "--idf")
+    with layerwise.load(minilm_bundle, variant="fp32") as enc:
+        api = enc.bertscore(cands, several, 4, idf=True)
+    np.testing.assert_array_equal(got, np.stack([api.precision, api.recall, api.f1]))

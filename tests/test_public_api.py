@@ -26,9 +26,7 @@ def test_public_names_are_exactly_these():
     assert sorted(
         n
         for n in dir(layerwise)
-        if not n.startswith("_")
-        and n not in {"annotations", "Path", "Sequence"}
-        and not isinstance(getattr(layerwise, n), type(sys))
+        if not n.startswith("_") and n not in {"annotations", "Path", "Sequence"} and not isinstance(getattr(layerwise, n), type(sys))
     ) == sorted([*ERRORS, "EmbedOptions", "Encoder", "TruncationWarning", "export", "load"])
 
 
@@ -50,7 +48,7 @@ def test_the_encoder_and_engine_methods_are_pinned():
         return sorted(name for name in vars(cls) if not name.startswith("_"))
 
     assert public(layerwise.runtime.Encoder) == [
-        "batching", "close", "embed", "embed_spans", "embed_tokens", "engine", "last_stats", "token_offsets", "tokenize",
+        "batching", "bertscore", "close", "embed", "embed_spans", "embed_tokens", "engine", "last_stats", "maxsim", "token_offsets", "tokenize",
         "tokenizer", "use_batching", "verify",
     ]  # fmt: skip
     assert public(layerwise.runtime.Engine) == [
