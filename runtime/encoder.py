@@ -7,11 +7,10 @@ result in the caller's order.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,16 +18,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .baseline import Baseline
 from .batching import Batching
-from .bertscore import BERTScore, bertscore
+from .bertscore import bertscore
 from .bundle import Bundle
 from .combine import combine_layers, l2_normalize
 from .cpu import describe as describe_cpu
 from .engine import Engine
 from .errors import InputError, NonFiniteOutputError, TruncationWarning
 from .manifest import POOLING_KINDS
-from .maxsim import MaxSim, maxsim
+from .maxsim import maxsim
 from .options import BATCH_SIZE, EmbedOptions, check_texts, options_from_keywords, preview, unique_sorted
 from .session import SessionConfig
 from .spans import embed_spans, token_offsets
@@ -236,61 +234,9 @@ class Encoder:
         options = EmbedOptions(layers, "none", combine, normalize, "chunk", max_length, stride, batch_size)
         return embed_spans(self.embed_tokens, self._tokenizer, check_texts(texts), spans, pool, options)
 
-    def bertscore(
-        self,
-        candidates: list[str],
-        references: list[str] | list[list[str]],
-        layers: int | list[int] | str,
-        *,
-        idf: bool | list[str] = False,
-        baseline: Baseline | str | os.PathLike[str] | None = None,
-        overflow: str | None = None,
-        batch_size: int | None = None,
-        progress: Callable[[int, int], None] | None = None,
-    ) -> BERTScore:
-        """BERTScore of each candidate against its reference (or the best of its references), equal to the
-        bert-score package 0.3.13 for the same model and layer: precision, recall and F1 per candidate,
-        one row per layer for a list or "all" (every layer in one pass). ``idf``: False, True (from the
-        references) or sentences to count document frequencies in; ``baseline``: rescale with a file in
-        the package's format (``runtime.bertscore.compute_baseline`` makes one). Texts over the model
-        maximum are cut, as the package cuts them (``overflow="error"`` refuses them). runtime/bertscore.py
-        says how each step follows the package.
-
-        Example:
-            >>> enc.bertscore(["the cat sat"], [["a cat sat", "the dog ran"]], layers=4).f1
-            array([0.93...], dtype=float32)
-        """
-        return bertscore(
-            self, candidates, references, layers=layers, idf=idf, baseline=baseline, overflow=overflow, batch_size=batch_size,
-            progress=progress,
-        )  # fmt: skip
-
-    def maxsim(
-        self,
-        query: str,
-        documents: list[str],
-        layers: int | list[int] = -1,
-        *,
-        combine: str | None = None,
-        normalize: bool = True,
-        skip_punctuation: bool = True,
-        return_matches: bool = False,
-        overflow: str | None = None,
-        batch_size: int | None = None,
-    ) -> MaxSim:
-        """ColBERT's late interaction (MaxSim) from any layer: per document, the sum over the query's tokens
-        of each one's best cosine among the document's tokens (punctuation skipped, as ColBERT does);
-        ``return_matches`` adds the best document token per query token. runtime/maxsim.py says what
-        follows ColBERT and what does not.
-
-        Example:
-            >>> enc.maxsim("cat on a mat", ["the cat sat on the mat", "stock prices fell"]).scores
-            array([5.1..., 2.3...], dtype=float32)
-        """
-        return maxsim(
-            self, query, documents, layers=layers, combine=combine, normalize=normalize, skip_punctuation=skip_punctuation,
-            return_matches=return_matches, overflow=overflow, batch_size=batch_size,
-        )  # fmt: skip
+    # Scores from any layer (runtime/bertscore.py, runtime/maxsim.py): the functions, as methods.
+    bertscore = bertscore
+    maxsim = maxsim
 
     def token_offsets(
         self, texts: str | list[str], max_length: int | None = None, overflow: str | None = None, stride: int | None = None

@@ -26,10 +26,8 @@ appears exactly once. Not handled here: which rows to run (spec.py, inputs.py).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,7 +37,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from ..io.atomic import current_umask, lock_if_current, partial_prefix, remove_stale_partials
+from ..io.atomic import atomic_path
 from ..io.progress import progress_bar
 from ..runtime import Encoder
 from ..runtime.combine import l2_normalize
@@ -68,26 +66,9 @@ def parts_folder(target: Path) -> Path:
 
 @contextmanager
 def atomic_h5(target: Path) -> Iterator[h5py.File]:
-    """An HDF5 file that becomes ``target`` only when the block ends without error: a locked
-    temporary beside it (removed by the next write of ``target`` if this process dies), fsync, rename."""
-    remove_stale_partials(target)
-    while True:
-        fd, name = tempfile.mkstemp(prefix=partial_prefix(target), dir=target.parent)
-        if lock_if_current(fd, Path(name)):
-            break
-        os.close(fd)
-    temp = Path(name)
-    try:
-        with h5py.File(temp, "w", locking=False, libver=("v108", "latest")) as f:  # v108: attributes over 64 KB
-            yield f
-        os.fsync(fd)  # the same inode: flushes what HDF5 wrote through its own descriptor
-        os.chmod(temp, 0o666 & ~current_umask())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
+    """An HDF5 file that becomes ``target`` only when the block ends without error (io/atomic.py)."""
+    with atomic_path(target) as (_, temp), h5py.File(temp, "w", locking=False, libver=("v108", "latest")) as f:  # v108: attrs over 64 KB
+        yield f
 
 
 def done_rows(folder: Path) -> np.ndarray:
