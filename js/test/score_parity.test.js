@@ -61,7 +61,10 @@ test("all layers in one pass equal one call per layer, and chunks of any size gi
   // each distinct text once, except the two no live pair needs: "" ("" and "   " stripped) and the empty candidate's other reference
   assert.deepEqual([all.stats.uniqueTexts, all.stats.embeddedTexts], [17, 15]);
   for (const layer of [0, 3, 6]) {
-    const one = await enc.bertscore(CANDIDATES, REFERENCE_LISTS, { layers: layer, idf: true, chunkTokens: 50 });
+    const calls = [];
+    const progress = (done, total) => calls.push([done, total]);
+    const one = await enc.bertscore(CANDIDATES, REFERENCE_LISTS, { layers: layer, idf: true, chunkTokens: 50, progress });
+    assert.deepEqual([calls.length, calls.at(-1)], [one.stats.chunks, [14, 14]]); // after each chunk: the 14 pairs with text on both sides
     const row = (s) => all[s].slice(layer * CANDIDATES.length, (layer + 1) * CANDIDATES.length);
     for (const key of ["precision", "recall", "f1"]) assert.ok(maxAbsDiff(one[key], row(key)) <= 1e-6, `layer ${layer} ${key}`);
     assert.ok(one.stats.chunks > 1);
