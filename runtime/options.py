@@ -93,10 +93,8 @@ class EmbedOptions:
         Example with num_layers=6: "all" -> [0..6]; -1 -> [6]; (0, -2) -> [0, 5].
         """
         count = num_layers + 1
-        if self.layers == "all":
-            return list(range(count))
-        chosen = (self.layers,) if isinstance(self.layers, int) else self.layers
-        assert isinstance(chosen, tuple)  # __post_init__ made it one
+        chosen = range(count) if self.layers == "all" else (self.layers,) if isinstance(self.layers, int) else self.layers
+        assert not isinstance(chosen, str)  # __post_init__ allows no other string than "all"
         for layer in chosen:
             if not -count <= layer < count:
                 raise InputError(
