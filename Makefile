@@ -79,11 +79,11 @@ bench: $(VENV)/.installed
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
 
-## One graph or session-config change at a time against the current variants (benchmarks/graph_ab.py);
+## One graph or session-config change at a time against the current variants (benchmarks/experiments/graph_ab.py);
 ## writes benchmarks/results/<date>-<host>-<cpu family>-graph_ab.md. Rerun on each CPU family.
 bench-forms: $(VENV)/.installed
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
-	$(PY) -m benchmarks.graph_ab $(BUNDLE) --repeats 7 --write
+	$(PY) -m benchmarks.experiments.graph_ab $(BUNDLE) --repeats 7 --write
 
 ## Debian's wrk, the C load generator of bench-server and soak-server.
 wrk:
@@ -95,13 +95,13 @@ wrk:
 bench-server: $(VENV)/.installed wrk
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	CHECKPOINT="$(MODEL_DIR)" bash benchmarks/infinity_setup.sh
-	$(PY) -m benchmarks.load_test $(BUNDLE) $(ARGS)
+	$(PY) -m benchmarks.server_load.load_test $(BUNDLE) $(ARGS)
 
 ## The server soak, loopback only: 10 minutes of mixed wrk load and clients dropping connections against `layerwise serve`;
 ## RSS and open files flat, vectors equal to the Python API's; writes benchmarks/results/<date>-<host>-<cpu family>-soak.{md,json}.
 soak-server: $(VENV)/.installed wrk
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
-	$(PY) -m benchmarks.soak_server $(BUNDLE) $(ARGS)
+	$(PY) -m benchmarks.server_load.soak_server $(BUNDLE) $(ARGS)
 
 ## The exporter tests again under transformers 4.57 (CI tests 5.x). Not the `test` extra: its
 ## huggingface-hub>=1.0 (for the server's client tests) conflicts with transformers 4.57's <1.0.

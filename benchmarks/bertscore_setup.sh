@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create (or bring up to date) benchmarks/.venv-bertscore, the small venv that runs the reference
-# bert-score 0.3.13 (benchmarks/bertscore_worker.py) for tests/test_bertscore.py and
-# benchmarks/bertscore_bench.py: it needs transformers < 4.58, the project venv is on 5.x.
+# bert-score 0.3.13 (benchmarks/jobs/bertscore_worker.py) for tests/test_bertscore.py and
+# benchmarks/jobs/bertscore_bench.py: it needs transformers < 4.58, the project venv is on 5.x.
 # Idempotent: a second call returns at once while the venv's stamp is newer than this script,
 # requirements-bertscore.txt and pyproject.toml. Safe to call from make.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create (or bring up to date) benchmarks/.venv-peers, the separate venv that runs
-# benchmarks/peers_worker.py: sentence-transformers, Optimum and fastembed need transformers 4.57.x
+# benchmarks/jobs/peers_worker.py: sentence-transformers, Optimum and fastembed need transformers 4.57.x
 # (optimum-onnx pins it), the project venv is on 5.x. Idempotent: a second call returns at once
 # while the venv's stamp is newer than this script, requirements-peers.txt and pyproject.toml.
 # Safe to call from make.

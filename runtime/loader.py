@@ -70,7 +70,7 @@ def load(
             for "cuda" when it cannot run is an error, never a silent fall-back.
         threads: intra-op threads; None means the number of physical cores.
         cpu_arena: ONNX Runtime's CPU memory arena; off by default, since its blocks stay held
-            after long inputs (benchmarks/soak.py compares both).
+            after long inputs (benchmarks/experiments/soak.py compares both).
 
     Example:
         >>> enc = layerwise.load("bundles/all-MiniLM-L6-v2", provider="cpu")

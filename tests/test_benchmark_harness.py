@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import all_layers, batching, gpu, long_docs, peers, report, run
 from benchmarks import models as bench_models
+from benchmarks import report, run
 from benchmarks.common import real_sentences
+from benchmarks.jobs import all_layers, batching, gpu, long_docs, peers
+from benchmarks.jobs.peers_worker import choose, parse_args
 from benchmarks.models import MODELS, BenchModel, Shape, cpu_variants, model_facts, random_bert_bundle
 from benchmarks.peerkit.registry import PEERS
 from benchmarks.peerkit.torch_peers import bf16_autocast_skip_reason
-from benchmarks.peers_worker import choose, parse_args
 from layerwise.commands.latency import measure_grid
 from layerwise.runtime import load
 from layerwise.runtime.batching import Batching, cpu_batch_tokens

@@ -2,7 +2,7 @@
 
 The package runs in its own venv (benchmarks/.venv-bertscore: it needs transformers < 4.58, this
 venv has 5.x), built by benchmarks/bertscore_setup.sh (``make test`` runs it; the fixture below runs
-it too, a no-op once built), as a subprocess writing JSON (benchmarks/bertscore_worker.py), on the
+it too, a no-op once built), as a subprocess writing JSON (benchmarks/jobs/bertscore_worker.py), on the
 checkpoint folder the bundle was exported from (``model_type`` = that folder, ``num_layers=k``).
 """
 
@@ -74,7 +74,8 @@ def package(minilm_dir: Path, baseline_file: Path, tmp_path_factory: pytest.Temp
     work = tmp_path_factory.mktemp("bertscore")
     (work / "request.json").write_text(json.dumps({"model": str(minilm_dir), "runs": runs, "threads": 2}))
     subprocess.run(
-        [str(REFERENCE_PYTHON), str(ROOT / "benchmarks" / "bertscore_worker.py"), str(work / "request.json"), str(work / "result.json")],
+        [str(REFERENCE_PYTHON), str(ROOT / "benchmarks" / "jobs" / "bertscore_worker.py"), str(work / "request.json"),
+         str(work / "result.json")],  # fmt: skip
         check=True,
         timeout=1800,
     )

@@ -48,8 +48,8 @@ def test_the_encoder_and_engine_methods_are_pinned():
         return sorted(name for name in vars(cls) if not name.startswith("_"))
 
     assert public(layerwise.runtime.Encoder) == [
-        "batching", "bertscore", "close", "embed", "embed_spans", "embed_tokens", "engine", "last_stats", "maxsim", "token_offsets", "tokenize",
-        "tokenizer", "use_batching", "verify",
+        "batching", "bertscore", "close", "embed", "embed_spans", "embed_tokens", "engine", "last_stats", "maxsim",
+        "token_offsets", "tokenize", "tokenizer", "use_batching", "verify",
     ]  # fmt: skip
     assert public(layerwise.runtime.Engine) == [
         "hidden_states", "manifest", "run", "session", "session_options", "tuned",

@@ -1,6 +1,6 @@
 """Server load test, loopback only: ``layerwise serve`` against Infinity and in-process ``Encoder.embed``.
 
-Usage: python -m benchmarks.load_test BUNDLE [--seconds 5] [--repeats 2] [--concurrency 1,2,4,8,16,32,64]
+Usage: python -m benchmarks.server_load.load_test BUNDLE [--seconds 5] [--repeats 2] [--concurrency 1,2,4,8,16,32,64]
        [--contenders layerwise,infinity,inprocess] [--texts 1,32] [--results-dir DIR] [--format markdown|json]
 Writes benchmarks/results/<date>-<host>-<cpu family>-server.{json,md} and prints the table (or the JSON).
 
@@ -43,9 +43,9 @@ import numpy as np
 
 import layerwise
 
-from .common import machine, minilm_dir, real_sentences
-from .server_load import accuracy, servers, wrk
-from .server_load.report import CONTENDERS, markdown, median_figures, targets, write_results
+from ..common import machine, minilm_dir, real_sentences
+from . import accuracy, servers, wrk
+from .report import CONTENDERS, markdown, median_figures, targets, write_results
 
 REQUEST_POOL = 512  # held-out sentences the requests rotate through; the first ACCURACY_TEXTS are scored
 ACCURACY_TEXTS = 256

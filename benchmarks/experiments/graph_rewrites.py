@@ -1,4 +1,4 @@
-"""The graph rewrites benchmarks/graph_ab.py times: each takes a bundle folder and returns one
+"""The graph rewrites benchmarks/experiments/graph_ab.py times: each takes a bundle folder and returns one
 variant's graph changed in one way (int8 forms and attention forms ONNX Runtime offers)."""
 
 from __future__ import annotations

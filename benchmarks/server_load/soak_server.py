@@ -1,6 +1,6 @@
 """Soak of ``layerwise serve`` as a process: mixed wrk load, clients that drop connections, memory and files.
 
-Usage: python -m benchmarks.soak_server BUNDLE [--minutes 10] [--connections 16] [--results-dir DIR]
+Usage: python -m benchmarks.server_load.soak_server BUNDLE [--minutes 10] [--connections 16] [--results-dir DIR]
 Writes benchmarks/results/<date>-<host>-<cpu family>-soak.{md,json}; exits 1 when a check fails.
 
 Starts ``layerwise serve BUNDLE --port P`` (the console script, default settings) on loopback, then
@@ -42,8 +42,8 @@ import numpy as np
 import layerwise
 from layerwise.io.atomic import write_text_atomic
 
-from .common import machine, real_sentences, results_stem
-from .server_load import hostile, servers, wrk
+from ..common import machine, real_sentences, results_stem
+from . import hostile, servers, wrk
 
 COSINE_BAR, ABS_BAR = 0.99999, 1e-5
 RSS_SLACK, RSS_SLACK_MB, FD_SLACK = 0.05, 32.0, 8

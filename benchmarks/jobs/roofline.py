@@ -1,4 +1,4 @@
-"""Job 5: this machine's matrix-multiply ceiling through ONNX Runtime, and each variant's share of it.
+"""This machine's matrix-multiply ceiling through ONNX Runtime, and each variant's share of it.
 
 Results are per CPU family (the results file is keyed by it): the ceilings are measured on the
 model's own projection shapes, read from the bundle's int8 graph (every integer matmul's weight,
@@ -34,7 +34,7 @@ import layerwise
 from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.tokenize import Batch
 
-from .common import alternate
+from ..common import alternate
 
 BATCH, SEQ = 32, 128
 INTEGER_MATMULS = ("MatMulInteger", "MatMulIntegerToFloat")

@@ -4,7 +4,7 @@ Runs the variant's full graph (every hidden state) on the batches ``embed`` woul
 sentences (length-sorted, at most ``cpu_batch_tokens`` padded tokens each) on one thread, the way
 batches run side by side, and prints each operator type's share of the kernel time.
 
-Usage: python -m benchmarks.profile_ops BUNDLE [--variant int8] [--texts 256] [--threads 1] [--top 20]
+Usage: python -m benchmarks.experiments.profile_ops BUNDLE [--variant int8] [--texts 256] [--threads 1] [--top 20]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from layerwise.runtime.batching import cpu_batch_tokens
 from layerwise.runtime.loader import load
 from layerwise.runtime.tokenize import length_sorted_batches
 
-from .common import real_sentences
+from ..common import real_sentences
 
 
 def op_times(bundle: str, variant: str, texts: list[str], threads: int) -> Counter[str]:

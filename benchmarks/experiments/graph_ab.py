@@ -8,7 +8,7 @@ text's vector depends on the other texts of its call (each of the first ALONE te
 against the same texts embedded together). This is how the int8 and fused forms the README lists
 as tried were measured; rerun it on each CPU family (AMX, AVX2) before choosing a form there.
 
-Usage: python -m benchmarks.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5] [--write]
+Usage: python -m benchmarks.experiments.graph_ab BUNDLE [--changes a,b] [--texts 256] [--repeats 5] [--write]
 (``make bench-forms``: every change, 7 repeats, written to benchmarks/results/)
 """
 
@@ -35,7 +35,7 @@ from layerwise.exporter.reference import short_texts
 from layerwise.io.atomic import write_text_atomic
 from layerwise.runtime.manifest import read_manifest
 
-from .common import agreement, alternate, machine, real_sentences, results_stem
+from ..common import agreement, alternate, machine, real_sentences, results_stem
 from .graph_rewrites import (
     Rewrite,
     int8_merged_qkv,
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(lines))
     if args.write:
         stem = results_stem(date.today().isoformat(), socket.gethostname(), facts["cpu_family"], "-graph_ab")
-        command = " ".join(["python -m benchmarks.graph_ab", *(argv if argv is not None else sys.argv[1:])])
+        command = " ".join(["python -m benchmarks.experiments.graph_ab", *(argv if argv is not None else sys.argv[1:])])
         write_text_atomic(stem.with_name(stem.name + ".md"), f"# One change at a time\n\n`{command}`\n\n" + "\n".join(lines) + "\n")
         print(f"\nwritten: {stem.name}.md")
     return 0

@@ -2,9 +2,9 @@
 
 Runs inside benchmarks/.venv-peers (see peers_setup.sh), never in the project venv: the peers
 need transformers 4.57.x (optimum-onnx pins it) while layerwise is tested on 5.x. The main
-harness (benchmarks/peers.py) calls it as a subprocess, from the repository root:
+harness (benchmarks/jobs/peers.py) calls it as a subprocess, from the repository root:
 
-    benchmarks/.venv-peers/bin/python -m benchmarks.peers_worker --texts TEXTS.json --out-dir DIR \
+    benchmarks/.venv-peers/bin/python -m benchmarks.jobs.peers_worker --texts TEXTS.json --out-dir DIR \
         [--job last_layer|all_layers] [--batch-size 32] [--threads 2] [--repeats 5] [--peers a,b] [--bundle BUNDLE]
 
 The contenders are the rows of peerkit/registry.py that can do the job (last_layer: pooled last
@@ -36,10 +36,10 @@ if __name__ == "__main__":
 
 import numpy as np
 
-from .peerkit.base import JOBS, Context, Spec  # noqa: E402
-from .peerkit.layerwise_peer import layerwise_specs  # noqa: E402
-from .peerkit.loop import build_all, error_text, log, summarize, time_rounds, warm_up  # noqa: E402
-from .peerkit.registry import PEERS, peers_for  # noqa: E402
+from ..peerkit.base import JOBS, Context, Spec  # noqa: E402
+from ..peerkit.layerwise_peer import layerwise_specs  # noqa: E402
+from ..peerkit.loop import build_all, error_text, log, summarize, time_rounds, warm_up  # noqa: E402
+from ..peerkit.registry import PEERS, peers_for  # noqa: E402
 
 
 def default_model_dir() -> Path:

@@ -1,4 +1,4 @@
-"""Job 3: batch x sequence grid on synthetic tokens, p50/p90/p99 latency and throughput per variant."""
+"""Batch x sequence grid on synthetic tokens, p50/p90/p99 latency and throughput per variant."""
 
 from __future__ import annotations
 

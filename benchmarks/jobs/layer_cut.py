@@ -1,4 +1,4 @@
-"""Job 4: the cost of asking for layer k of L (a graph cut after layer k) against the full graph.
+"""The cost of asking for layer k of L (a graph cut after layer k) against the full graph.
 
 Each timed run follows one untimed run of the same graph: the steady cost of asking for
 layer k. Without it, a graph timed right after another one pays for the other's worker
@@ -14,7 +14,7 @@ import layerwise
 from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.tokenize import Batch
 
-from .common import alternate
+from ..common import alternate
 
 BATCH, SEQ = 32, 128
 

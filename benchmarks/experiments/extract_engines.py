@@ -5,7 +5,7 @@ the reference manual), deduplicated, as one JSONL file; all layers mean-pooled. 
 runs once as the CLI a user runs, start-up included (Ray: cluster start, actors, model
 loads). A single run, not alternated: a rough figure for the closing note, not a benchmark.
 
-Usage: python -m benchmarks.extract_engines BUNDLE [--texts 10000] [--variant int8]
+Usage: python -m benchmarks.experiments.extract_engines BUNDLE [--texts 10000] [--variant int8]
 """
 
 from __future__ import annotations

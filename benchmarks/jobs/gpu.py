@@ -1,4 +1,4 @@
-"""Job 6: the same work on an accelerator: layerwise fp16 with I/O binding against PyTorch eager.
+"""The same work on an accelerator: layerwise fp16 with I/O binding against PyTorch eager.
 
 Separates engine-only time (hidden states stay on the device) from time including the copy
 of every hidden state back to the host, and the product path (pooled on the device, only
@@ -13,7 +13,7 @@ from typing import Any
 import layerwise
 from layerwise.runtime.tokenize import Batch
 
-from .common import alternate
+from ..common import alternate
 
 BATCH, SEQ = 32, 128
 

@@ -5,7 +5,7 @@ installs layerwise there, editable), in one process, contenders alternating roun
 (``common.alternate``); medians of repeats:
 
     bash benchmarks/bertscore_setup.sh
-    benchmarks/.venv-bertscore/bin/python -m benchmarks.bertscore_bench bundles/all-MiniLM-L6-v2 [--pairs 240]
+    benchmarks/.venv-bertscore/bin/python -m benchmarks.jobs.bertscore_bench bundles/all-MiniLM-L6-v2 [--pairs 240]
         [--layers 2,4] [--repeats 5] [--threads N] [--quick] [--write]
 
 Pairs: consecutive held-out sentences of the Python manual (``common.real_sentences``). Contenders per
@@ -37,7 +37,7 @@ from layerwise.io.atomic import write_text_atomic  # noqa: E402
 from layerwise.runtime.loader import load  # noqa: E402
 from layerwise.runtime.session import physical_cores  # noqa: E402
 
-from .common import alternate, machine, minilm_dir, real_sentences, results_stem  # noqa: E402
+from ..common import alternate, machine, minilm_dir, real_sentences, results_stem  # noqa: E402
 
 VARIANTS = ("fp32", "fused", "int8")  # the CPU variants (the bundle's own list is its manifest)
 PACKAGE = "bert-score"

@@ -1,4 +1,4 @@
-"""Job 1: all hidden states, mean-pooled per layer, on real sentences: layerwise vs PyTorch eager.
+"""All hidden states, mean-pooled per layer, on real sentences: layerwise vs PyTorch eager.
 
 PyTorch runs two ways: the plain loop users write (input order, each batch padded to its
 longest) and a length-sorted loop; on AMX also the sorted loop under bf16 autocast (elsewhere it
@@ -14,8 +14,8 @@ import layerwise
 from layerwise.runtime.cpu import describe
 from layerwise.runtime.manifest import read_manifest
 
-from .common import agreement, alternate, length_stats, torch_all_layers_mean
-from .peerkit.torch_peers import bf16_autocast_skip_reason
+from ..common import agreement, alternate, length_stats, torch_all_layers_mean
+from ..peerkit.torch_peers import bf16_autocast_skip_reason
 
 BATCH = 32
 PLAIN, SORTED, BF16 = "pytorch plain loop", "pytorch sorted loop", "pytorch sorted loop, bf16 autocast"

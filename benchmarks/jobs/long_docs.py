@@ -22,7 +22,7 @@ import layerwise
 from layerwise.runtime.manifest import read_manifest
 from layerwise.runtime.windows import Windows, split
 
-from .common import agreement, alternate, long_documents
+from ..common import agreement, alternate, long_documents
 
 BATCH = 32
 VARIANTS = ("fused", "int8")

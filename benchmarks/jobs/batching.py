@@ -1,4 +1,4 @@
-"""Job: the CPU batching defaults re-measured on this machine (they were tuned on one CPU family).
+"""The CPU batching defaults re-measured on this machine (they were tuned on one CPU family).
 
 runtime/batching.py caps a CPU batch at ``cpu_batch_tokens(family)`` padded tokens and runs batches
 side by side on one thread each. Here the default variant (what ``variant=None`` picks) embeds three text
@@ -18,7 +18,7 @@ from typing import Any
 import layerwise
 from layerwise.runtime.batching import Batching, cpu_batch_tokens
 
-from .common import alternate, long_documents
+from ..common import alternate, long_documents
 
 CAPS = (256, 512, 1024, 2048, None)
 BATCH = 32

@@ -2,9 +2,9 @@
 
 Runs inside benchmarks/.venv-bertscore (benchmarks/bertscore_setup.sh), never in the project venv:
 bert-score needs transformers < 4.58, the project is on 5.x. tests/test_bertscore.py and
-benchmarks/bertscore_bench.py call it as a subprocess:
+benchmarks/jobs/bertscore_bench.py call it as a subprocess:
 
-    benchmarks/.venv-bertscore/bin/python benchmarks/bertscore_worker.py REQUEST.json RESULT.json
+    benchmarks/.venv-bertscore/bin/python benchmarks/jobs/bertscore_worker.py REQUEST.json RESULT.json
 
 REQUEST: {"model": checkpoint folder, "runs": [{"cands": [...], "refs": [...] (str or lists of str),
 "num_layers": k, "idf": false | true, "all_layers": false, "baseline_path": null | path,

@@ -1,6 +1,6 @@
 """Memory soak: many requests of mixed lengths, batch sizes, layers and pooling; RSS over time.
 
-Usage: python -m benchmarks.soak BUNDLE [--requests 300] [--variant fused]
+Usage: python -m benchmarks.experiments.soak BUNDLE [--requests 300] [--variant fused]
 Compares the runtime's settings (no CPU arena) with ONNX Runtime's default arena, each in
 a fresh subprocess, and prints resident memory after load and every 50 requests.
 """
@@ -55,7 +55,7 @@ def main() -> int:
         print(json.dumps(soak(args.bundle, args.variant, args.requests, arena=args.one == "arena")))
         return 0
     for setting in ("shipped", "arena"):
-        command = [sys.executable, "-m", "benchmarks.soak", args.bundle, "--variant", args.variant]
+        command = [sys.executable, "-m", "benchmarks.experiments.soak", args.bundle, "--variant", args.variant]
         command += ["--requests", str(args.requests), "--one", setting]
         out = subprocess.run(command, capture_output=True, text=True, check=True)
         print(setting, out.stdout.strip().splitlines()[-1])

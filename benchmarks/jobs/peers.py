@@ -1,4 +1,4 @@
-"""Jobs 2 and 1b: the peers' pooled embeddings, timed against layerwise in the peers' own environment.
+"""The peers' pooled embeddings, timed against layerwise in the peers' own environment.
 
 ``job="last_layer"``: pooled last-layer sentence embeddings against the tools people use for it;
 ``job="all_layers"``: every hidden state mean-pooled, against the engines that return every hidden
@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .common import agreement, minilm_dir, torch_all_layers_mean
-from .peerkit.registry import PEERS
+from ..common import agreement, minilm_dir, torch_all_layers_mean
+from ..peerkit.registry import PEERS
 
-HERE = Path(__file__).resolve().parent
-PEER_PYTHON = HERE / ".venv-peers" / "bin" / "python"
+BENCHMARKS = Path(__file__).resolve().parents[1]
+PEER_PYTHON = BENCHMARKS / ".venv-peers" / "bin" / "python"
 BATCH = 32
 
 
@@ -42,7 +42,7 @@ def run(
         command = [
             str(python),
             "-m",
-            "benchmarks.peers_worker",
+            "benchmarks.jobs.peers_worker",
             "--texts",
             str(work / "texts.json"),
             "--out-dir",
@@ -62,7 +62,7 @@ def run(
         ]
         if peers is not None:
             command += ["--peers", ",".join(p for p in peers if job in PEERS[p].jobs)]
-        subprocess.run(command, check=True, timeout=3600, cwd=HERE.parent)
+        subprocess.run(command, check=True, timeout=3600, cwd=BENCHMARKS.parent)
         summary = json.loads((work / "peers.json").read_text())
         for name, row in summary["peers"].items():
             scores = agreement(np.load(work / f"{name}.npy"), reference)
