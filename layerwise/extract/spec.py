@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -31,7 +31,7 @@ from .inputs import Plan, Unit
 from .parts import ExtractOptions, check_id_column, done_rows, remove_temp_files
 
 SPEC_NAME = "_layerwise_extract.json"
-LOCK_NAME = "_layerwise_extract.lock"
+OLD_LOCK_NAME = "_layerwise_extract.lock"  # outputs written before the folder itself became the lock held this file
 FORMAT = "layerwise-extract"
 SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after the first outputs were written
 SPEC_KEYS = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
@@ -140,8 +140,8 @@ def open_output(
     path.mkdir(parents=True, exist_ok=True)
     spec = spec_of(options, plan)
     spec_path = path / SPEC_NAME
-    with open(path / LOCK_NAME, "w") as lock:
-        _lock(lock, path)
+    with _locked(path):
+        (path / OLD_LOCK_NAME).unlink(missing_ok=True)
         remove_temp_files(path)
         done = read_done(path)
         if spec_path.exists():
@@ -151,14 +151,21 @@ def open_output(
                     f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or "
                     "delete this folder"
                 )
-        elif any(p.name != LOCK_NAME for p in path.iterdir()):
+        elif any(path.iterdir()):
             raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
         write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments
         yield Output(path, done)
 
 
-def _lock(handle: IO[str], path: Path) -> None:
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder itself (no lock file is left behind), or refuse at once."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise InputError(f"another layerwise extract is writing to {str(path)!r}; wait for it or pass another --output") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another layerwise extract is writing to {str(path)!r}; wait for it or pass another --output") from None
+        yield
+    finally:
+        os.close(fd)
