@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 
 ## The main job: export the bundled all-MiniLM-L6-v2, then embed with every variant next to PyTorch.
 demo: $(VENV)/.installed
-	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
+	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force >/dev/null  # the demo prints the parity table itself
 	$(PY) -m benchmarks.demo $(BUNDLE)
 	@echo
 	@echo "$(BUNDLE) is yours to use. Next, your own embedding (or the README's three-minute tour):"

@@ -42,5 +42,5 @@ def run_export(args: argparse.Namespace) -> int:
     variants = [part.strip() for part in args.variants.split(",") if part.strip()]
     export(args.source, args.out, variants=variants, force=args.force, allow_pickle=args.allow_pickle,
            thresholds=args.threshold, threads=args.threads, edge=args.edge)  # fmt: skip
-    print(args.out if args.quiet else describe(args.out))  # -q: the bundle only, as `make demo` runs it (its own table follows)
+    print(describe(args.out))
     return 0
