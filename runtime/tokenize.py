@@ -33,8 +33,8 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str], add_special_tokens: boo
         raise
 
 
-def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
-    """Why the tokenizer refuses ``text``, or None if it does not."""
+def not_unicode(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode (a lone surrogate, which no tokenizer takes), or None if it is."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -42,6 +42,14 @@ def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
             f"holds the lone surrogate {text[e.start]!r} at character {e.start}, which is not valid Unicode and cannot be "
             "tokenized: remove it, or decode the source bytes with errors='replace'"
         )
+    return None
+
+
+def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
+    """Why the tokenizer refuses ``text``, or None if it does not."""
+    surrogate = not_unicode(text)
+    if surrogate:
+        return surrogate
     try:
         tokenizer.encode(text, add_special_tokens=False)
     except Exception as e:  # noqa: BLE001

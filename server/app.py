@@ -14,7 +14,7 @@ import functools
 import logging
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import uvicorn
@@ -25,14 +25,14 @@ from ..io.streams import LossyStreamHandler
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
+from . import openai, openapi, status, tei
 from .connection import protocol_with_deadlines
+from .dialect import Dialect
+from .errors import EXCEPTION_HANDLERS
 from .lifecycle import Lifecycle, Loader
 from .metrics import Metrics
 from .middleware import FrontDoor
-from .openapi import DOC_ROUTES
-from .routes import EXCEPTION_HANDLERS, ROUTES
 from .settings import Settings, check_budget
-from .tei import TEI_ROUTES
 
 log = logging.getLogger("layerwise.server")
 
@@ -48,17 +48,25 @@ def create_app(settings: Settings, loader: Loader) -> Starlette:
         yield
         await lifecycle.stop()
 
-    every_route = ROUTES + TEI_ROUTES + DOC_ROUTES
+    every_route = tei.ROUTES + openai.ROUTES + status.ROUTES + openapi.ROUTES
     paths = tuple(route.path for route in every_route)
+    dialect_of = dialects(tei.DIALECT, (tei.DIALECT, tei.ROUTES), (openai.DIALECT, openai.ROUTES))
     app = Starlette(
         routes=every_route,
-        middleware=[Middleware(FrontDoor, metrics=registry, api_key=settings.api_key, paths=paths)],
+        middleware=[Middleware(FrontDoor, metrics=registry, api_key=settings.api_key, paths=paths, dialect_of=dialect_of)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # POST /embed/ is a 404 naming the routes, not a 307 that drops the body
     app.state.settings, app.state.lifecycle, app.state.metrics = settings, lifecycle, registry
+    app.state.dialect_of = dialect_of
     return app
+
+
+def dialects(default: Dialect, *spoken: tuple[Dialect, list[Any]]) -> Callable[[str], Dialect]:
+    """Which dialect answers on a path (errors included): the one its route module speaks, else ``default``."""
+    by_path = {route.path: dialect for dialect, routes in spoken for route in routes}
+    return lambda path: by_path.get(path, default)
 
 
 class Server(uvicorn.Server):
