@@ -12,16 +12,18 @@ import contextlib
 import copy
 import functools
 import logging
+import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from ..io.streams import LossyStreamHandler
+from ..io.streams import BackgroundStreamHandler
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
@@ -69,8 +71,14 @@ def dialects(default: Dialect, *spoken: tuple[Dialect, list[Any]]) -> Callable[[
     return lambda path: by_path.get(path, default)
 
 
+# uvicorn drains on SIGINT and SIGTERM; SIGHUP (the terminal or ssh session that started the server
+# closing) would otherwise end the process at once, losing the requests in flight.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if hasattr(signal, "SIGHUP") else ()))
+
+
 class Server(uvicorn.Server):
-    """uvicorn's server, which also stops when the model fails to load and drains the app on shutdown."""
+    """uvicorn's server, which also stops when the model fails to load, drains the app on shutdown,
+    and drains on SIGHUP as on SIGTERM."""
 
     def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle) -> None:
         super().__init__(config)
@@ -82,6 +90,22 @@ class Server(uvicorn.Server):
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         self.lifecycle.drain()  # /health turns 503 and new requests are refused while in-flight ones finish
         await super().shutdown(sockets)
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn's own, over STOP_SIGNALS: each one drains, then is raised again once the server stopped."""
+        if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+            yield
+            return
+        original = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in original.items():
+                signal.signal(sig, handler)
+        flush_logs()  # SIGTERM and SIGHUP raised again end the process at once
+        for captured in reversed(self._captured_signals):
+            signal.raise_signal(captured)
 
 
 def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Server:
@@ -102,12 +126,24 @@ def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Se
     return Server(config, app.state.lifecycle)
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging set-up, with handlers that stop writing when their stream is closed (a log
-    reader that went away) instead of printing a traceback for every request."""
+def flush_logs() -> None:
+    """Write what the log handlers still hold (they write on threads of their own; a stalled stream waits a moment only)."""
+    for name in (None, "uvicorn.error", "uvicorn.access"):
+        for handler in logging.getLogger(name).handlers:
+            handler.flush()
+
+
+def log_config(quiet: bool) -> dict[str, Any]:
+    """uvicorn's logging set-up, and ours on the root logger (plain messages on stderr), all through
+    handlers that write on a thread of their own and drop records when their stream is closed or
+    stalls (io/streams.py): a log reader that went away or stopped reading costs no request."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    handler_class = f"{BackgroundStreamHandler.__module__}.{BackgroundStreamHandler.__qualname__}"
     for handler in config["handlers"].values():
-        handler["class"] = f"{LossyStreamHandler.__module__}.{LossyStreamHandler.__qualname__}"
+        handler["class"] = handler_class
+    config["formatters"]["plain"] = {"format": "%(message)s"}
+    config["handlers"]["plain"] = {"class": handler_class, "formatter": "plain", "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["plain"], "level": "WARNING" if quiet else "INFO"}
     return config
 
 
@@ -119,11 +155,13 @@ def serve(settings: Settings, quiet: bool = False) -> int:
     if not settings.loopback and settings.api_key is None:
         log.warning("listening on %s without --api-key: anyone who can reach this port can use the model", settings.host)
     loader = functools.partial(load, settings.bundle, variant=settings.variant, provider=settings.provider, threads=settings.threads)
-    server = server_for(settings, loader, access_log=not quiet, log_level="warning" if quiet else "info", log_config=log_config())
+    server = server_for(settings, loader, access_log=not quiet, log_level="warning" if quiet else "info", log_config=log_config(quiet))
     try:
         server.run()
     except KeyboardInterrupt:  # uvicorn re-raises the captured SIGINT once drained
         pass
+    finally:
+        flush_logs()  # the log's last lines before the error line below
     error = server.lifecycle.error
     if isinstance(error, LayerwiseError):
         raise error

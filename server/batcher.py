@@ -70,7 +70,12 @@ class Run:
 
     @staticmethod
     def of(inputs: Tokenized | Windows, options: EmbedOptions) -> Run:
-        return Run(options.for_tokenized(), isinstance(inputs, Windows))
+        return Run(_for_tokenized(options), isinstance(inputs, Windows))
+
+
+@functools.lru_cache(maxsize=256)  # a few option sets recur: each made once
+def _for_tokenized(options: EmbedOptions) -> EmbedOptions:
+    return options.for_tokenized()
 
 
 @dataclass
@@ -150,7 +155,8 @@ class Batcher:
     async def tokenize(self, texts: list[str]) -> Tokenized:
         """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
         against the request's truncate)."""
-        return await self.offload(functools.partial(self.encoder.tokenize, texts, overflow="truncate"), sum(map(len, texts)))
+        cut = functools.partial(self.encoder.tokenizer.encode, texts, None, True)  # the model maximum, no warning
+        return await self.offload(cut, sum(map(len, texts)))
 
     async def split(self, texts: list[str], stride: int | None) -> Windows:
         """Every text as windows of the model maximum sharing ``stride`` tokens."""

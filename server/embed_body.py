@@ -13,6 +13,7 @@ route's own fields (tei.py, openai.py).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import model_validator
@@ -69,18 +70,18 @@ class EmbedBody(Body):
         """The run's options, layers resolved to hidden-state indices; an ``InputError`` where the runtime refuses them.
         ``model_pool``: the checkpoint's own pooling (``EncoderInfo.default_pooling["pool"]``), if any."""
         pool = self.route_pool or getattr(self, "pool", None) or (model_pool if model_pool in POOLS else "mean")
-        options = EmbedOptions(
-            layers=tuple(self.layers) if isinstance(self.layers, list) else (-1 if self.layers is None else self.layers),
-            pool=str(pool),
-            combine=self.combine,
-            normalize=pool != "none" if self.normalize is None else self.normalize,
-            overflow=self.overflow or _overflow(self.truncate, auto_truncate),
-            stride=self.stride,
-            weights=None if self.weights is None else tuple(self.weights),
-            gamma=1.0 if self.gamma is None else self.gamma,
-        )
         assert self.limits.num_layers is not None  # requests are parsed once the model is loaded
-        return dataclasses.replace(options, layers=tuple(options.layer_indices(self.limits.num_layers)))
+        return _resolved(
+            tuple(self.layers) if isinstance(self.layers, list) else (-1 if self.layers is None else self.layers),
+            str(pool),
+            self.combine,
+            pool != "none" if self.normalize is None else self.normalize,
+            self.overflow or _overflow(self.truncate, auto_truncate),
+            self.stride,
+            None if self.weights is None else tuple(self.weights),
+            1.0 if self.gamma is None else self.gamma,
+            self.limits.num_layers,
+        )
 
     @property
     def squeeze(self) -> bool:
@@ -91,6 +92,24 @@ class EmbedBody(Body):
     def encoding(self) -> str:
         """"float" (JSON numbers) or "base64" (little-endian float32 per input)."""
         return getattr(self, "encoding_format", None) or "float"
+
+
+@functools.lru_cache(maxsize=256)  # requests mostly repeat a few option sets: built and checked once each
+def _resolved(
+    layers: int | str | tuple[int, ...],
+    pool: str,
+    combine: str | None,
+    normalize: bool,
+    overflow: str,
+    stride: int | None,
+    weights: tuple[float, ...] | None,
+    gamma: float,
+    num_layers: int,
+) -> EmbedOptions:
+    options = EmbedOptions(
+        layers=layers, pool=pool, combine=combine, normalize=normalize, overflow=overflow, stride=stride, weights=weights, gamma=gamma
+    )
+    return dataclasses.replace(options, layers=tuple(options.layer_indices(num_layers)))
 
 
 def _overflow(truncate: bool | None, auto_truncate: bool) -> str:

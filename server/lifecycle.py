@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from ..runtime import Encoder
 from .batcher import Batcher, BatchLimits
@@ -22,11 +24,40 @@ from .settings import Settings, check_budget
 
 log = logging.getLogger("layerwise.server")
 Loader = Callable[[], Encoder]
+T = TypeVar("T")
 NOT_READY = {
     "loading": "the model is still loading; retry when GET /health answers 200",
     "draining": "the server is shutting down and takes no new requests; retry on another instance",
     "failed": "the model failed to load; see the server log",
 }
+
+
+def in_daemon_thread(work: Callable[[], T]) -> asyncio.Future[T]:
+    """``work()`` in a thread of its own that the interpreter does not wait for at exit: a load hung on a
+    slow filesystem must not keep Ctrl-C from stopping the server (asyncio.to_thread's pool is joined at exit)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(result: T | None, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as e:  # noqa: BLE001 - handed to the awaiting coroutine
+            result, error = None, e
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    threading.Thread(target=run, name="layerwise-load", daemon=True).start()
+    return future
 
 
 def warm_up(encoder: Encoder) -> None:
@@ -55,7 +86,7 @@ class Lifecycle:
 
     async def _start(self) -> None:
         try:
-            encoder = await asyncio.to_thread(self._load)
+            encoder = await in_daemon_thread(self._load)
             check_budget(self._settings, encoder.info.max_length)
             await asyncio.get_running_loop().run_in_executor(self._executor, warm_up, encoder)
         except Exception as e:  # noqa: BLE001 - reported by serve() and /live, and stops the server

@@ -72,12 +72,6 @@ def test_serve_answers_when_its_log_streams_are_closed_or_full(tiny_bundle, stre
         assert process.poll() is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: the access log is written on the event loop, so a stdout pipe whose reader stops reading "
-    "(alive, not closed: a supervisor or `| tee` that stalls) fills after 64 kB and every request after it hangs, "
-    "/live included, until the reader reads again",
-)
 def test_serve_answers_while_its_log_reader_stalls(tiny_bundle):
     padding = "x" * 4000  # an access-log line of 4 kB per request: the 64 kB pipe is full after 16
     with _serving(tiny_bundle, subprocess.PIPE, subprocess.DEVNULL) as (url, process):

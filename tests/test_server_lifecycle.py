@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -105,3 +106,19 @@ def test_a_signal_drains_in_flight_requests_refuses_new_ones_then_exits(tiny_bun
         assert server.process.wait(timeout=30) == returncode
         log = server.stderr
     assert "Waiting for connections to close" in log and "Traceback" not in log
+
+
+@pytest.mark.parametrize(
+    "sig",
+    [signal.SIGTERM, signal.SIGINT],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_a_signal_while_the_model_loads_stops_the_server_at_once(tiny_bundle, sig):
+    """A load that never ends (a bundle on a hung network filesystem): the server still stops when told."""
+    with serve_process(tiny_bundle, "--threads", "1", rig={"load_gate": True}, ready=False) as server:
+        server.process.send_signal(sig)
+        try:
+            status = server.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            status = None
+    assert status in (0, -signal.SIGTERM), f"still running 5 s after {sig.name}"

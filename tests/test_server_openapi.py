@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import httpx
 
-from .server_harness import serving
+from .server_harness import cpu_loader, serving
 
 EXAMPLES = 25  # per operation and phase: ~30 s on a busy 2-core machine
 SEED = 20
@@ -45,3 +46,31 @@ def test_the_description_names_the_models_limits(tiny_bundle):
         "not": {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
     } in body["allOf"]
     assert "ignored" in spec["info"]["description"]
+    assert body["properties"]["stride"]["maximum"] == 125 and body["properties"]["pool"]["enum"] == ["mean", "max", "cls", "none", None]
+    openai = spec["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert openai["properties"]["pool"]["enum"] == ["mean", "max", "cls", None] and "input" in openai["required"]
+    one_weight_per_layer = {
+        "required": ["combine", "layers", "weights"],
+        "properties": {
+            "combine": {"enum": ["scalar_mix"]},
+            "layers": {"type": "array", "minItems": 2, "maxItems": 2},
+            "weights": {"type": "array", "not": {"minItems": 2, "maxItems": 2}},
+        },
+    }
+    assert {"not": one_weight_per_layer} in body["allOf"]
+
+
+def test_while_the_model_loads_the_description_leaves_its_bounds_out(tiny_bundle):
+    loading = threading.Event()
+
+    def load():
+        loading.wait(60)
+        return cpu_loader(tiny_bundle)()
+
+    with serving(tiny_bundle, loader=load, ready=False) as running:
+        spec = httpx.get(f"{running.url}/openapi.json").json()
+        loading.set()
+    body = spec["paths"]["/embed"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["layers"]["oneOf"][0] == {"type": "integer"}
+    assert body["properties"]["inputs"]["oneOf"][1]["items"] == {"type": "integer", "minimum": 0}
+    assert body["properties"]["inputs"]["oneOf"][2]["maxItems"] == 32 and "maximum" not in body["properties"]["stride"]

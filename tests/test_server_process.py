@@ -14,7 +14,6 @@ import threading
 import time
 
 import httpx
-import pytest
 
 from .server_process import serve_process
 
@@ -23,12 +22,6 @@ def test_the_event_loop_under_test_is_uvloop_as_in_production():
     import uvloop  # noqa: F401 - uvicorn's "auto" loop picks it when installed (uvicorn[standard])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: SIGHUP (the terminal or ssh session that started `layerwise serve` closing) ends it at once, "
-    "at the signal's default disposition: the request in flight is lost and nothing is logged, where SIGTERM and SIGINT "
-    "drain (uvicorn handles only those two)",
-)
 def test_a_hangup_drains_in_flight_requests_as_sigterm_does(tiny_bundle):
     with serve_process(tiny_bundle, "--threads", "1", rig={"delay": 1.0}) as server:
         results: list[object] = []
