@@ -128,7 +128,7 @@ def server_for(settings: Settings, loader: Loader, **uvicorn_options: Any) -> Se
 
 def flush_logs() -> None:
     """Write what the log handlers still hold (they write on threads of their own; a stalled stream waits a moment only)."""
-    for name in (None, "uvicorn.error", "uvicorn.access"):
+    for name in (None, "uvicorn", "uvicorn.error", "uvicorn.access"):
         for handler in logging.getLogger(name).handlers:
             handler.flush()
 
