@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
+from typing_extensions import Self
 
 from ..runtime.options import EmbedOptions
 from .embed_body import EmbedBody
@@ -33,11 +34,22 @@ class Answer:
         return [row[0] for row in self.output] if self.body.squeeze else self.output
 
 
+class ErrorBody(BaseModel):
+    """A dialect's error body: its declaration is both what is sent and what the API description shows."""
+
+    @classmethod
+    def of(cls, message: str, kind: str, status: int) -> Self:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class Dialect:
     name: str
     field: str  # the inputs field, as error messages name an input: `inputs[3]`
-    error_model: type[BaseModel]  # the error body; built from (message, kind, status) by ``error_body``
-    error_body: Callable[[str, str, int], dict[str, Any]]
+    error_model: type[ErrorBody]
     render: Callable[[Answer], bytes]  # an embedding answer's JSON body
     binary: bool = False  # also answers application/x-npy and -npz when the Accept header asks
+
+    def error_body(self, message: str, kind: str, status: int) -> dict[str, Any]:
+        """The error answer's JSON: a refusal's message, its kind (TEI's error_type) and its HTTP status."""
+        return self.error_model.of(message, kind, status).model_dump()

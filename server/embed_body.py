@@ -72,15 +72,15 @@ class EmbedBody(Body):
         pool = self.route_pool or getattr(self, "pool", None) or (model_pool if model_pool in POOLS else "mean")
         assert self.limits.num_layers is not None  # requests are parsed once the model is loaded
         return _resolved(
-            tuple(self.layers) if isinstance(self.layers, list) else (-1 if self.layers is None else self.layers),
-            str(pool),
-            self.combine,
-            pool != "none" if self.normalize is None else self.normalize,
-            self.overflow or _overflow(self.truncate, auto_truncate),
-            self.stride,
-            None if self.weights is None else tuple(self.weights),
-            1.0 if self.gamma is None else self.gamma,
-            self.limits.num_layers,
+            layers=tuple(self.layers) if isinstance(self.layers, list) else (-1 if self.layers is None else self.layers),
+            pool=str(pool),
+            combine=self.combine,
+            normalize=pool != "none" if self.normalize is None else self.normalize,
+            overflow=self.overflow or _overflow(self.truncate, auto_truncate),
+            stride=self.stride,
+            weights=None if self.weights is None else tuple(self.weights),
+            gamma=1.0 if self.gamma is None else self.gamma,
+            num_layers=self.limits.num_layers,
         )
 
     @property
@@ -96,6 +96,7 @@ class EmbedBody(Body):
 
 @functools.lru_cache(maxsize=256)  # requests mostly repeat a few option sets: built and checked once each
 def _resolved(
+    *,
     layers: int | str | tuple[int, ...],
     pool: str,
     combine: str | None,

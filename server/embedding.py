@@ -18,6 +18,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from starlette.requests import Request
@@ -34,6 +35,7 @@ from .dialect import Answer, Dialect
 from .embed_body import EmbedBody, Inputs
 from .errors import TooLarge
 from .fields import Limits
+from .openapi import Doc, documented
 from .parse import parse
 from .render import binary_body, binary_media, check_acceptable, check_finite
 from .settings import Settings, max_request_tokens
@@ -75,8 +77,11 @@ def _ms(seconds: float) -> str:
     return str(int(seconds * 1000))
 
 
-def endpoint(dialect: Dialect, model: Callable[[Limits], type[EmbedBody]]) -> Callable[[Request], Awaitable[Response]]:
-    """The handler of an embedding route speaking ``dialect``, its body a ``model(limits)``."""
+def endpoint(
+    dialect: Dialect, summary: str, model: Callable[[Limits], type[EmbedBody]], answer: Any
+) -> Callable[[Request], Awaitable[Response]]:
+    """The handler of an embedding route speaking ``dialect``, its body a ``model(limits)``, documented as ``summary``
+    with a JSON answer of type ``answer``."""
 
     async def embed(request: Request) -> Response:
         started = time.perf_counter()
@@ -100,7 +105,7 @@ def endpoint(dialect: Dialect, model: Callable[[Limits], type[EmbedBody]]) -> Ca
         headers = done.headers(time.perf_counter() - started, info.provider) | ignored_header(parsed.ignored)
         return Response(content, media_type=media or "application/json", headers=headers)
 
-    return embed
+    return documented(Doc(summary, model, answer, dialect.error_model, dialect.binary))(embed)
 
 
 def _finished(dialect: Dialect, answer: Answer, media: str | None) -> bytes:

@@ -12,7 +12,6 @@ the table is a 500 whose details stay in the server log; it and the 408 close th
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -116,8 +115,7 @@ class Dialect(Protocol):
     @property
     def field(self) -> str: ...
 
-    @property
-    def error_body(self) -> Callable[[str, str, int], dict[str, Any]]: ...
+    def error_body(self, message: str, kind: str, status: int) -> dict[str, Any]: ...
 
 
 def error_response(exc: BaseException, dialect: Dialect, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -19,12 +19,11 @@ from starlette.routing import Route
 
 from ..runtime.options import POOLS
 from . import fields
-from .dialect import Dialect
+from .dialect import Dialect, ErrorBody
 from .embed_body import EmbedBody
 from .embedding import Answer, endpoint
 from .errors import InvalidRequest
 from .fields import Limits, optional
-from .openapi import Doc, documented
 from .parse import BY_TYPE, Row
 from .render import json_bytes, vectors
 from .rules import EMBED_RULES, ONE_VECTOR, Rule
@@ -38,8 +37,12 @@ class ErrorDetail(BaseModel):
     code: int
 
 
-class Error(BaseModel):
+class Error(ErrorBody):
     error: ErrorDetail
+
+    @classmethod
+    def of(cls, message: str, kind: str, status: int) -> Error:
+        return cls(error=ErrorDetail(message=message, type=kind, code=status))
 
 
 class Embedding(BaseModel):
@@ -67,11 +70,7 @@ def _render(answer: Answer) -> bytes:
     return json_bytes({"object": "list", "data": data, "model": answer.model_id, "usage": usage})
 
 
-def _error_body(message: str, kind: str, status: int) -> dict[str, Any]:
-    return {"error": {"message": message, "type": kind, "code": status}}
-
-
-DIALECT = Dialect("openai", "input", Error, _error_body, _render)
+DIALECT = Dialect("openai", "input", Error, _render)
 
 
 def _pool(words: dict[str, Any]) -> str:
@@ -104,5 +103,5 @@ def embed_model(limits: Limits) -> type[OpenAIEmbed]:
     )
 
 
-embed = documented(Doc("OpenAI embeddings (also /embeddings)", embed_model, EmbeddingList, Error))(endpoint(DIALECT, embed_model))
+embed = endpoint(DIALECT, "OpenAI embeddings (also /embeddings)", embed_model, EmbeddingList)
 ROUTES = [Route("/v1/embeddings", embed, methods=["POST"]), Route("/embeddings", embed, methods=["POST"])]

@@ -5,9 +5,10 @@ not an integer), ``null`` as absent, and fields a route does not know kept aside
 ignores them and named in the ``x-ignored-fields`` header. ``parse`` validates in one pass
 (``model_validate_json``: parsed and checked in Rust) and words the first refusal from ``ROWS``,
 one table keyed by what was wrong (the field, or the tags of fields.py's unions) and pydantic's
-error type: 422 for a wrong type or value, 400 for an empty input, the tokenizer's 422 for an id
-outside its vocabulary. Not handled here: what fields mean together (rules.py) and the runtime's
-own refusals (the ``InputError``s EmbedOptions raises, worded by errors.py).
+error type (``BY_TYPE`` by the type alone where no row says more): 422 for a wrong type or value,
+400 for an empty input, the tokenizer's 422 for an id outside its vocabulary or a lone surrogate.
+Not handled here: what fields mean together (rules.py) and the runtime's own refusals (the
+``InputError``s EmbedOptions raises, worded by errors.py).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ B = TypeVar("B", bound="Body")
 
 
 def _schema_extra(schema: dict[str, Any], model: type[Body]) -> None:
-    """The refused field combinations (rules.py) as ``allOf: [{not: ...}]``, and no titles."""
+    """The model's JSON Schema, with the field combinations it refuses (rules.py) as ``allOf: [{not: ...}]``."""
     refused = [rule for each in model.rules for rule in each.schemas(model.limits, model.field)]
     if refused:
         schema["allOf"] = [{"not": rule} for rule in refused]
@@ -86,7 +87,7 @@ def parse(model: type[B], body: bytes) -> B:
 
 
 def refusal(error: Any, model: type[Body]) -> Exception:
-    """One pydantic error as the server's refusal, worded by ``model.messages`` or ``ROWS``."""
+    """One pydantic error as the server's refusal, worded by the first of ``model.messages``, ``ROWS`` and ``BY_TYPE`` that has it."""
     loc, kind, value = tuple(error["loc"]), error["type"], error["input"]
     if value is None and len(loc) == 1 and kind != "none_required":  # null counts as absent
         kind = "missing"

@@ -29,7 +29,7 @@ from tokenizers import Encoding
 from ..runtime.options import POOLS
 from . import fields, status
 from .body import INLINE_BYTES, ignored_header, read_body
-from .dialect import Dialect
+from .dialect import Dialect, ErrorBody
 from .embed_body import EmbedBody
 from .embedding import Answer, endpoint
 from .fields import Limits, optional
@@ -38,16 +38,20 @@ from .parse import Body, parse
 from .render import json_bytes, vectors
 
 
-class Error(BaseModel):
+class Error(ErrorBody):
     error: str
     error_type: str = Field(description="validation, empty, tokenizer, backend, overloaded, unhealthy, ...")
+
+    @classmethod
+    def of(cls, message: str, kind: str, status: int) -> Error:
+        return cls(error=message, error_type=kind)
 
 
 def _render(answer: Answer) -> bytes:
     return json_bytes(vectors(answer.vectors(), "float"))
 
 
-DIALECT = Dialect("tei", "inputs", Error, lambda message, kind, status: {"error": message, "error_type": kind}, _render, binary=True)
+DIALECT = Dialect("tei", "inputs", Error, _render, binary=True)
 INPUTS = "a string, a list of strings, token ids ([int], special tokens included, run as given) or a list mixing both"
 PROMPT_NAME = optional(None, "not supported (no prompts configured): null or absent")
 
@@ -160,12 +164,9 @@ async def decode(request: Request) -> Response:
 
 
 VECTORS = list[list[Any]]  # per input a vector, or per layer (or per token) a vector
-EMBED = Doc(
-    "One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine", embed_model, VECTORS, binary=True
-)
-EMBED_ALL = Doc("Every token's vectors per input (TEI /embed_all), with layers and combine", embed_all_model, VECTORS, binary=True)
-embed = documented(EMBED)(endpoint(DIALECT, embed_model))
-embed_all = documented(EMBED_ALL)(endpoint(DIALECT, embed_all_model))
+EMBED = "One vector per input (TEI /embed; also POST / and /invocations), with layers, pool and combine"
+embed = endpoint(DIALECT, EMBED, embed_model, VECTORS)
+embed_all = endpoint(DIALECT, "Every token's vectors per input (TEI /embed_all), with layers and combine", embed_all_model, VECTORS)
 ROUTES = [
     Route("/embed", embed, methods=["POST"]),
     Route("/embed_all", embed_all, methods=["POST"]),
