@@ -131,7 +131,7 @@ async def run(
     texts = [item for item in inputs if isinstance(item, str)]
     characters = sum(map(len, texts))
     run_inputs: Tokenized | Windows
-    if options.overflow == "chunk":  # texts only (rules.CHUNKED_IDS)
+    if options.overflow == "chunk":  # texts only (rules.CHUNKING)
         if characters > max_tokens:  # fewer characters cannot make a costly split
             check = functools.partial(check_chunk_budget, field, texts, batcher.encoder.tokenizer, max_tokens)
             await batcher.offload(check, characters)
@@ -175,7 +175,7 @@ async def _tokenized(batcher: Batcher, inputs: Inputs, texts: list[str]) -> Toke
 def check_chunk_budget(field: str, texts: list[str], tokenizer: TextTokenizer, max_tokens: int) -> None:
     """A 413 before any window is made when the texts' tokens alone (each counted only until the
     remaining budget is passed, on prefixes) pass what one request may run. ``texts`` are all
-    the request's inputs: a chunked request holds no token ids (rules.CHUNKED_IDS)."""
+    the request's inputs: a chunked request holds no token ids (rules.CHUNKING)."""
     total = 0
     for index, text in enumerate(texts):
         try:

@@ -38,10 +38,12 @@ DESCRIPTION = (
     "route does not know are ignored (and named in the `x-ignored-fields` response header); every known field, "
     "layerwise's extensions included, is checked. `null` counts as absent. What the schemas cannot say: a text's "
     "token count (413 past the model maximum unless truncated or chunked), and the tokens of all windows of a chunked "
-    "request (413 past `max_request_tokens` in /info). Field combinations a route refuses are listed in each request "
-    "body's `allOf` as `not` schemas: `overflow` with `truncate`, `stride` without `overflow` 'chunk', token ids with "
-    "'chunk', `weights` and `gamma` without `combine` 'scalar_mix' (and one weight per chosen layer), `dimensions` other "
-    "than the hidden size or a concatenation's width, and on /v1/embeddings several layers without `combine`."
+    "request (413 past `max_request_tokens` in /info). What a route refuses across fields is in each request body's "
+    "`allOf`: `overflow` with `truncate`; `stride` only with `overflow` 'chunk', which takes texts only; `weights` (one per "
+    "chosen layer) and `gamma` only with `combine` 'scalar_mix'; `dimensions` the hidden size or, with 'concat', the whole "
+    "width; on /v1/embeddings, several layers only with `combine`. What depends on how many layers are chosen is spelled "
+    "out for lists of up to 10 layers; longer lists are described without a scalar mix or a concatenation's width, which "
+    "the server takes up to the model's hidden states."
 )
 ERROR_STATUSES = {
     "400": "empty input",

@@ -32,10 +32,10 @@ B = TypeVar("B", bound="Body")
 
 
 def _schema_extra(schema: dict[str, Any], model: type[Body]) -> None:
-    """The model's JSON Schema, with the field combinations it refuses (rules.py) as ``allOf: [{not: ...}]``."""
-    refused = [rule for each in model.rules for rule in each.schemas(model.limits, model.field)]
-    if refused:
-        schema["allOf"] = [{"not": rule} for rule in refused]
+    """The model's JSON Schema, with what it refuses across fields (rules.py) in its ``allOf``."""
+    rules = [schema for rule in model.rules for schema in rule.schemas(model.limits, model.field)]
+    if rules:
+        schema["allOf"] = rules
 
 
 class Body(BaseModel):

@@ -1,12 +1,12 @@
 """The field combinations the embedding routes refuse, each declared once: its JSON Schema and who refuses it.
 
-A ``Rule``'s ``schemas`` are the refused combinations as OpenAPI 3.0 JSON Schema (the request
-models put them in their description as ``allOf: [{not: ...}]``, so schemathesis and other
-generators know them); its ``check`` is the server's own refusal, or None where the runtime
-refuses it (``EmbedOptions``: stride without chunking, scalar_mix's weights and gamma). In these
-schemas a field absent or ``null`` takes its default. What JSON Schema cannot say, a rule spells
-out for each count up to the model's hidden states (a scalar mix's weights per layer, a
-concatenation's width); the server refuses the longer layer lists those rules leave open.
+A ``Rule``'s ``schemas`` say it in OpenAPI 3.0 JSON Schema, as members of the request body's
+``allOf`` (so schemathesis and other generators know them): a refused combination as
+``{not: ...}``, or, where a rule depends on a count, the combinations allowed as ``{anyOf: ...}``,
+one for each count up to the model's hidden states (a scalar mix's weights per layer, a
+concatenation's width; the server refuses the longer layer lists these leave out). Its ``check``
+is the server's own refusal, or None where the runtime refuses it (``EmbedOptions``: stride without
+chunking, scalar_mix's weights and gamma). In these schemas a field absent or ``null`` takes its default.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ Schema = dict[str, Any]
 ABSENT = {"nullable": True, "not": {}}  # absent or null
 ONE_LAYER = {"type": "integer", "nullable": True}  # absent, null or one layer
 MIX = {"enum": ["scalar_mix"]}
+LISTED = 10  # layer lists spelled out one count at a time up to this long: past it generators give up expanding the schema
 NOT_MIX = {"nullable": True, "not": {"enum": ["scalar_mix"]}}
 
 
@@ -46,7 +47,7 @@ class EmbedBody(Protocol):
 
 @dataclass(frozen=True)
 class Rule:
-    schemas: Callable[[Limits, str], list[Schema]]  # (limits, the inputs field) -> refused combinations
+    schemas: Callable[[Limits, str], list[Schema]]  # (limits, the inputs field) -> members of the body's ``allOf``
     check: Callable[[EmbedBody], str | None] | None = None  # the refusal's message, None if allowed; None: the runtime refuses
 
 
@@ -58,17 +59,10 @@ def _both(body: EmbedBody) -> str | None:
 
 OVERFLOW_AND_TRUNCATE = Rule(
     lambda limits, field: [
-        {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
+        {"not": {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}}
     ],
     _both,
 )
-STRIDE_WITHOUT_CHUNK = Rule(
-    lambda limits, field: [
-        {"required": ["stride"], "properties": {"stride": {"type": "integer"}, "overflow": {"nullable": True, "not": {"enum": ["chunk"]}}}}
-    ]
-)
-
-
 def _chunked_ids(body: EmbedBody) -> str | None:
     index = next((i for i, item in enumerate(body.input_list()) if isinstance(item, list)), None)
     if body.overflow != "chunk" or index is None:
@@ -79,80 +73,58 @@ def _chunked_ids(body: EmbedBody) -> str | None:
     )
 
 
-CHUNKED_IDS = Rule(
-    lambda limits, field: [
-        {
-            "required": ["overflow", field],
-            "properties": {
-                "overflow": {"type": "string", "enum": ["chunk"]},
-                field: {"not": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}},
-            },
-        }
-    ],
-    _chunked_ids,
-)
+def _chunking_schemas(limits: Limits, field: str) -> list[Schema]:
+    """``overflow`` 'chunk' and what goes with it only: ``stride`` (the runtime refuses it without), texts (the server
+    refuses token ids, which it cannot split). The two ways allowed, as one ``anyOf``."""
+    texts = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    not_chunk = {"properties": {"overflow": {"nullable": True, "not": {"enum": ["chunk"]}}, "stride": ABSENT}}
+    return [{"anyOf": [not_chunk, {"required": ["overflow", field], "properties": {"overflow": {"enum": ["chunk"]}, field: texts}}]}]
 
 
-def _counted(limits: Limits, combine: str, refused: Callable[[int], Schema]) -> list[Schema]:
-    """For ``combine``, ``refused(n)`` (the schema of a wrong companion value when ``n`` layers are chosen) for each
-    way of choosing them: one (absent, null or an int), every hidden state ("all"), and lists of 1 to that many."""
-    states = limits.states or 0
-    forms = [(1, ONE_LAYER)] + ([(states, {"type": "string"})] if states else [])
-    forms += [(n, {"type": "array", "minItems": n, "maxItems": n}) for n in range(1, states + 1)]
-    return [
-        {
-            "required": ["combine", *([] if layers is ONE_LAYER else ["layers"]), *refused(n)],
-            "properties": {"combine": {"enum": [combine]}, "layers": layers, **refused(n)},
-        }
-        for n, layers in forms
-    ]
+CHUNKING = Rule(_chunking_schemas, _chunked_ids)
 
 
-def _mix_schemas(limits: Limits, field: str) -> list[Schema]:
-    """scalar_mix: weights with it and only with it (gamma too, unless 1), one weight per chosen layer."""
-    rules: list[Schema] = [
-        {"required": ["combine"], "properties": {"combine": MIX, "weights": ABSENT}},
-        {"required": ["weights"], "properties": {"weights": {"type": "array"}, "combine": NOT_MIX}},
-        {"required": ["gamma"], "properties": {"gamma": {"type": "number", "not": {"enum": [1]}}, "combine": NOT_MIX}},
-    ]
-    rules += _counted(limits, "scalar_mix", lambda n: {"weights": {"type": "array", "not": {"minItems": n, "maxItems": n}}})
-    if limits.states:
-        longer = {"type": "array", "minItems": limits.states + 1}
-        rules.append({"required": ["combine", "layers"], "properties": {"combine": MIX, "layers": longer}})
-    return rules
+def _layer_count_schemas(limits: Limits, field: str) -> list[Schema]:
+    """What depends on how many layers are chosen, as the combinations allowed for each way of choosing ``n`` of
+    them (absent, null or an int: one; "all": every hidden state; a list of ``n``): ``combine`` 'scalar_mix' with
+    ``n`` weights (and no weights or gamma without it), and ``dimensions`` the hidden size or, with 'concat', ``n``
+    times it. One ``anyOf`` by count: refused combinations as ``not``s would multiply past what generators expand.
+    Lists longer than ``LISTED`` are described without a mix or a concatenation's width, which the server
+    takes up to the model's hidden states: the description is stricter there than the server, never looser."""
+    hidden, states = limits.hidden_size, limits.states
+    no_mix = {"weights": ABSENT, "gamma": {"nullable": True, "enum": [1]}}
+    if hidden is None or states is None:  # while the model loads: the counts are unknown
+        mix = {"required": ["combine", "weights"], "properties": {"combine": MIX}}
+        return [{"anyOf": [{"properties": {"combine": NOT_MIX, **no_mix}}, mix]}]
+
+    def widths(*values: int) -> Schema:
+        return {"dimensions": {"type": "integer", "nullable": True, "enum": [*sorted(set(values)), None]}}
+
+    def allowed(n: int) -> list[Schema]:  # n 0: a longer list (described without a mix or a concatenation's width)
+        plain = {"combine": {"nullable": True, "not": {"enum": ["concat", "scalar_mix"]}}}
+        ways: list[Schema] = [{"properties": {**plain, **no_mix, **widths(hidden)}}]
+        concat = {"combine": {"enum": ["concat"]}, **no_mix, **widths(hidden, n * hidden or hidden)}
+        ways.append({"required": ["combine"], "properties": concat})
+        if n:
+            weights = {"weights": {"type": "array", "minItems": n, "maxItems": n}}
+            ways.append({"required": ["combine", "weights"], "properties": {"combine": MIX, **weights, **widths(hidden)}})
+        return ways
+
+    listed = min(states, LISTED)
+    forms = [(1, ONE_LAYER), (states, {"type": "string"})]
+    forms += [(n, {"type": "array", "minItems": n, "maxItems": n}) for n in range(1, listed + 1)]
+    forms.append((0, {"type": "array", "minItems": listed + 1}))
+    chosen = [{"properties": {"layers": layers}, "anyOf": allowed(n)} for n, layers in forms]
+    return [{"anyOf": [way if layers is ONE_LAYER else {"required": ["layers"], **way} for way, (_, layers) in zip(chosen, forms)]}]
 
 
-def _mix(body: EmbedBody) -> str | None:
-    states = body.limits.states
-    if body.combine != "scalar_mix" or not isinstance(body.layers, list) or states is None or len(body.layers) <= states:
-        return None
-    return f"`combine` 'scalar_mix' weighs at most {states} layers (this model's hidden states), got a list of {len(body.layers)}"
-
-
-SCALAR_MIX = Rule(_mix_schemas, _mix)
-
-
-def _dimension_schemas(limits: Limits, field: str) -> list[Schema]:
-    """``dimensions``: the hidden size, or with combine 'concat' the whole width of up to every hidden state."""
-    hidden = limits.hidden_size
-    if hidden is None:
-        return []
-    other = {"type": "integer", "not": {"enum": [hidden]}}
-    not_concat = {"nullable": True, "not": {"enum": ["concat"]}}
-    rules: list[Schema] = [{"required": ["dimensions"], "properties": {"dimensions": other, "combine": not_concat}}]
-    rules += _counted(limits, "concat", lambda n: {"dimensions": {"type": "integer", "not": {"enum": sorted({hidden, n * hidden})}}})
-    if limits.states:
-        longer = {"type": "array", "minItems": limits.states + 1}
-        concat = {"combine": {"enum": ["concat"]}, "layers": longer, "dimensions": other}
-        rules.append({"required": ["combine", "layers", "dimensions"], "properties": concat})
-    return rules
-
-
-def _dimensions(body: EmbedBody) -> str | None:
-    hidden, states = body.limits.hidden_size, body.limits.states
+def _layer_counts(body: EmbedBody) -> str | None:
+    """The server's part of them: a mix of more layers than hidden states, and ``dimensions``."""
+    hidden, states, count = body.limits.hidden_size, body.limits.states, body.layer_count()
+    if states is not None and body.combine == "scalar_mix" and isinstance(body.layers, list) and count > states:
+        return f"`combine` 'scalar_mix' weighs at most {states} layers (this model's hidden states), got a list of {count}"
     if body.dimensions is None or hidden is None:
         return None
-    count = body.layer_count()
     width = hidden * count if body.combine == "concat" else hidden
     if body.dimensions == hidden or (body.dimensions == width and (states is None or count <= states)):
         return None
@@ -162,7 +134,7 @@ def _dimensions(body: EmbedBody) -> str | None:
     )
 
 
-DIMENSIONS = Rule(_dimension_schemas, _dimensions)
+LAYER_COUNTS = Rule(_layer_count_schemas, _layer_counts)
 
 
 def _one_vector(body: EmbedBody) -> str | None:
@@ -178,13 +150,15 @@ def _one_vector(body: EmbedBody) -> str | None:
 ONE_VECTOR = Rule(  # OpenAI's route: one vector per input, so several layers need `combine`
     lambda limits, field: [
         {
-            "required": ["layers"],
-            "properties": {
-                "layers": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
-                "combine": {"nullable": True, "not": {"type": "string"}},
-            },
+            "not": {
+                "required": ["layers"],
+                "properties": {
+                    "layers": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
+                    "combine": {"nullable": True, "not": {"type": "string"}},
+                },
+            }
         }
     ],
     _one_vector,
 )
-EMBED_RULES = (OVERFLOW_AND_TRUNCATE, STRIDE_WITHOUT_CHUNK, CHUNKED_IDS, SCALAR_MIX, DIMENSIONS)
+EMBED_RULES = (OVERFLOW_AND_TRUNCATE, CHUNKING, LAYER_COUNTS)
