@@ -78,14 +78,17 @@ class RunOutput(NamedTuple):
 
 def _chosen(options: EmbedOptions | None, truncate: bool | None, keywords: dict[str, Any]) -> EmbedOptions:
     """``options`` when given (the other keywords then at their defaults), else the EmbedOptions the keywords make."""
-    built = options_from_keywords(truncate, stacklevel=4, **keywords)  # the caller of embed or embed_tokens
     if options is None:
-        return built
-    if built != EmbedOptions(pool=keywords["pool"]):
-        raise InputError("pass {p:options} or the other keywords, not both", parameter="options")
+        return options_from_keywords(truncate, stacklevel=4, **keywords)  # the caller of embed or embed_tokens
     if not isinstance(options, EmbedOptions):
         raise InputError("{p:options} must be an EmbedOptions, got {value}", parameter="options", value=type(options).__name__)
+    defaults = _DEFAULTS | {"pool": keywords["pool"]}
+    if truncate is not None or any(keywords[name] != value for name, value in defaults.items()):
+        raise InputError("pass {p:options} or the other keywords, not both", parameter="options")
     return options
+
+
+_DEFAULTS = {name: field.default for name, field in EmbedOptions.__dataclass_fields__.items()}
 
 
 class Encoder:

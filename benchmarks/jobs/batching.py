@@ -67,20 +67,30 @@ def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> di
 
 
 def call_sizes(encoder: Any, sentences: list[str], repeats: int) -> dict[str, Any]:
-    """texts/s for calls of each size in CALL_SIZES, spread side by side vs one batch on intra-op threads."""
+    """texts/s for calls of each size in CALL_SIZES, spread side by side vs one batch on intra-op threads.
+
+    Only the sizes whose calls fit one batch tell the two apart (a larger call is several batches either
+    way, run side by side): ``spread_from`` is the smallest size from which spreading pays at every such size.
+    """
     default = encoder.batching
     ways = {"spread": dataclass_replace(default, spread_from=1), "one batch": dataclass_replace(default, spread_from=None)}
     texts = (sentences * (CALL_TEXTS // max(len(sentences), 1) + 1))[:CALL_TEXTS]
-    rows = {}
+    rows: dict[int, dict[str, Any]] = {}
     for size in CALL_SIZES:
-        def embed(way: Batching, size: int = size) -> None:
+        def embed(way: Batching, size: int = size) -> int:
+            batches = 0
             with encoder.use_batching(way):
                 for start in range(0, CALL_TEXTS, size):
                     encoder.embed(texts[start : start + size], layers=-1, pool="mean")
+                    batches = max(batches, encoder.last_stats.batches)
+            return batches
 
-        timings = alternate({name: (lambda w=way: embed(w)) for name, way in ways.items()}, repeats, settle=1)
+        kept: dict[str, Any] = {}
+        timings = alternate({name: (lambda w=way: embed(w)) for name, way in ways.items()}, repeats, settle=1, keep=kept)
         per_s = {name: CALL_TEXTS / t["median_s"] for name, t in timings.items()}
         rows[size] = {f"{name} texts_per_s": round(v, 1) for name, v in per_s.items()}
         rows[size]["ratio"] = round(per_s["spread"] / per_s["one batch"], 3)
-    paying = [size for size in CALL_SIZES if size > 1 and all(rows[s]["ratio"] >= PAYS for s in CALL_SIZES if s >= size)]
+        rows[size]["one_batch_fits"] = size > 1 and kept["one batch"] == 1  # every call of this size is one batch unspread
+    deciding = [size for size in CALL_SIZES if rows[size]["one_batch_fits"]]
+    paying = [size for size in deciding if all(rows[s]["ratio"] >= PAYS for s in deciding if s >= size)]
     return {"sizes": rows, "spread_from": min(paying) if paying else None, "default_spread_from": default.spread_from}
