@@ -27,7 +27,7 @@ from ..io.streams import BackgroundStreamHandler
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
-from . import openai, openapi, status, tei
+from . import openai, openapi, scores, status, tei
 from .connection import protocol_with_deadlines
 from .dialect import Dialect
 from .errors import EXCEPTION_HANDLERS
@@ -50,7 +50,7 @@ def create_app(settings: Settings, loader: Loader) -> Starlette:
         yield
         await lifecycle.stop()
 
-    every_route = tei.ROUTES + openai.ROUTES + status.ROUTES + openapi.ROUTES
+    every_route = tei.ROUTES + scores.ROUTES + openai.ROUTES + status.ROUTES + openapi.ROUTES
     paths = tuple(route.path for route in every_route)
     dialect_of = dialects(tei.DIALECT, (tei.DIALECT, tei.ROUTES), (openai.DIALECT, openai.ROUTES))
     app = Starlette(

@@ -22,7 +22,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -88,16 +88,21 @@ class _Job:
 
 
 class Admission:
-    """An admitted request: it counts as on its way to the queue until ``embed`` is called."""
+    """An admitted request: it counts as on its way to the queue until ``embed`` (or ``alone``) is called."""
 
-    def __init__(self, submit: Callable[[Tokenized | Windows, EmbedOptions], Awaitable[RunResult]]) -> None:
-        self._submit = submit
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher = batcher
         self.submitted = False
 
     async def embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> RunResult:
         """Queue the tokenized texts (or their windows) and wait for their share of a run with ``options``."""
         self.submitted = True
-        return await self._submit(inputs, options)
+        return await self._batcher._submit(inputs, options)
+
+    async def alone(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (a score: it embeds by itself) on the worker the runs use, between them, never beside one."""
+        self.submitted = True
+        return await self._batcher._alone(work)
 
 
 class Batcher:
@@ -125,7 +130,7 @@ class Batcher:
         self._in_flight += 1
         self._arriving += 1
         self._metrics.set("layerwise_requests_in_flight", self._in_flight)
-        admission = Admission(self._submit)
+        admission = Admission(self)
         try:
             yield admission
         finally:
@@ -143,6 +148,11 @@ class Batcher:
         self._metrics.set("layerwise_queue_depth", len(self._queue))
         self._wake.set()
         return await job.future
+
+    async def _alone(self, work: Callable[[], T]) -> T:
+        self._arriving -= 1
+        self._wake.set()  # one fewer request on its way to the queue
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def offload(self, work: Callable[[], T], chars: int) -> T:
         """``work()`` (tokenizing ``chars`` characters) where its size belongs: see the module docstring."""

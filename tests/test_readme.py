@@ -97,6 +97,7 @@ WITH_SERVER = {
         "curl -s localhost:8080/embed -H 'content-type: application/json' -d '{\"inputs\": [\"my own sentence\"]}'",
         "from openai import OpenAI",
     },
+    "docs/scores.md": {"print(InferenceClient(model=\"http://127.0.0.1:8080/similarity\").sentence_similarity("},
     "docs/server.md": {
         "curl -s localhost:8080/embed -H 'content-type: application/json' -d '{\"inputs\": [\"first text\", \"second\"]}'",
         "from huggingface_hub import InferenceClient   # what LangChain's and LlamaIndex's HF embeddings call",
