@@ -6,10 +6,12 @@
 ``/embed`` makes them by default (the last layer, the model's own pooling, normalised), computed in
 the same batched runs. ``/bertscore`` (runtime/bertscore.py: equal to the bert-score package) and
 ``/maxsim`` (runtime/maxsim.py: ColBERT's late interaction) take a ``layer`` field: a hidden state,
-a list of them, or "all"; they run one at a time on the same worker as the embedding runs. All
+a list of them, or "all"; they run one at a time on the same worker as the embedding runs.
+``/bertscore`` takes ``pairs`` of a candidate and its reference (or references: the best counts), so
+a request cannot hold more candidates than references. All
 three go through the same body limits, deadlines, admission cap and disconnect handling as
 ``/embed``, with at most ``--max-client-batch-size`` candidates, documents or sentences (and as
-many references again). Errors are TEI's.
+up to MAX_REFERENCES references each). Errors are TEI's.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Optional, TypeVar, Union
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -35,10 +37,27 @@ from .fields import Limits, Text, optional
 from .openapi import Doc, documented
 from .parse import Body, Row, parse
 from .render import json_bytes
+from .rules import Rule
 from .settings import max_request_tokens
 from .tei import DIALECT
 
 B = TypeVar("B", bound=Body)
+MAX_REFERENCES = 8  # references of one candidate at most: a request embeds at most --max-client-batch-size x 9 texts
+
+
+SEVERAL_LAYERS = Rule(  # /maxsim: one vector per token, so several layers need `combine` (the runtime refuses them without)
+    lambda limits, field: [
+        {
+            "not": {
+                "required": ["layer"],
+                "properties": {
+                    "layer": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
+                    "combine": {"nullable": True, "not": {"type": "string"}},
+                },
+            }
+        }
+    ]
+)
 
 
 class Similarity(Body):
@@ -57,29 +76,20 @@ class Similarity(Body):
 
 class BERTScoreRequest(Body):
     route: ClassVar[str] = "/bertscore"
-    field: ClassVar[str] = "candidates"
-    example: ClassVar[str] = '{"candidates": ["a cat sat"], "references": ["the cat sat"], "layer": 4}'
+    field: ClassVar[str] = "pairs"
+    example: ClassVar[str] = '{"pairs": [{"candidate": "a cat sat", "reference": "the cat sat"}], "layer": 4}'
     if TYPE_CHECKING:  # the fields bertscore_model adds
-        candidates: list[str]
-        references: list[str | list[str]]
+        pairs: list[Any]
         layer: Any
-        idf: bool | list[str] | None
+        idf: bool | None
         overflow: str | None
-
-    @model_validator(mode="after")
-    def _paired(self) -> BERTScoreRequest:
-        if len(self.references) != len(self.candidates):
-            raise InvalidRequest(
-                f"`references` has {len(self.references)} entries but `candidates` has {len(self.candidates)}: send one reference "
-                "(or a list of them) per candidate"
-            )
-        return self
 
 
 class MaxSimRequest(Body):
     route: ClassVar[str] = "/maxsim"
     field: ClassVar[str] = "documents"
     example: ClassVar[str] = '{"query": "cat on a mat", "documents": ["the cat sat on the mat"]}'
+    rules: ClassVar[tuple[Rule, ...]] = (SEVERAL_LAYERS,)
     if TYPE_CHECKING:  # the fields maxsim_model adds
         query: str
         documents: list[str]
@@ -107,14 +117,17 @@ def similarity_model(limits: Limits) -> type[Similarity]:
 
 @functools.cache
 def bertscore_model(limits: Limits) -> type[BERTScoreRequest]:
-    several = Annotated[list[Text], Field(min_length=1, max_length=limits.max_inputs)]
-    one_or_several = Union[Text, several]  # noqa: UP007 - built at run time
-    each = "per candidate a reference, or a list of them (the best counts)"
-    references = Annotated[list[one_or_several], Field(min_length=1, max_length=limits.max_inputs, description=each)]  # type: ignore[valid-type]
+    several = Annotated[list[Text], Field(min_length=1, max_length=MAX_REFERENCES)]
+    pair = create_model(
+        "Pair",
+        candidate=(Text, ...),
+        reference=(Annotated[Union[Text, several], Field(description="a reference, or a list of them (the best counts)")], ...),  # noqa: UP007
+        __config__=ConfigDict(strict=True),
+    )
+    pairs = Annotated[list[pair], Field(min_length=1, max_length=limits.max_inputs, description="candidates, each with its references")]  # type: ignore[valid-type]
     return BERTScoreRequest.for_limits(
         limits,
-        candidates=(_texts(limits, "the texts to score"), ...),
-        references=(references, ...),
+        pairs=(pairs, ...),
         layer=(Annotated[fields.layers(limits), Field(description='a hidden state, a list of them, or "all" (one row each)')], ...),
         idf=optional(bool, "weight tokens by idf counted over the references (default false)"),
         overflow=optional(Literal["truncate", "error"], "texts over the model maximum: cut (the default, as bert-score) or refuse"),
@@ -197,7 +210,9 @@ def _bertscore(encoder: Any, parsed: BERTScoreRequest) -> Any:
     layers = parsed.layer if not isinstance(parsed.layer, list) else list(parsed.layer)
     with warnings.catch_warnings():  # the answer lists the cut candidates instead
         warnings.simplefilter("ignore")
-        return encoder.bertscore(parsed.candidates, parsed.references, layers, idf=bool(parsed.idf), overflow=parsed.overflow or "truncate")
+        candidates = [pair.candidate for pair in parsed.pairs]
+    references = [pair.reference if isinstance(pair.reference, list) else [pair.reference] for pair in parsed.pairs]
+    return encoder.bertscore(candidates, references, layers, idf=bool(parsed.idf), overflow=parsed.overflow or "truncate")
 
 
 @documented(Doc("BERTScore (equal to the bert-score package 0.3.13) of each candidate against its references, from any layer",

@@ -26,7 +26,8 @@ def test_inference_clients_sentence_similarity_is_the_cosine_of_the_python_apis_
 
 
 def test_bertscore_route_gives_the_python_apis_scores_for_several_layers_and_references(url, encoder):
-    answer = httpx.post(f"{url}/bertscore", json={"candidates": CANDIDATES, "references": REFERENCES, "layer": [0, 1], "idf": True})
+    pairs = [{"candidate": c, "reference": r} for c, r in zip(CANDIDATES, REFERENCES)]
+    answer = httpx.post(f"{url}/bertscore", json={"pairs": pairs, "layer": [0, 1], "idf": True})
     assert answer.status_code == 200, answer.text
     want = encoder.bertscore(CANDIDATES, [r if isinstance(r, list) else [r] for r in REFERENCES], [0, 1], idf=True)
     body = answer.json()
@@ -46,18 +47,12 @@ def test_maxsim_route_gives_the_python_apis_scores_and_matches(url, encoder):
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
-        (
-            "/bertscore",
-            {"candidates": ["a", "b"], "references": ["c"], "layer": 1},
-            422,
-            "`references` has 1 entries but `candidates` has 2: send one reference (or a list of them) per candidate",
-        ),
-        ("/bertscore", {"candidates": [], "references": [], "layer": 1}, 422, "`candidates` must hold at least 1 item(s)"),
-        ("/bertscore", {"candidates": ["a"], "references": ["b"]}, 422, "`layer` is missing"),
-        ("/bertscore", {"candidates": ["a"], "references": ["b"], "layer": 2}, 422, "layer 2 does not exist"),
-        ("/bertscore", {"candidates": ["a"] * 33, "references": ["b"] * 33, "layer": 1}, 422, "`candidates` must hold at most 32 item(s)"),
+        ("/bertscore", {"pairs": [], "layer": 1}, 422, "`pairs` must hold at least 1 item(s)"),
+        ("/bertscore", {"pairs": [{"candidate": "a", "reference": "b"}]}, 422, "`layer` is missing"),
+        ("/bertscore", {"pairs": [{"candidate": "a", "reference": "b"}], "layer": 2}, 422, "layer 2 does not exist"),
+        ("/bertscore", {"pairs": [{"candidate": "a", "reference": "b"}] * 33, "layer": 1}, 422, "`pairs` must hold at most 32 item(s)"),
         ("/maxsim", {"query": "", "documents": ["a"]}, 400, "`query` is an empty string"),
-        ("/maxsim", {"query": "a", "documents": ["b"], "layer": [0, 1]}, 422, "MaxSim over several layers"),
+        ("/maxsim", {"query": "a", "documents": ["b"], "layer": [0, 1]}, 422, "MaxSim over several layers ([0, 1]) needs `combine`"),
         ("/similarity", {"inputs": {"source_sentence": "a"}}, 422, "`inputs.sentences` is missing"),
     ],
 )
@@ -70,5 +65,5 @@ def test_bad_score_requests_are_refused_naming_the_field(url, path, body, status
 def test_the_score_routes_are_described_with_the_served_models_limits(url):
     paths = httpx.get(f"{url}/openapi.json").json()["paths"]
     bertscore = paths["/bertscore"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    assert bertscore["properties"]["candidates"]["maxItems"] == 32 and "layer" in bertscore["required"]
+    assert bertscore["properties"]["pairs"]["maxItems"] == 32 and "layer" in bertscore["required"]
     assert {"/similarity", "/maxsim"} <= set(paths)
