@@ -118,10 +118,11 @@ def similarity_model(limits: Limits) -> type[Similarity]:
 @functools.cache
 def bertscore_model(limits: Limits) -> type[BERTScoreRequest]:
     several = Annotated[list[Text], Field(min_length=1, max_length=MAX_REFERENCES)]
+    reference: Any = Annotated[Union[Text, several], Field(description="a reference, or a list of them (the best counts)")]  # noqa: UP007
     pair = create_model(
         "Pair",
         candidate=(Text, ...),
-        reference=(Annotated[Union[Text, several], Field(description="a reference, or a list of them (the best counts)")], ...),  # noqa: UP007
+        reference=(reference, ...),
         __config__=ConfigDict(strict=True),
     )
     pairs = Annotated[list[pair], Field(min_length=1, max_length=limits.max_inputs, description="candidates, each with its references")]  # type: ignore[valid-type]
