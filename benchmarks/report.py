@@ -90,13 +90,15 @@ def _call_sizes(job: dict[str, Any]) -> list[str]:
         "",
         "Small calls (last layer pooled, texts/s): a call that fits one batch spread over the threads side by side, "
         f"or run as one batch on intra-op threads. Spreading pays from {job['spread_from']} texts on here "
-        f"(the family's default: {job['default_spread_from']}).",
+        f"(the family's default: {job['default_spread_from']}); sizes whose calls are several batches either way (or one text) "
+        "measure the noise.",
         "",
-        "| texts per call | spread | one batch | ratio |",
-        "|---|---|---|---|",
+        "| texts per call | spread | one batch | ratio | decides |",
+        "|---|---|---|---|---|",
     ]
     for size, row in job["sizes"].items():
-        lines.append(f"| {size} | {row['spread texts_per_s']} | {row['one batch texts_per_s']} | {row['ratio']:.2f}x |")
+        decides = "yes" if row.get("one_batch_fits") else "no"
+        lines.append(f"| {size} | {row['spread texts_per_s']} | {row['one batch texts_per_s']} | {row['ratio']:.2f}x | {decides} |")
     return lines
 
 

@@ -28,8 +28,9 @@ from transformers import AutoModel, AutoTokenizer
 from layerwise.io.atomic import write_text_atomic
 from layerwise.runtime.session import cuda_provider_installed, physical_cores
 
-from . import all_layers, batching, grid, layer_cut, long_docs, peers, report, roofline
+from . import report
 from .common import machine, minilm_dir, real_sentences, results_stem
+from .jobs import all_layers, batching, grid, layer_cut, long_docs, peers, roofline
 from .models import MODELS, BenchModel, model_facts, parse_models, random_bert_bundle
 
 JOBS = ("all_layers", "long_docs", "all_layers_peers", "peers", "batching", "grid", "layer_cut", "roofline", "gpu")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_gpu(bundle: str, checkpoint: Path) -> dict:
     if not cuda_provider_installed():
         return {"skipped": "no CUDA execution provider on this machine (onnxruntime-gpu and a GPU are needed)"}
-    from . import gpu
+    from .jobs import gpu
 
     return gpu.run(bundle, provider="cuda", source=str(checkpoint))
 

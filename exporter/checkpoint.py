@@ -109,7 +109,9 @@ def _load_config(source: str) -> Any:
 
 def _load_model(source: str, config: Any, allow_pickle: bool) -> Any:
     from transformers import AutoModel
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # a bar for a load of seconds, on every export: noise beside our own output
     try:
         model, info = AutoModel.from_pretrained(
             source,

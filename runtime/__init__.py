@@ -1,17 +1,24 @@
 """layerwise runtime: load a bundle and serve per-layer embeddings with numpy, onnxruntime and tokenizers only."""
 
-from .encoder import EmbedStats, Encoder, EncoderInfo, TruncationWarning
-from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError
+from .batching import Batching
+from .encoder import EmbedStats, Encoder, EncoderInfo
+from .engine import Engine
+from .errors import BundleError, InputError, LayerwiseError, NonFiniteOutputError, ProviderError, TruncationWarning
 from .loader import load
-from .tokenize import Tokenized
+from .options import EmbedOptions
+from .tokenize import Batch, Tokenized
 from .verify import VerifyReport
 from .windows import TokenAlignment, Windows
 
 __all__ = [
+    "Batch",
+    "Batching",
     "BundleError",
+    "EmbedOptions",
     "EmbedStats",
     "Encoder",
     "EncoderInfo",
+    "Engine",
     "InputError",
     "LayerwiseError",
     "NonFiniteOutputError",

@@ -7,7 +7,7 @@ little on small matrices. A call small enough for one batch is still cut into ``
 batches from ``spread_from`` texts on, so a handful of texts (the server's regime at moderate
 concurrency) uses every core too; a single text runs on intra-op threads (lowest latency). On
 CUDA there is no cap and one batch runs at a time. The figures behind each default are in
-docs/benchmarks.md ("Batching"); ``benchmarks/batching.py`` re-measures them on a machine.
+docs/benchmarks.md ("Batching"); ``benchmarks/jobs/batching.py`` re-measures them on a machine.
 """
 
 from __future__ import annotations

@@ -25,6 +25,27 @@ COMBINERS: dict[str | None, Combiner] = {
     "sum": lambda x: x.sum(axis=-2, dtype=np.float32),
     "mean": lambda x: x.mean(axis=-2, dtype=np.float32),
 }
+SCALAR_MIX = "scalar_mix"  # weighted by learned weights: see ``scalar_mix``
+COMBINES = (*(name for name in COMBINERS if name), SCALAR_MIX)  # every ``combine`` besides None
+
+
+def scalar_mix(x: np.ndarray, weights: tuple[float, ...], gamma: float) -> np.ndarray:
+    """AllenNLP's ScalarMix: ``gamma * sum_k softmax(weights)_k * x[..., k, :]``, [..., layers, hidden] -> [..., hidden].
+
+    Example: weights (0, 0) and gamma 2 over two layers -> their sum (each weighted 0.5, times 2).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = np.exp(w - w.max())
+    w = (gamma * w / w.sum()).astype(np.float32)
+    return np.tensordot(x, w, axes=([-2], [0])).astype(np.float32, copy=False)
+
+
+def combine_layers(x: np.ndarray, combine: str | None, weights: tuple[float, ...] | None = None, gamma: float = 1.0) -> np.ndarray:
+    """[..., layers, hidden] combined as ``combine`` asks (runtime/options.py checked the arguments)."""
+    if combine == SCALAR_MIX:
+        assert weights is not None  # EmbedOptions refuses scalar_mix without weights
+        return scalar_mix(x, weights, gamma)
+    return COMBINERS[combine](x)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

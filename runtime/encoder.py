@@ -10,31 +10,29 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .batching import Batching
+from .bertscore import bertscore
 from .bundle import Bundle
-from .combine import COMBINERS, l2_normalize
+from .combine import combine_layers, l2_normalize
 from .cpu import describe as describe_cpu
 from .engine import Engine
-from .errors import InputError, NonFiniteOutputError
+from .errors import InputError, NonFiniteOutputError, TruncationWarning
 from .manifest import POOLING_KINDS
-from .options import BATCH_SIZE, check_batch_size, check_combine, check_pool, check_texts, preview, resolve_layers, unique_sorted
+from .maxsim import maxsim
+from .options import BATCH_SIZE, EmbedOptions, check_texts, options_from_keywords, preview, unique_sorted
 from .session import SessionConfig
-from .span_methods import RunOutput, SpanMethods
+from .spans import embed_spans, token_offsets
 from .tokenize import Batch, TextTokenizer, Tokenized, length_sorted_batches
 from .verify import VerifyReport, verify
-from .windows import Windows, check_overflow, merge, run_pool, split, warn_truncate_deprecated
-
-
-class TruncationWarning(UserWarning):
-    """Some texts were longer than max_length and were cut."""
+from .windows import TokenAlignment, Windows, merge, run_pool, split
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,31 @@ class EmbedStats:
     windows: int = 0  # sequences run: one per text, or its windows when split
 
 
-class Encoder(SpanMethods):
+class RunOutput(NamedTuple):
+    """What ``Encoder._run`` gives every entry point."""
+
+    values: Any  # per text, over ``needed``: pooled [texts, needed, hidden], or a list of [needed, tokens, hidden]
+    texts: list[str]  # the texts, to name one in an error
+    positions: list[int]  # the caller's layers, in the caller's order, as positions into ``needed``
+    needed: list[int]  # each asked layer once, sorted
+
+
+def _chosen(options: EmbedOptions | None, truncate: bool | None, keywords: dict[str, Any]) -> EmbedOptions:
+    """``options`` when given (the other keywords then at their defaults), else the EmbedOptions the keywords make."""
+    if options is None:
+        return options_from_keywords(truncate, stacklevel=4, **keywords)  # the caller of embed or embed_tokens
+    if not isinstance(options, EmbedOptions):
+        raise InputError("{p:options} must be an EmbedOptions, got {value}", parameter="options", value=type(options).__name__)
+    defaults = _DEFAULTS | {"pool": keywords["pool"]}
+    if truncate is not None or any(keywords[name] != value for name, value in defaults.items()):
+        raise InputError("pass {p:options} or the other keywords, not both", parameter="options")
+    return options
+
+
+_DEFAULTS = {name: field.default for name, field in EmbedOptions.__dataclass_fields__.items()}
+
+
+class Encoder:
     """Serves per-layer embeddings; build it with ``layerwise.load``. Safe to share between threads."""
 
     def __init__(
@@ -115,32 +137,38 @@ class Encoder(SpanMethods):
         truncate: bool | None = None,
         overflow: str | None = None,
         stride: int | None = None,
+        *,
+        weights: Sequence[float] | None = None,
+        gamma: float = 1.0,
+        options: EmbedOptions | None = None,
     ) -> np.ndarray:
         """Pooled embeddings of texts with the chosen layers (0 is the embedding output, -1 the last layer).
 
         Returns float32 [texts, layers, hidden]; [texts, layers*hidden] with combine="concat";
-        [texts, hidden] with "sum"/"mean". ``pool`` is "mean", "max" or "cls"; per-token states
-        come from ``embed_tokens``. ``texts`` may also be what ``tokenize`` returned (already cut:
-        leave max_length and truncate at their defaults) or the windows ``runtime.windows.split``
-        returned. Texts longer than max_length are cut with a TruncationWarning; overflow="truncate"
-        cuts silently, overflow="error" raises InputError (``truncate=True/False``, deprecated, the same).
-        overflow="chunk" embeds the whole text as windows sharing ``stride`` tokens (default
-        ``windows.STRIDE_DEFAULT_RULE``), merged as runtime/windows.py defines.
+        [texts, hidden] with "sum", "mean" or "scalar_mix" (``weights`` per layer, softmax-normalised,
+        times ``gamma``). ``pool`` is "mean", "max" or "cls"; per-token states come from
+        ``embed_tokens``. Texts longer than max_length are cut with a TruncationWarning;
+        overflow="truncate" cuts silently, "error" raises InputError, "chunk" embeds the whole
+        text as windows sharing ``stride`` tokens (default ``windows.STRIDE_DEFAULT_RULE``),
+        merged as runtime/windows.py defines (``truncate=`` is deprecated). The keywords build an
+        ``EmbedOptions``; pass one as ``options=`` instead to reuse it. ``texts`` may also be what
+        ``tokenize`` returned (already cut) or the windows ``windows.split`` returned.
 
         Example:
             >>> enc.embed(["a cat", "a dog"], layers=[-4, -3, -2, -1], combine="concat").shape
             (2, 1536)
         """
-        if check_pool(pool) not in POOLING_KINDS:
-            raise InputError(f"pool={pool!r} gives one array per text: call embed_tokens() for per-token states")
-        warn_truncate_deprecated(truncate)
-        combiner = COMBINERS[check_combine(combine)]
-        pooled, names, positions, needed = self._run(texts, layers, pool, batch_size, max_length, truncate, overflow, stride)
-        result = combiner(pooled[:, positions])
-        result = l2_normalize(result) if normalize else np.ascontiguousarray(result)
+        keywords = dict(layers=layers, pool=pool, combine=combine, normalize=normalize, batch_size=batch_size)
+        keywords.update(max_length=max_length, overflow=overflow, stride=stride, weights=weights, gamma=gamma)
+        options = _chosen(options, truncate, keywords)
+        if options.pool not in POOLING_KINDS:
+            raise InputError("{s:pool=none} gives one array per text: call embed_tokens() for per-token states", parameter="pool")
+        run = self._run(texts, options)
+        result = combine_layers(run.values[:, run.positions], options.combine, options.weights, options.gamma)
+        result = l2_normalize(result) if options.normalize else np.ascontiguousarray(result)
         if not np.isfinite(result).all():
             row = next(i for i, vector in enumerate(result) if not np.isfinite(vector).all())
-            self._raise_non_finite(row, pooled[row], needed, names, combine)
+            self._raise_non_finite(row, run.values[row], run.needed, run.texts, options.combine)
         return result
 
     def embed_tokens(
@@ -154,84 +182,111 @@ class Encoder(SpanMethods):
         truncate: bool | None = None,
         overflow: str | None = None,
         stride: int | None = None,
+        *,
+        weights: Sequence[float] | None = None,
+        gamma: float = 1.0,
+        options: EmbedOptions | None = None,
     ) -> list[np.ndarray]:
         """Per-token hidden states: one float32 array per text, [layers, its tokens, hidden] (no
-        padding rows); [tokens, layers*hidden] with combine="concat", [tokens, hidden] with
-        "sum"/"mean". Other arguments as for ``embed``; ``token_offsets`` aligns the rows with characters and words.
+        padding rows); [tokens, layers*hidden] with combine="concat", [tokens, hidden] when the
+        layers are summed, averaged or mixed. Other arguments as for ``embed`` (``options.pool``
+        must be "none"); ``token_offsets`` aligns the rows with characters and words.
 
         Example:
             >>> [t.shape for t in enc.embed_tokens(["hello world", "a"], layers=[0, -1])]
             [(2, 4, 384), (2, 3, 384)]
         """
-        warn_truncate_deprecated(truncate)
-        combiner = COMBINERS[check_combine(combine)]
-        per_text, names, positions, needed = self._run(texts, layers, "none", batch_size, max_length, truncate, overflow, stride)
+        keywords = dict(layers=layers, pool="none", combine=combine, normalize=normalize, batch_size=batch_size)
+        keywords.update(max_length=max_length, overflow=overflow, stride=stride, weights=weights, gamma=gamma)
+        options = _chosen(options, truncate, keywords)
+        if options.pool != "none":
+            raise InputError("{s:pool=" + options.pool + "} asks for pooled vectors: call embed(), or pass pool 'none'", parameter="pool")
+        run = self._run(texts, options)
         out = []
-        for row, states in enumerate(per_text):  # [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
-            combined = combiner(np.ascontiguousarray(states[positions].transpose(1, 0, 2)))
-            combined = combined.transpose(1, 0, 2) if combine is None else combined
-            out.append(self._finish(combined, normalize, row, states, needed, names, combine))
+        for row, states in enumerate(run.values):  # [layers, tokens, hidden] -> [tokens, layers, hidden] for the combiner
+            chosen = np.ascontiguousarray(states[run.positions].transpose(1, 0, 2))
+            combined = combine_layers(chosen, options.combine, options.weights, options.gamma)
+            combined = combined.transpose(1, 0, 2) if options.combine is None else combined
+            values = l2_normalize(combined) if options.normalize else np.ascontiguousarray(combined)
+            if not np.isfinite(values).all():
+                self._raise_non_finite(row, states, run.needed, run.texts, options.combine)
+            out.append(values)
         return out
 
-    def _finish(
-        self, values: np.ndarray, normalize: bool, row: int, states: np.ndarray, needed: list[int], names: list[str], combine: str | None
-    ) -> np.ndarray:
-        """Normalise if asked and refuse NaN/Inf, naming the text."""
-        values = l2_normalize(values) if normalize else np.ascontiguousarray(values)
-        if not np.isfinite(values).all():
-            self._raise_non_finite(row, states, needed, names, combine)
-        return values
-
-    def _run(
+    def embed_spans(
         self,
-        texts: Any,
-        layers: Any,
-        pool: str,
-        batch_size: int,
-        max_length: int | None,
-        truncate: bool | None,
-        overflow: str | None,
-        stride: int | None,
-    ) -> RunOutput:
-        """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
-        collect per text (merging windows).
+        texts: str | list[str],
+        spans: list[list[tuple[int, int]]],
+        layers: Any = "all",
+        pool: str = "mean",
+        combine: str | None = None,
+        normalize: bool = False,
+        batch_size: int = BATCH_SIZE,
+        max_length: int | None = None,
+        stride: int | None = None,
+    ) -> list[np.ndarray]:
+        """One vector per character span (``text[start:end]``) per layer, pooled ("mean", "max" or
+        "first" sub-token) over the tokens overlapping it: per text float32 [spans, layers, hidden]
+        ([spans, layers*hidden] / [spans, hidden] when combined). Texts are never cut: long ones
+        run as windows (overflow="chunk" with ``stride``), so spans anywhere work.
 
+        Example:
+            >>> [v.shape for v in enc.embed_spans(["New York is big"], [[(0, 8), (12, 15)]], layers=-1)]
+            [(2, 1, 384)]
         """
+        options = EmbedOptions(layers, "none", combine, normalize, "chunk", max_length, stride, batch_size)
+        return embed_spans(self.embed_tokens, self._tokenizer, check_texts(texts), spans, pool, options)
+
+    # Scores from any layer (runtime/bertscore.py, runtime/maxsim.py): the functions, as methods.
+    bertscore = bertscore
+    maxsim = maxsim
+
+    def token_offsets(
+        self, texts: str | list[str], max_length: int | None = None, overflow: str | None = None, stride: int | None = None
+    ) -> list[TokenAlignment]:
+        """Each text's token rows as ``embed_tokens`` returns them for the same arguments: character
+        offsets [tokens, 2] and word indices [tokens] (-1 for special tokens), to align word pieces with words."""
+        options = EmbedOptions(pool="none", overflow=overflow, max_length=max_length, stride=stride)
+        return token_offsets(self._tokenizer, check_texts(texts), options)
+
+    def _run(self, texts: Any, options: EmbedOptions) -> RunOutput:
+        """The path all entry points share: tokenize (or split into windows, unless given tokens), batch, run,
+        collect per text (merging windows)."""
         started = time.perf_counter()
-        chosen = resolve_layers(layers, self.info.num_layers)
-        batch_size = check_batch_size(batch_size)
-        truncate = check_overflow(overflow, truncate, stride)
-        windows = None
-        if overflow == "chunk" and isinstance(texts, Tokenized):
-            raise InputError("overflow='chunk' splits texts itself: pass the texts, not what tokenize() returned")
-        if overflow == "chunk" and not isinstance(texts, Windows):
-            texts = split(self._tokenizer, check_texts(texts), max_length, stride)
-            max_length = None
+        chosen = options.layer_indices(self.info.num_layers)
+        pool, windows = options.pool, None
+        if options.overflow == "chunk" and isinstance(texts, Tokenized):
+            raise InputError("{s:overflow=chunk} splits texts itself: pass the texts, not what tokenize() returned", parameter="overflow")
+        if options.overflow == "chunk" and not isinstance(texts, Windows):
+            texts = split(self._tokenizer, check_texts(texts), options.max_length, options.stride)
         if isinstance(texts, Windows):
-            windows, texts, pool_asked = texts, texts.tokenized, pool
-            pool = run_pool(windows, pool)
+            windows, texts = texts, texts.tokenized
+            pool = run_pool(windows, options.pool)
         if isinstance(texts, Tokenized):
-            if max_length is not None or truncate is not None:
-                raise InputError("max_length and truncate apply when tokenizing: pass them to tokenize(), not with its result")
+            if windows is None and (options.max_length is not None or options.overflow is not None):
+                raise InputError(
+                    "{p:max_length} and {p:overflow} apply when tokenizing: pass them to tokenize(), not with its result",
+                    parameter="overflow",
+                )
             tokenized = texts
         else:
-            tokenized = self._tokenizer.encode(check_texts(texts), max_length, truncate)
+            tokenized = self._tokenizer.encode(check_texts(texts), options.max_length, options.truncate)
         needed = unique_sorted(chosen)
         batching = self._engine.batching
         spread = batching.spread(len(tokenized.texts))
-        batches = list(length_sorted_batches(tokenized, batch_size, self._tokenizer.pad_id, batching.max_tokens, spread))
+        batches = list(length_sorted_batches(tokenized, options.batch_size, self._tokenizer.pad_id, batching.max_tokens, spread))
         results = self._run_all(batches, needed, pool)
         collect = self._collect_tokens if pool == "none" else self._collect_pooled
         per_text = collect(results, len(tokenized.texts), needed)
         if windows is not None:
-            per_text = merge(windows, per_text, pool_asked)
+            per_text = merge(windows, per_text, options.pool)
         self._record_stats(tokenized, batches, started, windows)
         if tokenized.truncated and tokenized.warn_truncated:
             cut = tokenized.truncated
             warnings.warn(
                 f"{len(cut)} of {len(tokenized.texts)} text(s) were longer than the maximum length and were "
-                f"truncated (first: text {cut[0]}); pass overflow='error' to get an error instead, or "
-                "overflow='truncate' to cut without this warning",
+                f"truncated (first: text {cut[0]}); pass overflow='chunk' to embed them whole as windows, "
+                "overflow='error' to get an error instead, or overflow='truncate' to cut without this warning",
                 TruncationWarning,
                 stacklevel=3,  # the caller of embed or embed_tokens
             )
@@ -277,10 +332,13 @@ class Encoder(SpanMethods):
         ``runtime.windows.split``); ``truncate`` is deprecated. Cut texts are listed in ``truncated``;
         ``embed`` warns about them unless overflow="truncate" was asked.
         """
-        warn_truncate_deprecated(truncate)
-        if overflow == "chunk":
-            raise InputError("tokenize() cuts or refuses long texts: for windows, pass overflow='chunk' to embed, or use windows.split")
-        return self._tokenizer.encode(check_texts(texts), max_length, check_overflow(overflow, truncate, None))
+        options = options_from_keywords(truncate, max_length=max_length, overflow=overflow)
+        if options.overflow == "chunk":
+            raise InputError(
+                "tokenize() cuts or refuses long texts: for windows, pass {s:overflow=chunk} to embed, or use windows.split",
+                parameter="overflow",
+            )
+        return self._tokenizer.encode(check_texts(texts), options.max_length, options.truncate)
 
     def verify(self, texts: int | None = None) -> VerifyReport:
         """Check this variant on this machine against the bundle's stored PyTorch reference.
@@ -301,6 +359,11 @@ class Encoder(SpanMethods):
     def tokenizer(self) -> TextTokenizer:
         """The bundle's tokenizer, for inspecting tokens and decoding ids (``embed`` tokenizes by itself)."""
         return self._tokenizer
+
+    @property
+    def engine(self) -> Engine:
+        """What runs batches below ``embed``, for measuring it (runtime/engine.py says what it offers)."""
+        return self._engine
 
     @property
     def batching(self) -> Batching:

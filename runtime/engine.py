@@ -28,7 +28,10 @@ from .tokenize import Batch
 
 
 class Engine:
-    """Runs batches of one variant; thread-safe."""
+    """Runs batches of one variant; thread-safe. ``Encoder.engine`` gives it to code that measures the
+    runtime below ``embed`` (``layerwise bench``, benchmarks/, the profile tools): exact batches
+    (``Batch.synthetic``) through ``run`` or ``hidden_states``, the sessions themselves, their options,
+    and the batching defaults. Its public methods are pinned by tests/test_public_api.py."""
 
     def __init__(self, bundle: Bundle, variant: str, config: SessionConfig, cpu_family: str) -> None:
         self._bundle = bundle
@@ -63,7 +66,13 @@ class Engine:
 
     @property
     def manifest(self) -> Manifest:
+        """The manifest of the bundle this engine runs."""
         return self._bundle.manifest
+
+    def session_options(self) -> ort.SessionOptions:
+        """The SessionOptions every session here is made with (threads, the variant's session config
+        entries), for code that builds its own session of a graph, e.g. to profile it."""
+        return self.config.session_options()
 
     def _create(self, graph: LoadedGraph, config: SessionConfig, name: str) -> ort.InferenceSession:
         return create_session(graph.model_bytes, config, name, graph.folder)

@@ -14,7 +14,7 @@ from .tokenize import TextTokenizer
 
 log = logging.getLogger("layerwise")
 FASTEST_FIRST = ("int8", "fp16", "fused", "fp32")  # among the variants that run on a provider
-WHY_DEFAULT = {  # what variant=None says in Encoder.info.variant_reason (figures: README, benchmarks/results)
+WHY_DEFAULT = {  # what variant=None says in Encoder.info.variant_reason (figures: docs/benchmarks.md, benchmarks/results)
     "int8": "fastest on the CPU at the int8 accuracy bar (all layers of real sentences, vs the faster of fp32 and fused: "
     "2.2x on AVX-512 VNNI and on AMX, 1.3x on AVX2); its pair-bounded weights give the same integers on every CPU",
     "fp16": "fastest on CUDA",
@@ -58,6 +58,7 @@ def load(
     variant: str | None = None,
     provider: str = "auto",
     threads: int | None = None,
+    cpu_arena: bool = False,
 ) -> Encoder:
     """Load a bundle for serving embeddings.
 
@@ -68,26 +69,18 @@ def load(
         provider: "cpu", "cuda" or "auto" (CUDA when onnxruntime-gpu can use a GPU). Asking
             for "cuda" when it cannot run is an error, never a silent fall-back.
         threads: intra-op threads; None means the number of physical cores.
+        cpu_arena: ONNX Runtime's CPU memory arena; off by default, since its blocks stay held
+            after long inputs (benchmarks/experiments/soak.py compares both).
 
     Example:
-        >>> enc = layerwise.load("bundles/minilm", provider="cpu")
+        >>> enc = layerwise.load("bundles/all-MiniLM-L6-v2", provider="cpu")
         >>> enc.embed("hello", layers=-1).shape
         (1, 1, 384)
     """
-    return open_encoder(bundle_dir, variant, provider, threads)
-
-
-def open_encoder(
-    bundle_dir: str | os.PathLike[str],
-    variant: str | None = None,
-    provider: str = "auto",
-    threads: int | None = None,
-    cpu_arena: bool = False,
-) -> Encoder:
-    """``load`` with the session settings benchmarks vary (``cpu_arena``: ONNX Runtime's default CPU
-    arena instead of none, for the memory soak); reached through ``bench_hooks``."""
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-        raise InputError(f"threads must be a positive int or None, got {threads!r}")
+        raise InputError(
+            "{p:threads} must be a positive int, got {value} (leave it out for one per physical core)", parameter="threads", value=threads
+        )
     bundle = open_bundle(bundle_dir)
     resolved = resolve_provider(provider)
     if provider == "auto" and resolved == "cuda":

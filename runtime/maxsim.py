@@ -53,8 +53,8 @@ def maxsim(
     encoder: TokenEncoder,
     query: str,
     documents: Sequence[str],
-    *,
     layers: int | Sequence[int] = -1,
+    *,
     combine: str | None = None,
     normalize: bool = True,
     skip_punctuation: bool = True,
@@ -76,10 +76,14 @@ def maxsim(
         raise TypeError("documents must be a list of str")
     if not documents:
         raise InputError("no documents were given: give at least one document to score the query against")
-    if not isinstance(layers, int) and combine is None:
-        raise InputError(f"MaxSim over several layers ({layers!r}) needs combine='concat', 'sum' or 'mean': one vector per token")
     chosen = resolve_layers(layers, encoder.info.num_layers)
-    options: dict[str, Any] = {"layers": chosen, "combine": combine, "normalize": normalize, "overflow": overflow}
+    if len(chosen) > 1 and combine is None:
+        raise InputError(
+            "MaxSim over several layers ({value}) needs {p:combine} 'concat', 'sum' or 'mean': one vector per token",
+            parameter="combine",
+            value=layers,
+        )
+    options: dict[str, Any] = {"layers": chosen if combine else chosen[0], "combine": combine, "normalize": normalize, "overflow": overflow}
     if batch_size is not None:
         options["batch_size"] = batch_size
     q_vectors, _, q_tokens = _named(encoder, [query], options, "the query", 0)[0]

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .errors import TruncationWarning
 from .tokenize import TextTokenizer, Tokenized
 
 TOKENIZE_TEXTS = 4096  # texts per tokenizer call: bounds the Python lists a call builds
@@ -33,7 +34,7 @@ class TokenEncoder(Protocol):
     def embed_tokens(self, texts: Any, *args: Any, **kwargs: Any) -> list[np.ndarray]: ...
 
 
-class ScoreTruncationWarning(UserWarning):
+class ScoreTruncationWarning(TruncationWarning):
     """Some texts of a score request were longer than the model maximum and were cut (as bert-score cuts them)."""
 
 

@@ -2,7 +2,7 @@
 
 CPU and CUDA share everything here except the provider name and its options. Memory
 settings are chosen for variable shapes, where an arena keeps whatever it once grew:
-on the CPU no arena (``python -m benchmarks.soak``: 300 mixed-length requests held
+on the CPU no arena (``python -m benchmarks.experiments.soak``: 300 mixed-length requests held
 0.55-0.81 GB instead of 2.0 GB with the default arena, 71 s against 69 s), on CUDA an
 arena that grows by what is requested and is shrunk back after every run.
 """
@@ -72,7 +72,7 @@ class SessionConfig:
     provider: str  # "cpu" or "cuda"
     threads: int
     device_id: int = 0
-    cpu_arena: bool = False  # off: see the module docstring (benchmarks.soak compares both)
+    cpu_arena: bool = False  # off: see the module docstring (benchmarks.experiments.soak compares both)
     entries: tuple[tuple[str, str], ...] = ()  # session config entries the variant's manifest entry asks for
 
     def session_options(self, external_data_folder: Path | None = None) -> ort.SessionOptions:

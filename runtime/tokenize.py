@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from .errors import InputError, UntokenizableText
+from .errors import InputError, TooLongError, UntokenizableText
 from .manifest import GraphInput
 
 CACHED_LIMITS = 4  # tokenizers kept for distinct max_length values
@@ -33,8 +33,8 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str], add_special_tokens: boo
         raise
 
 
-def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
-    """Why the tokenizer refuses ``text``, or None if it does not."""
+def not_unicode(text: str) -> str | None:
+    """Why ``text`` is not valid Unicode (a lone surrogate, which no tokenizer takes), or None if it is."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
@@ -42,6 +42,14 @@ def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
             f"holds the lone surrogate {text[e.start]!r} at character {e.start}, which is not valid Unicode and cannot be "
             "tokenized: remove it, or decode the source bytes with errors='replace'"
         )
+    return None
+
+
+def _refusal(tokenizer: Tokenizer, text: str) -> str | None:
+    """Why the tokenizer refuses ``text``, or None if it does not."""
+    surrogate = not_unicode(text)
+    if surrogate:
+        return surrogate
     try:
         tokenizer.encode(text, add_special_tokens=False)
     except Exception as e:  # noqa: BLE001
@@ -73,6 +81,10 @@ class Tokenized:
         """Indices of the texts that were cut to ``limit``."""
         return [i for i, n in enumerate(self.full_lengths) if n > self.limit]
 
+    def rows(self, part: slice) -> Tokenized:
+        """The texts in ``part`` (a slice of rows), with everything that belongs to them."""
+        return Tokenized(self.texts[part], self.ids[part], self.type_ids[part], self.full_lengths[part], self.limit, self.warn_truncated)
+
     @staticmethod
     def concat(parts: Sequence[Tokenized]) -> Tokenized:
         """One Tokenized holding ``parts`` in order (all cut to the same limit)."""
@@ -97,6 +109,14 @@ class Batch:
     input_ids: np.ndarray  # int64 [batch, sequence]
     attention_mask: np.ndarray  # int64 [batch, sequence]
     token_type_ids: np.ndarray  # int64 [batch, sequence]
+
+    @staticmethod
+    def synthetic(batch_size: int, seq_len: int, vocab: int, seed: int = 0) -> Batch:
+        """Random ordinary-token ids of an exact shape, for measuring (the first tenth of the vocabulary,
+        where special tokens live, is skipped)."""
+        rng = np.random.default_rng(seed)
+        ids = rng.integers(max(5, vocab // 10), vocab, size=(batch_size, seq_len), dtype=np.int64)
+        return Batch(indices=np.arange(batch_size), input_ids=ids, attention_mask=np.ones_like(ids), token_type_ids=np.zeros_like(ids))
 
     def feeds(self, inputs: Sequence[GraphInput]) -> dict[str, np.ndarray]:
         """The arrays a graph with ``inputs`` (the manifest's) takes, by input name."""
@@ -141,7 +161,12 @@ class TextTokenizer:
         """The token limit asked (None: the model maximum), checked."""
         limit = self.model_max_length if max_length is None else max_length
         if not isinstance(limit, int) or isinstance(limit, bool) or not 2 <= limit <= self.model_max_length:
-            raise InputError(f"max_length must be an int from 2 to the model maximum {self.model_max_length}, got {max_length!r}")
+            raise InputError(
+                "{p:max_length} must be an int from 2 to the model maximum {limit}, got {value}",
+                parameter="max_length",
+                value=max_length,
+                limit=self.model_max_length,
+            )
         return limit
 
     @property
@@ -157,7 +182,7 @@ class TextTokenizer:
         raw = encode_batch(self._raw, texts, add_special_tokens=False)
         full = [len(e.ids) + self._specials for e in raw]
         if truncate is False:
-            _refuse_too_long(full, limit, "text", "tokens", "pass overflow='truncate' to cut them, or shorten the text")
+            refuse_too_long(full, limit)
         cut = self._truncating(limit)
         encodings = [cut.post_process(e) for e in raw]
         return Tokenized(texts, [e.ids for e in encodings], [e.type_ids for e in encodings], full, limit, truncate is None)
@@ -198,10 +223,15 @@ class TextTokenizer:
         self._check_vocabulary(rows)
         for row, seq in enumerate(rows):
             if not seq:
-                raise InputError(f"sequence {row} holds no token ids; send at least one")
+                raise InputError("{text} holds no token ids; send at least one", index=row)
         full = [len(seq) for seq in rows]
         if truncate is False:
-            _refuse_too_long(full, limit, "sequence", "token ids", "pass truncate=True to cut them, or send fewer ids")
+            refuse_too_long(
+                full,
+                limit,
+                "sequence {index} has {value} token ids, more than {p:max_length} {limit} ({count} sequence(s) too long); "
+                "pass truncate=True to cut them, or send fewer ids",
+            )
         cut = [seq[:limit] for seq in rows]
         texts = self._raw.decode_batch(cut, skip_special_tokens=False)
         return Tokenized(texts, cut, [[0] * len(seq) for seq in cut], full, limit, truncate is None)
@@ -216,7 +246,13 @@ class TextTokenizer:
         for row, seq in enumerate(ids):
             unknown = next((i for i in seq if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < size), None)
             if unknown is not None:
-                raise InputError(f"token id {unknown!r} (sequence {row}) is not in the vocabulary of {size} tokens (ids 0..{size - 1})")
+                raise InputError(
+                    "token id {value} (sequence {index}) is not in the vocabulary of {limit} tokens (ids 0..{last})",
+                    index=row,
+                    value=unknown,
+                    limit=size,
+                    last=size - 1,
+                )
 
     def decode(self, ids: Sequence[Sequence[int]], skip_special_tokens: bool = True) -> list[str]:
         """Texts for token ids; an InputError names the first id outside the vocabulary."""
@@ -276,11 +312,17 @@ def _even_groups(order: np.ndarray, lengths: np.ndarray, parts: int) -> list[np.
     return [part for part in np.split(order, cuts) if len(part)]
 
 
-def _refuse_too_long(full: Sequence[int], limit: int, item: str, unit: str, fix: str) -> None:
-    """An InputError naming the first of ``full`` (lengths, specials included) over ``limit``, if any."""
+TOO_LONG = (
+    "{text} has {value} tokens, more than {p:max_length} {limit} ({count} of {total} {item}(s) too long); "
+    "pass {s:overflow=truncate} to cut them, {s:overflow=chunk} to embed them whole as windows, or shorten them"
+)
+
+
+def refuse_too_long(full: Sequence[int], limit: int, template: str = TOO_LONG) -> None:
+    """A TooLongError naming the first of ``full`` (lengths, specials included) over ``limit``, if any."""
     too_long = [i for i, n in enumerate(full) if n > limit]
     if too_long:
         first = too_long[0]
-        raise InputError(
-            f"{item} {first} has {full[first]} {unit}, more than max_length {limit} ({len(too_long)} {item}(s) too long); {fix}"
+        raise TooLongError(
+            template, parameter="max_length", index=first, value=full[first], limit=limit, count=len(too_long), total=len(full)
         )

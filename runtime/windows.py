@@ -5,7 +5,7 @@ truncation with a stride, as ``return_overflowing_tokens`` in transformers): win
 ``max_length`` tokens, each wrapped in the model's special tokens, consecutive windows sharing
 ``stride`` content tokens. Every window is one row of the usual length-sorted batches.
 
-Merge rules (one place, documented in the README):
+Merge rules (one place, documented in docs/embedding.md):
 - tokens: one row per token of the whole text (the first window's leading special tokens,
   every content token once, the last window's closing special tokens); a token seen in
   several windows gets the mean of its rows. ``mean``/``max`` pool these rows as for a short text.
@@ -16,7 +16,6 @@ This module does not handle pairs of texts (single sequences only, as ``embed`` 
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,7 +24,6 @@ import numpy as np
 from tokenizers import Encoding
 
 from .errors import InputError, LayerwiseError
-from .options import OVERFLOWS
 from .tokenize import TextTokenizer, Tokenized
 
 DEFAULT_STRIDE = 128  # content tokens shared by consecutive windows, capped at half a window
@@ -37,9 +35,15 @@ def check_stride(stride: object, content: int) -> int:
     if stride is None:
         return min(DEFAULT_STRIDE, content // 2)
     if not isinstance(stride, int) or isinstance(stride, bool) or not 0 <= stride < content:
+        negative = isinstance(stride, int) and stride < 0
+        fix = "pass a {p:stride} of at least 0" if negative else "pass a smaller {p:stride} or a larger {p:max_length}"
         raise InputError(
-            f"stride must be an int from 0 to {content - 1} (windows hold {content} tokens besides the special "
-            f"ones, and consecutive windows must advance), got {stride!r}; pass a smaller stride or a larger max_length"
+            "{p:stride} must be an int from 0 to {limit} (windows hold {content} tokens besides the special ones, and "
+            "consecutive windows must advance), got {value}; " + fix,
+            parameter="stride",
+            value=stride,
+            limit=content - 1,
+            content=content,
         )
     return stride
 
@@ -105,38 +109,17 @@ class Windows:
         return Windows(texts, Tokenized.concat([part.tokenized for part in parts]), placements, merged, parts[0].stride)
 
 
-def warn_truncate_deprecated(truncate: bool | None) -> None:
-    """A DeprecationWarning, pointing at the caller of the public method, when ``truncate`` was passed."""
-    if truncate is not None:
-        warnings.warn(
-            f"truncate={truncate} is deprecated and will be removed: pass overflow={'truncate' if truncate else 'error'!r} instead",
-            DeprecationWarning,
-            stacklevel=3,  # the caller of embed, embed_tokens or tokenize
-        )
-
-
-def check_overflow(overflow: object, truncate: bool | None, stride: object) -> bool | None:
-    """``overflow`` and the older ``truncate`` flag as one choice: "chunk" -> None is returned by
-    ``chunking``; otherwise the truncate flag the tokenizer takes (None: cut with a warning)."""
-    if overflow is None:
-        if stride is not None:
-            raise InputError('stride applies to overflow="chunk" only: pass overflow="chunk" with it')
-        return truncate
-    if overflow not in OVERFLOWS:
-        raise InputError(f"overflow must be one of {', '.join(repr(o) for o in OVERFLOWS)}, got {overflow!r}")
-    if truncate is not None:
-        raise InputError("pass overflow or truncate, not both (overflow='truncate' is truncate=True, 'error' is truncate=False)")
-    if overflow != "chunk" and stride is not None:
-        raise InputError(f'stride applies to overflow="chunk" only, not overflow={overflow!r}')
-    return overflow == "truncate" if overflow != "chunk" else None
-
-
 def split(tokenizer: TextTokenizer, texts: list[str], max_length: int | None, stride: object) -> Windows:
     """Every text as windows of at most ``max_length`` tokens (the model maximum by default) sharing ``stride`` tokens."""
     limit = tokenizer.check_limit(max_length)
     content = limit - tokenizer.special_tokens
     if content < 1:
-        raise InputError(f"max_length {limit} leaves no room for text besides the {tokenizer.special_tokens} special tokens")
+        raise InputError(
+            "{p:max_length} {value} leaves no room for text besides the {specials} special tokens",
+            parameter="max_length",
+            value=limit,
+            specials=tokenizer.special_tokens,
+        )
     stride = check_stride(stride, content)
     full, windowed = tokenizer.overflowing(texts, limit, stride)
     return build(texts, full, windowed, limit, stride)

@@ -8,7 +8,6 @@ finish; after a SIGTERM the process then exits by that signal, as uvicorn does.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import functools
@@ -17,7 +16,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -28,14 +27,14 @@ from ..io.streams import BackgroundStreamHandler
 from ..runtime import load
 from ..runtime.errors import LayerwiseError
 from ..runtime.manifest import read_manifest
+from . import openai, openapi, scores, status, tei
 from .connection import protocol_with_deadlines
+from .dialect import Dialect
+from .errors import EXCEPTION_HANDLERS
 from .lifecycle import Lifecycle, Loader
 from .metrics import Metrics
 from .middleware import FrontDoor
-from .openapi import DOC_ROUTES
-from .routes import EXCEPTION_HANDLERS, ROUTES
-from .settings import Settings, check_budget, settings_from_args
-from .tei import TEI_ROUTES
+from .settings import Settings, check_budget
 
 log = logging.getLogger("layerwise.server")
 
@@ -51,17 +50,25 @@ def create_app(settings: Settings, loader: Loader) -> Starlette:
         yield
         await lifecycle.stop()
 
-    every_route = ROUTES + TEI_ROUTES + DOC_ROUTES
+    every_route = tei.ROUTES + scores.ROUTES + openai.ROUTES + status.ROUTES + openapi.ROUTES
     paths = tuple(route.path for route in every_route)
+    dialect_of = dialects(tei.DIALECT, (tei.DIALECT, tei.ROUTES), (openai.DIALECT, openai.ROUTES))
     app = Starlette(
         routes=every_route,
-        middleware=[Middleware(FrontDoor, metrics=registry, api_key=settings.api_key, paths=paths)],
+        middleware=[Middleware(FrontDoor, metrics=registry, api_key=settings.api_key, paths=paths, dialect_of=dialect_of)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )
     app.router.redirect_slashes = False  # POST /embed/ is a 404 naming the routes, not a 307 that drops the body
     app.state.settings, app.state.lifecycle, app.state.metrics = settings, lifecycle, registry
+    app.state.dialect_of = dialect_of
     return app
+
+
+def dialects(default: Dialect, *spoken: tuple[Dialect, list[Any]]) -> Callable[[str], Dialect]:
+    """Which dialect answers on a path (errors included): the one its route module speaks, else ``default``."""
+    by_path = {route.path: dialect for dialect, routes in spoken for route in routes}
+    return lambda path: by_path.get(path, default)
 
 
 # uvicorn drains on SIGINT and SIGTERM; SIGHUP (the terminal or ssh session that started the server
@@ -140,10 +147,9 @@ def log_config(quiet: bool) -> dict[str, Any]:
     return config
 
 
-def serve(args: argparse.Namespace) -> int:
-    """``layerwise serve``: check the settings against the bundle, then serve until SIGTERM or SIGINT."""
-    settings = settings_from_args(args)
-    quiet = bool(getattr(args, "quiet", False))
+def serve(settings: Settings, quiet: bool = False) -> int:
+    """``layerwise serve``: check the settings against the bundle, then serve until SIGTERM or SIGINT;
+    ``quiet`` logs warnings and errors only (no access log)."""
     log.setLevel(logging.WARNING if quiet else logging.INFO)  # our own level: the CLI may have raised the root's
     check_budget(settings, read_manifest(settings.bundle).model.max_length)  # a wrong path or budget fails before listening
     if not settings.loopback and settings.api_key is None:

@@ -22,7 +22,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -30,10 +30,10 @@ from typing import TypeVar
 import numpy as np
 
 from ..runtime import Encoder, Tokenized
+from ..runtime.options import EmbedOptions
 from ..runtime.windows import Windows, split
 from .errors import Overloaded, Unavailable
 from .metrics import Metrics
-from .schema import EmbedOptions
 
 log = logging.getLogger("layerwise.server")
 INLINE_CHARS = 4096  # requests this short are tokenized on the event loop: ~20 us, less than a thread hop
@@ -60,26 +60,49 @@ class RunResult:
     batch_requests: int
 
 
+@dataclass(frozen=True)
+class Run:
+    """What a run computes, the key jobs share a run by: the request's options without the ones that
+    apply when tokenizing (``EmbedOptions.for_tokenized``), and whether its inputs are windows."""
+
+    options: EmbedOptions
+    windows: bool
+
+    @staticmethod
+    def of(inputs: Tokenized | Windows, options: EmbedOptions) -> Run:
+        return Run(_for_tokenized(options), isinstance(inputs, Windows))
+
+
+@functools.lru_cache(maxsize=256)  # a few option sets recur: each made once
+def _for_tokenized(options: EmbedOptions) -> EmbedOptions:
+    return options.for_tokenized()
+
+
 @dataclass
 class _Job:
-    inputs: Tokenized | Windows  # Windows when options.chunk
-    options: EmbedOptions
+    inputs: Tokenized | Windows
+    run: Run
     tokens: int  # after truncation: what the run pays for
     future: asyncio.Future[RunResult]
     arrived: float = field(default_factory=time.monotonic)
 
 
 class Admission:
-    """An admitted request: it counts as on its way to the queue until ``embed`` is called."""
+    """An admitted request: it counts as on its way to the queue until ``embed`` (or ``alone``) is called."""
 
-    def __init__(self, submit: Callable[[Tokenized | Windows, EmbedOptions], Awaitable[RunResult]]) -> None:
-        self._submit = submit
+    def __init__(self, batcher: Batcher) -> None:
+        self._batcher = batcher
         self.submitted = False
 
     async def embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> RunResult:
-        """Queue the tokenized texts (their windows when ``options.chunk``) and wait for their share of a run."""
+        """Queue the tokenized texts (or their windows) and wait for their share of a run with ``options``."""
         self.submitted = True
-        return await self._submit(inputs, options)
+        return await self._batcher._submit(inputs, options)
+
+    async def alone(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (a score: it embeds by itself) on the worker the runs use, between them, never beside one."""
+        self.submitted = True
+        return await self._batcher._alone(work)
 
 
 class Batcher:
@@ -107,7 +130,7 @@ class Batcher:
         self._in_flight += 1
         self._arriving += 1
         self._metrics.set("layerwise_requests_in_flight", self._in_flight)
-        admission = Admission(self._submit)
+        admission = Admission(self)
         try:
             yield admission
         finally:
@@ -119,12 +142,17 @@ class Batcher:
 
     async def _submit(self, inputs: Tokenized | Windows, options: EmbedOptions) -> RunResult:
         tokenized = inputs.tokenized if isinstance(inputs, Windows) else inputs
-        job = _Job(inputs, options, int(tokenized.lengths.sum()), asyncio.get_running_loop().create_future())
+        job = _Job(inputs, Run.of(inputs, options), int(tokenized.lengths.sum()), asyncio.get_running_loop().create_future())
         self._arriving -= 1
         self._queue.append(job)
         self._metrics.set("layerwise_queue_depth", len(self._queue))
         self._wake.set()
         return await job.future
+
+    async def _alone(self, work: Callable[[], T]) -> T:
+        self._arriving -= 1
+        self._wake.set()  # one fewer request on its way to the queue
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work)
 
     async def offload(self, work: Callable[[], T], chars: int) -> T:
         """``work()`` (tokenizing ``chars`` characters) where its size belongs: see the module docstring."""
@@ -137,7 +165,8 @@ class Batcher:
     async def tokenize(self, texts: list[str]) -> Tokenized:
         """Tokenize once, cut to the model maximum without a warning (callers check ``full_lengths``
         against the request's truncate)."""
-        return await self.offload(functools.partial(self.encoder.tokenize, texts, overflow="truncate"), sum(map(len, texts)))
+        cut = functools.partial(self.encoder.tokenizer.encode, texts, None, True)  # the model maximum, no warning
+        return await self.offload(cut, sum(map(len, texts)))
 
     async def split(self, texts: list[str], stride: int | None) -> Windows:
         """Every text as windows of the model maximum sharing ``stride`` tokens."""
@@ -172,7 +201,7 @@ class Batcher:
         jobs: list[_Job] = []
         tokens, full = 0, False
         for job in self._queue:
-            if job.options != head.options:
+            if job.run != head.run:
                 continue
             if jobs and (tokens + job.tokens > limits.max_batch_tokens or len(jobs) >= limits.max_batch_requests):
                 full = True
@@ -191,8 +220,8 @@ class Batcher:
     async def _run(self, jobs: list[_Job]) -> None:
         """Run the jobs' texts in one embed call; on failure, run each job alone so only the culprit fails."""
         started = time.monotonic()
-        parts = [job.inputs for job in jobs]  # equal options: all Windows or all Tokenized
-        inputs = Windows.concat(parts) if jobs[0].options.chunk else Tokenized.concat(parts)  # type: ignore[arg-type]
+        parts = [job.inputs for job in jobs]  # one Run: all Windows or all Tokenized
+        inputs = Windows.concat(parts) if jobs[0].run.windows else Tokenized.concat(parts)  # type: ignore[arg-type]
         try:
             output = await self._slices(jobs, inputs)
         except Exception as e:  # noqa: BLE001 - handed to the request, which maps it to a status
@@ -222,21 +251,21 @@ class Batcher:
         def run(part: Tokenized | Windows, options: EmbedOptions) -> asyncio.Future[list[np.ndarray]]:
             return loop.run_in_executor(self._executor, self._embed, part, options)
 
+        options = jobs[0].run.options
         if isinstance(inputs, Windows) or int(inputs.lengths.sum()) <= SLICE_TOKENS:
-            return await run(inputs, jobs[0].options)
+            return await run(inputs, options)
         output: list[np.ndarray] = []
         for rows in _slice_rows(inputs.lengths.tolist(), SLICE_TOKENS):
             if all(job.future.done() for job in jobs):
                 return None
-            output += await run(_take_rows(inputs, rows), jobs[0].options)
+            output += await run(inputs.rows(slice(rows.start, rows.stop)), options)
         return output
 
     def _embed(self, inputs: Tokenized | Windows, options: EmbedOptions) -> list[np.ndarray]:
         """One array per text: pooled through ``embed``, or per token through ``embed_tokens`` (windows merged per text)."""
-        common = {"layers": list(options.layers), "combine": options.combine, "normalize": options.normalize}
         if options.pool == "none":
-            return self.encoder.embed_tokens(inputs, **common)  # type: ignore[arg-type]
-        return list(self.encoder.embed(inputs, pool=options.pool, **common))  # type: ignore[arg-type]
+            return self.encoder.embed_tokens(inputs, options=options)
+        return list(self.encoder.embed(inputs, options=options))
 
     def _record(self, jobs: list[_Job], texts: int, started: float, inference: float) -> None:
         tokens = sum(job.tokens for job in jobs)
@@ -270,14 +299,3 @@ def _slice_rows(lengths: list[int], budget: int) -> Iterator[range]:
         tokens += length
     yield range(start, len(lengths))
 
-
-def _take_rows(tokenized: Tokenized, rows: range) -> Tokenized:
-    part = slice(rows.start, rows.stop)
-    return Tokenized(
-        tokenized.texts[part],
-        tokenized.ids[part],
-        tokenized.type_ids[part],
-        tokenized.full_lengths[part],
-        tokenized.limit,
-        tokenized.warn_truncated,
-    )

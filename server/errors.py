@@ -1,20 +1,27 @@
 """What the server refuses, and the one table mapping every exception to an HTTP status.
 
-Bodies follow text-embeddings-inference: ``{"error": message, "error_type": kind}``; on the
-OpenAI routes (``OPENAI_ROUTES``) OpenAI's ``{"error": {"message", "type", "code"}}`` with the
-same kind and the status as code. Statuses follow TEI: 413 and 422 validation, 422
-tokenizer, 424 backend, 429 overloaded, 503 unhealthy, 400 empty; 408 for a body too slow to
-arrive. The runtime's exceptions know nothing of HTTP; they are placed in ``ERRORS`` here,
-next to the server's own. Anything not in the table is a 500 whose details stay in the server
-log; it and the 408 close the connection (``connection: close``), since the request's state is
-unknown.
+Each route's dialect shapes the body (dialect.py: TEI's ``{"error", "error_type"}``, OpenAI's
+``{"error": {"message", "type", "code"}}``) from the same message, kind and status. Statuses
+follow TEI: 413 and 422 validation, 422 tokenizer, 424 backend, 429 overloaded, 503 unhealthy,
+400 empty; 408 for a body too slow to arrive. The runtime's exceptions know nothing of HTTP;
+they are placed in ``ERRORS`` here, next to the server's own, and a runtime ``InputError`` is
+worded for HTTP (``http_wording``: JSON field names, the request's ``inputs[i]``). Anything not in
+the table is a 500 whose details stay in the server log; it and the 408 close the connection
+(``connection: close``), since the request's state is unknown.
 """
 
 from __future__ import annotations
 
-from starlette.responses import JSONResponse
+from typing import Any, Protocol
 
-from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError, UntokenizableText
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..runtime.errors import InputError, LayerwiseError, NonFiniteOutputError, TooLongError, UntokenizableText, http_wording
+
+HTTP_NAMES = {"max_length": "the model's maximum input length"}  # the runtime's parameters HTTP has no field for
 
 
 class RequestError(Exception):
@@ -69,13 +76,11 @@ class MethodNotAllowed(RequestError):
     """The route exists but not for this method."""
 
 
-OPENAI_ROUTES = ("/v1/embeddings", "/embeddings")  # these answer errors in OpenAI's shape
-
-
 # Most specific first is not needed: lookup walks each exception's MRO.
 ERRORS: dict[type[BaseException], tuple[int, str, dict[str, str]]] = {
     InvalidRequest: (422, "validation", {}),
     InputError: (422, "validation", {}),
+    TooLongError: (413, "validation", {}),
     UntokenizableText: (422, "tokenizer", {}),
     RequestTimeout: (408, "timeout", {"connection": "close"}),
     ClientGone: (499, "client_closed", {}),
@@ -104,15 +109,46 @@ def status_of(exc: BaseException) -> tuple[int, str, dict[str, str]]:
     return UNLISTED
 
 
-def error_response(exc: BaseException, path: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """The JSON error answer for ``exc`` on ``path`` (TEI's shape, or OpenAI's on OPENAI_ROUTES).
+class Dialect(Protocol):
+    """What an error answer needs of a route's dialect (dialect.Dialect)."""
 
-    An unlisted exception's text stays in the server log (uvicorn logs it).
-    """
+    @property
+    def field(self) -> str: ...
+
+    def error_body(self, message: str, kind: str, status: int) -> dict[str, Any]: ...
+
+
+def error_response(exc: BaseException, dialect: Dialect, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The JSON error answer for ``exc`` in ``dialect``'s shape. An unlisted exception's text stays in the server log (uvicorn logs it)."""
     status, kind, extra = status_of(exc)
     listed = any(cls in ERRORS for cls in type(exc).__mro__)
-    message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
-    body = (
-        {"error": {"message": message, "type": kind, "code": status}} if path in OPENAI_ROUTES else {"error": message, "error_type": kind}
-    )
-    return JSONResponse(body, status_code=status, headers={**extra, **(headers or {})})
+    if isinstance(exc, InputError):
+        message = exc.render(http_wording(dialect.field, names=HTTP_NAMES))
+    else:
+        message = str(exc) if listed else f"internal error ({type(exc).__name__}); see the server log"
+    return JSONResponse(dialect.error_body(message, kind, status), status_code=status, headers={**extra, **(headers or {})})
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    return error_response(exc, request.app.state.dialect_of(request.url.path))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    routes = ", ".join(f"{min(route.methods or ())} {route.path}" for route in request.app.routes if isinstance(route, Route))
+    refusal = RouteNotFound(f"no route {request.method} {request.url.path}; this server has {routes}")
+    return error_response(refusal, request.app.state.dialect_of(request.url.path))
+
+
+async def _not_allowed(request: Request, exc: Exception) -> Response:
+    allow = (exc.headers or {}).get("Allow", "") if isinstance(exc, HTTPException) else ""
+    allow = ", ".join(sorted(allow.split(", ")))
+    refusal = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}; use {allow}")
+    return error_response(refusal, request.app.state.dialect_of(request.url.path), headers={"allow": allow})
+
+
+EXCEPTION_HANDLERS = {  # anything else is middleware.FrontDoor's 500
+    RequestError: _refused,
+    LayerwiseError: _refused,
+    404: _not_found,
+    405: _not_allowed,
+}

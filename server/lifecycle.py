@@ -18,6 +18,7 @@ from typing import TypeVar
 from ..runtime import Encoder
 from .batcher import Batcher, BatchLimits
 from .errors import Unavailable
+from .fields import Limits
 from .metrics import Metrics
 from .settings import Settings, check_budget
 
@@ -71,6 +72,7 @@ class Lifecycle:
     def __init__(self, settings: Settings, load: Loader, metrics: Metrics) -> None:
         self.phase = "loading"
         self.error: BaseException | None = None
+        self.limits = Limits(settings.max_client_batch_size)  # the model's own once it is loaded
         self._settings = settings
         self._load = load
         self._metrics = metrics
@@ -94,6 +96,7 @@ class Lifecycle:
         s = self._settings
         limits = BatchLimits(s.max_batch_tokens, s.max_batch_requests, s.max_wait_ms / 1000, s.max_concurrent_requests)
         self._batcher = Batcher(encoder, limits, self._metrics, self._executor)
+        self.limits = Limits.of(s.max_client_batch_size, encoder)
         if self.phase == "loading":
             self.phase = "ready"
             self._metrics.set("layerwise_ready", 1)

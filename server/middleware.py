@@ -12,9 +12,11 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .dialect import Dialect
 from .errors import Unauthorized, error_response
 from .metrics import Metrics
 from .openapi import DOC_PATHS, DOCS_PATH
@@ -36,10 +38,13 @@ def bearer_matches(scope: Scope, key: bytes) -> bool:
 class FrontDoor:
     """ASGI middleware: 401 without the key (when one is set), and request metrics for every answer."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics, api_key: str | None, paths: tuple[str, ...]) -> None:
+    def __init__(
+        self, app: ASGIApp, metrics: Metrics, api_key: str | None, paths: tuple[str, ...], dialect_of: Callable[[str], Dialect]
+    ) -> None:
         self.app = app
         self._metrics = metrics
         self._paths = paths
+        self._dialect_of = dialect_of
         self._key = api_key.encode() if api_key else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -60,14 +65,14 @@ class FrontDoor:
             is_open = (route in OPEN_ROUTES or scope["path"].startswith(DOCS_PATH + "/")) and scope["method"] in OPEN_METHODS
             if self._key is not None and not is_open and not bearer_matches(scope, self._key):
                 refusal = Unauthorized("missing or wrong API key: send the header 'Authorization: Bearer <key>'")
-                await error_response(refusal, scope["path"])(scope, receive, send_noting_status)
+                await error_response(refusal, self._dialect_of(scope["path"]))(scope, receive, send_noting_status)
             else:
                 await self.app(scope, receive, send_noting_status)
         except Exception as e:  # noqa: BLE001 - a bug: answer a JSON 500, keep the details in the log
             if started_response:
                 raise  # uvicorn closes the connection: the answer cannot be completed
             log.exception("unexpected error on %s %s", scope["method"], scope["path"])
-            await error_response(e, scope["path"])(scope, receive, send_noting_status)
+            await error_response(e, self._dialect_of(scope["path"]))(scope, receive, send_noting_status)
         finally:
             self._metrics.inc("layerwise_requests_total", route=route, status=str(status))
             self._metrics.observe("layerwise_request_duration_seconds", time.perf_counter() - started, route=route)

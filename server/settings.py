@@ -7,13 +7,12 @@ keep-alive one) stop slow or silent clients holding connections: a connection id
 ``keep_alive_timeout`` s is closed, a request head not complete ``header_timeout`` s after its
 first byte and a body not complete ``body_timeout`` s after its head get a 408. Not handled
 here: the model's own limits (see ``check_budget``, called once its maximum input length is
-known). Imports no web framework, so the CLI can read the defaults without the serve extra.
+known). Imports no web framework, so the CLI can read the defaults without the serve extra;
+layerwise/commands/serve.py makes these from the flags.
 """
 
 from __future__ import annotations
 
-import argparse
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,17 +77,26 @@ class Settings:
         return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")
 
 
+@dataclass(frozen=True)
+class RayServing:
+    """How ``layerwise serve --ray`` runs the server on Ray Serve: fixed replicas, or autoscaled between
+    (min, max); the cluster to join (None: start a local one, or $RAY_ADDRESS); CPUs (= threads) per replica."""
+
+    replicas: int = 1
+    autoscale: tuple[int, int] | None = None
+    address: str | None = None
+    threads_per_replica: int = 1
+
+    def __post_init__(self) -> None:
+        if self.replicas < 1 or self.threads_per_replica < 1:
+            raise ServerConfigError(
+                f"--replicas and --threads must be at least 1, got --replicas {self.replicas} and --threads {self.threads_per_replica}"
+            )
+
+
 def default(name: str) -> Any:
     """The default of one ``Settings`` field: the value a ``layerwise serve`` flag shows and takes when left out."""
     return Settings.__dataclass_fields__[name].default
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the parsed ``layerwise serve`` flags; the API key may come from $LAYERWISE_API_KEY."""
-    names = [f for f in Settings.__dataclass_fields__ if f != "api_key"]
-    values = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
-    api_key = args.api_key if getattr(args, "api_key", None) is not None else (os.environ.get(API_KEY_ENV) or None)
-    return Settings(api_key=api_key, **values)
 
 
 def check_budget(settings: Settings, max_length: int) -> None:

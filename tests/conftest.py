@@ -8,6 +8,8 @@ Tests that need the expensive ones are marked ``slow`` here, by fixture, so the 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -38,8 +40,16 @@ def minilm_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm_bundle(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Path:
-    """All four variants of the real MiniLM, each passing its default parity bar at export."""
+    """All four variants of the real MiniLM, each passing its default parity bar at export.
+
+    For quick local runs, LAYERWISE_TEST_MINILM_BUNDLE names an already exported bundle to copy
+    instead (CI never sets it: there the export itself is under test)."""
     logging.getLogger("layerwise").setLevel(logging.WARNING)
+    given = os.environ.get("LAYERWISE_TEST_MINILM_BUNDLE")
+    if given:
+        copy = tmp_path_factory.mktemp("bundles") / "minilm"
+        shutil.copytree(given, copy)
+        return copy
     return layerwise.export(str(minilm_dir), tmp_path_factory.mktemp("bundles") / "minilm")
 
 

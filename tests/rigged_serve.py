@@ -22,6 +22,7 @@ import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,16 @@ GATE_WAIT_S = 60.0
 
 
 class Rig:
-    """An Encoder stand-in: runs are logged to ``runs`` as they start, wait for the gate file, sleep ``delay`` s,
+    """An Encoder stand-in: each run is recorded (``record(texts)``) as it starts, waits (``wait()``), sleeps ``delay`` s,
     and NAN_TEXT, FAIL_TEXT and BUG_TEXT come out as NaN, fail as the runtime does, or hit a bug."""
 
-    def __init__(self, encoder: Any, delay: float = 0.0, gate: str | None = None, runs: str | None = None) -> None:
+    def __init__(
+        self, encoder: Any, delay: float = 0.0, wait: Callable[[], None] | None = None, record: Callable[[list[str]], None] | None = None
+    ) -> None:
         self._encoder = encoder
         self._delay = delay
-        self._gate = Path(gate) if gate else None
-        self._runs = Path(runs) if runs else None
+        self._wait = wait
+        self._record = record
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._encoder, name)
@@ -54,11 +57,10 @@ class Rig:
         from layerwise.runtime.errors import NonFiniteOutputError
 
         texts = list(getattr(inputs, "texts", inputs))  # Tokenized and Windows carry their texts
-        if self._runs is not None:
-            with open(self._runs, "a") as log:
-                log.write(json.dumps(texts) + "\n")
-        if self._gate is not None:
-            wait_for_file(self._gate, "the test never opened the gate")
+        if self._record is not None:
+            self._record(texts)
+        if self._wait is not None:
+            self._wait()
         time.sleep(self._delay)
         if FAIL_TEXT in texts:
             raise NonFiniteOutputError(f"variant 'fp32' produced NaN or Inf at layer 1 for text {texts.index(FAIL_TEXT)}")
@@ -69,6 +71,17 @@ class Rig:
             if text == NAN_TEXT:
                 output[row][...] = float("nan")
         return output
+
+
+def file_rig(encoder: Any, delay: float, gate: str | None, runs: str | None) -> Rig:
+    """A Rig whose runs wait for the ``gate`` file and are appended to the ``runs`` file, one JSON line each."""
+
+    def record(texts: list[str]) -> None:
+        with open(str(runs), "a") as log:
+            log.write(json.dumps(texts) + "\n")
+
+    wait = (lambda: wait_for_file(Path(str(gate)), "the test never opened the gate")) if gate else None
+    return Rig(encoder, delay, wait, record if runs else None)
 
 
 def wait_for_file(path: Path, why: str) -> None:
@@ -100,7 +113,7 @@ def rig_loader(rig: dict[str, Any]) -> None:
     def load(*args: Any, **kwargs: Any) -> Rig:
         if rig.get("load_gate"):
             wait_for_file(Path(rig["load_gate"]), "the test never let the model load")
-        return Rig(real_load(*args, **kwargs), float(rig.get("delay", 0.0)), rig.get("gate"), rig.get("runs"))
+        return file_rig(real_load(*args, **kwargs), float(rig.get("delay", 0.0)), rig.get("gate"), rig.get("runs"))
 
     runtime.load = layerwise.load = load  # type: ignore[assignment]
     if "layerwise.server.app" in sys.modules:  # imported before the patch: it holds the real load by name

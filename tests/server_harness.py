@@ -21,54 +21,32 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
+import pytest
 from tokenizers import Tokenizer
 
 import layerwise
-from layerwise.runtime import Tokenized
-from layerwise.runtime.errors import NonFiniteOutputError
 from layerwise.server.app import Server, server_for
 from layerwise.server.settings import Settings
 
-from .rigged_serve import BUG_TEXT, FAIL_TEXT, NAN_TEXT
+from .rigged_serve import BUG_TEXT, FAIL_TEXT, GATE_WAIT_S, NAN_TEXT, Rig
 
-__all__ = ["BUG_TEXT", "FAIL_TEXT", "NAN_TEXT", "Rigged", "Running", "cpu_loader", "serving", "untruncated_tokens"]
+__all__ = [
+    "BUG_TEXT", "FAIL_TEXT", "NAN_TEXT", "Rigged", "Running", "cpu_loader", "encoder", "running", "serving", "untruncated_tokens", "url",
+]
 
 
-class Rigged:
-    """An Encoder stand-in: runs wait for ``gate``, sleep ``delay`` s, and rig NAN_TEXT, FAIL_TEXT and BUG_TEXT."""
+class Rigged(Rig):
+    """rigged_serve's Rig in this process: runs are kept in ``runs`` and wait while ``gate`` is clear."""
 
     def __init__(self, encoder: Any, delay: float = 0.0) -> None:
-        self._encoder = encoder
-        self.delay = delay
         self.gate = threading.Event()
         self.gate.set()
         self.runs: list[list[str]] = []
+        super().__init__(encoder, delay, wait=self._wait, record=self.runs.append)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._encoder, name)
-
-    def embed(self, inputs: Any, **options: Any) -> Any:
-        return self._rigged(self._encoder.embed, inputs, options)
-
-    def embed_tokens(self, inputs: Any, **options: Any) -> Any:
-        return self._rigged(self._encoder.embed_tokens, inputs, options)
-
-    def _rigged(self, embed: Any, inputs: Any, options: dict[str, Any]) -> Any:
-        if not self.gate.wait(timeout=60):
+    def _wait(self) -> None:
+        if not self.gate.wait(timeout=GATE_WAIT_S):
             raise TimeoutError("the test never opened the gate")
-        time.sleep(self.delay)
-        texts = inputs.texts if isinstance(inputs, Tokenized) else list(inputs)
-        self.runs.append(texts)
-        if FAIL_TEXT in texts:
-            raise NonFiniteOutputError(f"variant 'fp32' produced NaN or Inf at layer 1 for text {texts.index(FAIL_TEXT)}")
-        if BUG_TEXT in texts:
-            raise RuntimeError("internal detail that must stay in the log")
-        output = embed(inputs, **options)
-        for row, text in enumerate(texts):
-            if text == NAN_TEXT:
-                output[row][...] = np.nan
-        return output
 
 
 @dataclass
@@ -93,6 +71,24 @@ def untruncated_tokens(bundle: Any, texts: list[str]) -> list[int]:
     """Token counts from the bundle's tokenizer.json by tokenizers itself: the reference for limits and usage."""
     tokenizer = Tokenizer.from_file(str(Path(bundle) / "tokenizer.json"))
     return [len(e.ids) for e in tokenizer.encode_batch(texts)]
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_bundle: Path) -> Any:
+    """The tiny bundle's Encoder, the tests' reference (a test module imports the fixture to use it)."""
+    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
+
+
+@pytest.fixture(scope="module")
+def running(tiny_bundle: Path) -> Iterator[Running]:
+    """A server for the tiny bundle with the default settings, one per test module that imports the fixture."""
+    with serving(tiny_bundle, threads=1) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def url(running: Running) -> str:
+    return running.url
 
 
 def cpu_loader(bundle: Any) -> Any:

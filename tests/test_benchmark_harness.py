@@ -10,18 +10,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import all_layers, batching, gpu, long_docs, peers, report, run
 from benchmarks import models as bench_models
+from benchmarks import report, run
 from benchmarks.common import real_sentences
+from benchmarks.jobs import all_layers, batching, gpu, long_docs, peers
+from benchmarks.jobs.peers_worker import choose, parse_args
 from benchmarks.models import MODELS, BenchModel, Shape, cpu_variants, model_facts, random_bert_bundle
 from benchmarks.peerkit.registry import PEERS
 from benchmarks.peerkit.torch_peers import bf16_autocast_skip_reason
-from benchmarks.peers_worker import choose, parse_args
 from layerwise.commands.latency import measure_grid
 from layerwise.runtime import load
-from layerwise.runtime.batching import cpu_batch_tokens
-from layerwise.runtime.bench_hooks import batching as batching_hook
-from layerwise.runtime.bench_hooks import batching_settings
+from layerwise.runtime.batching import Batching, cpu_batch_tokens
 from layerwise.runtime.cpu import describe
 from layerwise.runtime.manifest import read_manifest
 
@@ -92,9 +91,9 @@ def test_long_docs_job_runs_the_same_windows_as_pytorch_and_renders(tiny_bert, t
 
 def test_batching_job_measures_every_configuration_and_restores_the_defaults(tiny_bundle):
     encoder = load(tiny_bundle, provider="cpu", threads=2)
-    with batching_hook(encoder, 256, side_by_side=False):
-        assert batching_settings(encoder) == (256, 1)
-    assert batching_settings(encoder) == (cpu_batch_tokens(encoder.info.cpu), 2)
+    with encoder.use_batching(Batching(256, 1)):
+        assert (encoder.batching.max_tokens, encoder.batching.side_by_side) == (256, 1)
+    assert (encoder.batching.max_tokens, encoder.batching.side_by_side) == (cpu_batch_tokens(encoder.info.cpu), 2)
 
     sentences = [f"sentence number {i} about cats and dogs" for i in range(64)]
     job = batching.run(str(tiny_bundle), sentences, threads=2, repeats=1)

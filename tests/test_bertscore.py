@@ -2,7 +2,7 @@
 
 The package runs in its own venv (benchmarks/.venv-bertscore: it needs transformers < 4.58, this
 venv has 5.x), built by benchmarks/bertscore_setup.sh (``make test`` runs it; the fixture below runs
-it too, a no-op once built), as a subprocess writing JSON (benchmarks/bertscore_worker.py), on the
+it too, a no-op once built), as a subprocess writing JSON (benchmarks/jobs/bertscore_worker.py), on the
 checkpoint folder the bundle was exported from (``model_type`` = that folder, ``num_layers=k``).
 """
 
@@ -74,7 +74,8 @@ def package(minilm_dir: Path, baseline_file: Path, tmp_path_factory: pytest.Temp
     work = tmp_path_factory.mktemp("bertscore")
     (work / "request.json").write_text(json.dumps({"model": str(minilm_dir), "runs": runs, "threads": 2}))
     subprocess.run(
-        [str(REFERENCE_PYTHON), str(ROOT / "benchmarks" / "bertscore_worker.py"), str(work / "request.json"), str(work / "result.json")],
+        [str(REFERENCE_PYTHON), str(ROOT / "benchmarks" / "jobs" / "bertscore_worker.py"), str(work / "request.json"),
+         str(work / "result.json")],  # fmt: skip
         check=True,
         timeout=1800,
     )
@@ -160,3 +161,38 @@ def test_hash_names_the_bundle_layer_idf_and_rescaling(minilm_bundle: Path, pack
     with layerwise.load(minilm_bundle, variant="fp32") as enc:
         result = bertscore(enc, ["a"], ["b"], layers=4, idf=True, baseline=baseline_file)
     assert result.hash.startswith(f"{minilm_bundle.name}_L4_idf_version=layerwise-") and "variant=fp32)-rescaled(baseline=" in result.hash
+
+
+
+def _score_command(bundle: Path, folder: Path, cands: list[str], reference_files: list[list[str]], *flags: str) -> np.ndarray:
+    """`layerwise score` (fp32) on line files as the package's CLI reads them: [P, R, F] per candidate."""
+    from layerwise.cli import main
+
+    (folder / "c.txt").write_text("\n".join(cands) + "\n")
+    paths = []
+    for k, lines in enumerate(reference_files):
+        paths.append(folder / f"r{k}.txt")
+        paths[-1].write_text("\n".join(lines) + "\n")
+    args = ["-q", "score", str(bundle), "--variant", "fp32", "--candidates", str(folder / "c.txt"), "--references", *map(str, paths)]
+    assert main([*args, *flags, "--output", str(folder / "s.json")]) == 0
+    written = json.loads((folder / "s.json").read_text())
+    return np.array([written["precision"][0], written["recall"][0], written["f1"][0]])
+
+
+REAL_PAIRS = 120  # the real sentence pairs of pairs(): line files cannot hold its edge texts (an empty line, a blank one)
+
+
+@pytest.mark.parametrize("layer", [2, 4])
+def test_the_score_command_gives_the_packages_numbers(minilm_bundle: Path, package: dict, tmp_path: Path, layer: int) -> None:
+    cands, refs, _ = pairs()
+    got = _score_command(minilm_bundle, tmp_path, cands[:REAL_PAIRS], [refs[:REAL_PAIRS]], "--layers", str(layer))
+    assert np.abs(got - theirs(package, f"L{layer}")[:, :REAL_PAIRS]).max() < BAR
+
+
+def test_the_score_command_with_several_reference_files_and_idf_is_the_python_api(minilm_bundle: Path, tmp_path: Path) -> None:
+    cands, _, several = pairs()
+    cands, several = cands[:REAL_PAIRS], several[:REAL_PAIRS]
+    got = _score_command(minilm_bundle, tmp_path, cands, [[g[0] for g in several], [g[1] for g in several]], "--layers", "4", "--idf")
+    with layerwise.load(minilm_bundle, variant="fp32") as enc:
+        api = enc.bertscore(cands, several, 4, idf=True)
+    np.testing.assert_array_equal(got, np.stack([api.precision, api.recall, api.f1]))

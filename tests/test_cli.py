@@ -77,15 +77,15 @@ def test_embed_jsonl_input_to_jsonl_and_tokens_to_npz(tiny_bundle, tmp_path, mon
         (["embed", "{bundle}", "x", "--no-truncate", "--overflow", "chunk"], "error: --no-truncate is --overflow error: pass one of them"),
         (
             ["embed", "{bundle}", "x", "--stride", "8"],
-            "error: --stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it",
+            "error: --stride applies to --overflow chunk only (the overlap of its windows): pass --overflow chunk with it",
         ),
         (
             ["embed", "{bundle}", "x", "--overflow", "chunk", "--stride", "500"],
-            "error: --stride must be from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must "
+            "error: --stride must be an int from 0 to 125 (windows hold 126 tokens besides the special ones, and consecutive windows must "
             "advance), got 500; pass a smaller --stride or a larger --max-length\n",
         ),
-        (["embed", "{bundle}", "x", "--max-length", "1"], "error: --max-length must be from 2 to the model maximum 128, got 1\n"),
-        (["embed", "{bundle}", "x", "--batch-size", "0"], "error: --batch-size must be at least 1, got 0\n"),
+        (["embed", "{bundle}", "x", "--max-length", "1"], "error: --max-length must be an int from 2 to the model maximum 128, got 1\n"),
+        (["embed", "{bundle}", "x", "--batch-size", "0"], "error: --batch-size must be a positive int, got 0\n"),
         (
             ["verify", "{bundle}", "--texts", "0"],
             "error: --texts is how many reference texts to check, at least 1, got 0; leave it out to check them all\n",
@@ -205,18 +205,18 @@ def test_more_than_a_chunk_of_texts_is_refused_or_warned_about_by_its_index_amon
     from tokenizers import Tokenizer
 
     tokens = len(Tokenizer.from_file(str(tiny_bundle / "tokenizer.json")).encode(LONG_TEXT).ids)
-    assert main([*common, "--no-truncate"]) == 2
+    assert main([*common, "--overflow", "error"]) == 2
     err = capsys.readouterr().err
     assert err == (
-        f"error: text 1049 has {tokens} tokens, more than the maximum 128 (1 of 1100 texts too long); "
-        "pass --overflow truncate to cut them, --overflow chunk to embed them whole, or shorten them\n"
+        f"error: text 1049 has {tokens} tokens, more than --max-length 128 (1 of 1100 text(s) too long); "
+        "pass --overflow truncate to cut them, --overflow chunk to embed them whole as windows, or shorten them\n"
     )  # and no progress bar: nothing ran
     assert not out.exists()
     assert main(common) == 0
     assert "1024/1100 texts" in capsys.readouterr().err
     assert caplog.messages == [
         "warning: 1 of 1100 texts were longer than 128 tokens and were cut (first: text 1049); "
-        "--overflow truncate cuts without this warning, --overflow error refuses them, --overflow chunk embeds them whole"
+        "--overflow chunk embeds them whole, --overflow error refuses them, --overflow truncate cuts without this warning"
     ]
     want = layerwise.load(tiny_bundle, provider="cpu").embed(texts, layers=-1, truncate=True)
     np.testing.assert_allclose(np.load(out), want, atol=1e-5)
@@ -228,13 +228,14 @@ def test_an_error_inside_a_later_chunk_names_the_text_among_all(monkeypatch):
 
     def embed(start: int, end: int) -> list[int]:
         if start > 0:
-            raise InputError("text 3 'x' cannot be encoded; fix text 3")
+            raise InputError("{text} 'x' cannot be encoded; fix {text}", index=3)
         return list(range(start, end))
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     with pytest.raises(InputError) as caught:
         _in_chunks(embed, CHUNK + 10)
-    assert str(caught.value) == f"text {CHUNK + 3} 'x' cannot be encoded; fix text 3"
+    assert caught.value.index == CHUNK + 3  # a field, not a rewritten message
+    assert str(caught.value) == f"text {CHUNK + 3} 'x' cannot be encoded; fix text {CHUNK + 3}"
 
 
 def test_inspect_accepts_the_manifest_path(tiny_bundle, capsys):

@@ -91,11 +91,10 @@ def test_cpu_batches_are_capped_by_the_families_measured_value(tiny_bundle, monk
     import layerwise
     from layerwise.runtime import encoder as encoder_module
     from layerwise.runtime.batching import BATCH_TOKENS_CPU, cpu_batch_tokens
-    from layerwise.runtime.bench_hooks import batching_settings
 
     monkeypatch.setattr(encoder_module, "describe_cpu", lambda: {"cpu_family": family})
     encoder = layerwise.load(tiny_bundle, variant="fp32", provider="cpu", threads=2)
-    assert (encoder.info.cpu, batching_settings(encoder)[0], cpu_batch_tokens(family)) == (family, cap, cap)
+    assert (encoder.info.cpu, encoder.batching.max_tokens, cpu_batch_tokens(family)) == (family, cap, cap)
     texts = ["word " * 40] * 16  # 42 tokens each: 6 per batch under cap 256, 12 under 512
     encoder.embed(texts, layers=-1, batch_size=32)
     assert encoder.last_stats.batches == -(-16 // (cap // 42)) and cap // 42 < 32 and BATCH_TOKENS_CPU == 512

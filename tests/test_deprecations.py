@@ -57,6 +57,6 @@ def test_tokenize_takes_overflow_and_warns_on_truncate(encoder):
 
 def test_the_truncation_warning_names_overflow(encoder):
     with pytest.warns(
-        UserWarning, match=r"pass overflow='error' to get an error instead, or overflow='truncate' to cut without this warning"
+        UserWarning, match=r"pass overflow='chunk' to embed them whole as windows, overflow='error' to get an error instead"
     ):
         encoder.embed([LONG], max_length=16)

@@ -143,7 +143,7 @@ def test_plain_text_and_combined_column(minilm_bundle, tmp_path):
 def test_bad_option_fails_before_the_output_folder_is_created(minilm_bundle, tmp_path, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", sentences(2))
     assert extract(minilm_bundle, source, tmp_path / "out", "--max-length", "9999") == 2
-    assert "max_length must be an int from 2 to the model maximum 512, got 9999" in capsys.readouterr().err
+    assert "--max-length must be an int from 2 to the model maximum 512, got 9999" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -181,3 +181,25 @@ def test_bad_overflow_options_fail_before_the_output_exists(minilm_bundle, corpu
     assert extract(minilm_bundle, folder / "a.jsonl", tmp_path / "out", *flags) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_second_run_on_a_locked_folder_stops_at_once_and_no_lock_file_is_left(tiny_bundle, tmp_path, capsys):
+    import fcntl
+    import os
+
+    source = tmp_path / "in.txt"
+    source.write_text("one text\nanother\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    fd = os.open(out, os.O_RDONLY)  # as a run in progress holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        assert extract(tiny_bundle, source, out) == 2
+        assert (
+            capsys.readouterr().err
+            == f"error: another layerwise extract is writing to {str(out)!r}; wait for it or pass another --output\n"
+        )
+    finally:
+        os.close(fd)
+    assert extract(tiny_bundle, source, out) == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith("part-")) == ["_layerwise_extract.json"]

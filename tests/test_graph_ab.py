@@ -1,4 +1,4 @@
-"""benchmarks/graph_ab.py: each change rewrites what it says and nothing else, and the table runs end to end."""
+"""benchmarks/experiments/graph_ab.py: each change rewrites what it says and nothing else, and the table runs end to end."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import onnx
 import pytest
 
 import layerwise
-from benchmarks import common, graph_ab
+from benchmarks import common
 from benchmarks.common import machine
+from benchmarks.experiments import graph_ab
 from layerwise.runtime.manifest import read_manifest
 
 TEXTS = ["The quick brown fox jumps over the lazy dog.", "Hidden states of every layer.", "a"]

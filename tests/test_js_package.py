@@ -1,10 +1,11 @@
 """The JavaScript package (js/, npm name ``layerwise``) against this Python runtime.
 
-Runs ``node --test`` in js/ on the session's real MiniLM bundle: vectors in Node
-(onnxruntime-node) and in headless Chromium (onnxruntime-web) must equal the Python
-runtime's, which the JS tests compute at test time through js/test/python_reference.py.
-Then js/test/families.test.js on a RoBERTa-style bundle (no token types, byte-level BPE) and
-an XLM-R-style one (Unigram), small random models from tests/families_random.py.
+Runs ``node --test`` in js/ on the session's real MiniLM bundle: vectors (the scalar mix
+included), BERTScore and MaxSim in Node (onnxruntime-node) and in headless Chromium
+(onnxruntime-web) must equal the Python runtime's, which the JS tests compute at test time
+through js/test/python_reference.py, and errors must read as Python's. Then
+js/test/families.test.js on a RoBERTa-style bundle (no token types, byte-level BPE) and an
+XLM-R-style one (Unigram), small random models from tests/families_random.py.
 """
 
 from __future__ import annotations

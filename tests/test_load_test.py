@@ -1,4 +1,4 @@
-"""The server load test and soak harnesses (benchmarks/load_test.py, benchmarks/soak_server.py,
+"""The server load test and soak harnesses (benchmarks/server_load/load_test.py, benchmarks/server_load/soak_server.py,
 benchmarks/server_load/): wrk's requests file and output, the figures, the results files, the short
 soak against the real ``layerwise serve`` process. Speed is never asserted."""
 
@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import load_test, soak_server
-from benchmarks.server_load import report, wrk
+from benchmarks.server_load import load_test, report, soak_server, wrk
 from benchmarks.server_load.infinity_model import quantization_family
 
 needs_wrk = pytest.mark.skipif(

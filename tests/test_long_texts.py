@@ -118,7 +118,7 @@ def test_bad_stride_is_an_error_naming_the_allowed_range(fp32, stride):
 
 
 def test_overflow_choices_and_their_errors(fp32):
-    with pytest.raises(InputError, match="stride applies to overflow=\"chunk\" only"):
+    with pytest.raises(InputError, match="stride applies to overflow='chunk' only"):
         fp32.embed(SHORT, stride=8)
     with pytest.raises(InputError, match="pass overflow or truncate, not both"):
         fp32.embed(SHORT, overflow="chunk", truncate=True)

@@ -95,7 +95,7 @@ def test_long_documents_are_cut_or_scored_whole(tiny: layerwise.Encoder) -> None
     ("query", "documents", "options", "error", "message"),
     [
         ("q", [], {}, InputError, "no documents were given"),
-        ("q", ["d"], {"layers": [0, 1]}, InputError, r"MaxSim over several layers \(\[0, 1\]\) needs combine="),
+        ("q", ["d"], {"layers": [0, 1]}, InputError, r"MaxSim over several layers \(\[0, 1\]\) needs combine 'concat'"),
         ("q", ["d"], {"layers": 7}, InputError, "layer 7 does not exist"),
         (["q"], ["d"], {}, TypeError, "query must be a str"),
         ("q", ["d", "\ud800"], {}, InputError, "document 1 holds the lone surrogate"),

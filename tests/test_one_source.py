@@ -58,14 +58,15 @@ def test_serve_flags_take_the_server_settings_defaults():
 def test_one_batch_size_default_for_every_entry_point():
     import inspect
 
-    from layerwise.extract.parts import ExtractOptions
-    from layerwise.runtime import Encoder
+    from layerwise.ray.embedder import Embedder
+    from layerwise.runtime import EmbedOptions, Encoder
     from layerwise.runtime.options import BATCH_SIZE
 
     signatures = [inspect.signature(getattr(Encoder, name)) for name in ("embed", "embed_tokens", "embed_spans")]
-    assert [s.parameters["batch_size"].default for s in signatures] == [BATCH_SIZE] * 3
-    assert ExtractOptions.__dataclass_fields__["batch_size"].default == BATCH_SIZE
-    for verb in (["embed", "b"], ["extract", "b", "--input", "i", "--output", "o"]):
+    signatures.append(inspect.signature(Embedder.__init__))
+    assert [s.parameters["batch_size"].default for s in signatures] == [BATCH_SIZE] * 4
+    assert EmbedOptions().batch_size == BATCH_SIZE
+    for verb in (["embed", "b"], ["extract", "b", "--input", "i", "--output", "o"], ["probe", "b", "d.csv"]):
         assert build_parser().parse_args(verb).batch_size == BATCH_SIZE
 def test_the_export_page_family_table_is_the_exporters_family_table():
     """docs/export.md 'Encoder families' lists exactly exporter/families.py's families, names and test kind."""

@@ -8,10 +8,10 @@ import pytest
 
 import layerwise
 from benchmarks.common import cosine
+from benchmarks.jobs.peers_worker import choose, parse_args
 from benchmarks.peerkit.base import Context
 from benchmarks.peerkit.ort_peer import build_onnxruntime
 from benchmarks.peerkit.torch_peers import build_pytorch
-from benchmarks.peers_worker import choose, parse_args
 
 TEXTS = ["Hello, world!", "A much longer sentence that needs more tokens than the first one does.", "", "Call me Ishmael."]
 
@@ -36,7 +36,8 @@ def test_the_table_refuses_unknown_peers_and_jobs_a_peer_cannot_do(tmp_path):
         errors["ctranslate2-int8"]
         == "cannot do job 'all_layers' (peers that can: onnxruntime-fp32, openvino-fp32, openvino-default, openvino-int8)"
     )
-    assert errors["pytorch-sorted"].startswith("cannot do job 'all_layers'")  # the all-layers PyTorch loops run in benchmarks/all_layers.py
+    # the all-layers PyTorch loops run in benchmarks/jobs/all_layers.py
+    assert errors["pytorch-sorted"].startswith("cannot do job 'all_layers'")
 
 
 @pytest.mark.parametrize("job", ["all_layers", "last_layer"])

@@ -22,24 +22,38 @@ ERRORS = [
 
 
 def test_public_names_are_exactly_these():
-    assert sorted(layerwise.__all__) == sorted([*ERRORS, "Encoder", "TruncationWarning", "__version__", "export", "load"])
+    assert sorted(layerwise.__all__) == sorted([*ERRORS, "EmbedOptions", "Encoder", "TruncationWarning", "__version__", "export", "load"])
     assert sorted(
         n
         for n in dir(layerwise)
-        if not n.startswith("_")
-        and n not in {"annotations", "Path", "Sequence"}
-        and not isinstance(getattr(layerwise, n), type(sys))
-    ) == sorted([*ERRORS, "Encoder", "TruncationWarning", "export", "load"])
+        if not n.startswith("_") and n not in {"annotations", "Any", "TYPE_CHECKING"} and not isinstance(getattr(layerwise, n), type(sys))
+    ) == sorted([*ERRORS, "EmbedOptions", "Encoder", "TruncationWarning", "export", "load"])
 
 
 def test_runtime_and_exporter_surfaces_are_pinned():
     assert sorted(layerwise.runtime.__all__) == [
-        "BundleError", "EmbedStats", "Encoder", "EncoderInfo", "InputError", "LayerwiseError",
+        "Batch", "Batching", "BundleError", "EmbedOptions", "EmbedStats", "Encoder", "EncoderInfo", "Engine", "InputError",
+        "LayerwiseError",
         "NonFiniteOutputError", "ProviderError", "TokenAlignment", "Tokenized", "TruncationWarning", "VerifyReport", "Windows", "load",
     ]  # fmt: skip
     assert sorted(layerwise.exporter.__all__) == ["ExportError", "FusionError", "ParityError", "export"]
     for module in (layerwise, layerwise.runtime, layerwise.exporter):
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
+
+
+def test_the_encoder_and_engine_methods_are_pinned():
+    """What code outside the runtime may call: the Encoder's API and, below ``embed``, the Engine's (for measuring)."""
+
+    def public(cls: type) -> list[str]:
+        return sorted(name for name in vars(cls) if not name.startswith("_"))
+
+    assert public(layerwise.runtime.Encoder) == [
+        "batching", "bertscore", "close", "embed", "embed_spans", "embed_tokens", "engine", "last_stats", "maxsim",
+        "token_offsets", "tokenize", "tokenizer", "use_batching", "verify",
+    ]  # fmt: skip
+    assert public(layerwise.runtime.Engine) == [
+        "hidden_states", "manifest", "run", "session", "session_options", "tuned",
+    ]  # fmt: skip
 
 
 def test_every_error_is_importable_from_layerwise_and_is_a_layerwise_error():

@@ -78,6 +78,7 @@ NOT_RUN: dict[str, dict[str, str]] = {
             "a MiniLM export takes minutes here: tests/test_edge_bundle.py exports the same edge bundle",
     },
     "docs/javascript.md": {"cd js && ONNXRUNTIME_NODE_INSTALL=skip npm ci && cd ..": NPM_CI},
+    "docs/scores.md": {f"{SERVE}     # Ctrl-C stops it": SERVES},
     "docs/server.md": {
         f"{SERVE}      # 127.0.0.1 by default; --api-key KEY to require a bearer token; Ctrl-C stops it": SERVES,
         "layerwise serve bundles/all-MiniLM-L6-v2 --ray --replicas 2 --threads 1     # or --autoscale 1..8; Ctrl-C stops":
@@ -97,6 +98,7 @@ WITH_SERVER = {
         "curl -s localhost:8080/embed -H 'content-type: application/json' -d '{\"inputs\": [\"my own sentence\"]}'",
         "from openai import OpenAI",
     },
+    "docs/scores.md": {"print(InferenceClient(model=\"http://127.0.0.1:8080/similarity\").sentence_similarity("},
     "docs/server.md": {
         "curl -s localhost:8080/embed -H 'content-type: application/json' -d '{\"inputs\": [\"first text\", \"second\"]}'",
         "from huggingface_hub import InferenceClient   # what LangChain's and LlamaIndex's HF embeddings call",

@@ -9,7 +9,7 @@ import onnx
 import onnxruntime as ort
 from onnx import numpy_helper
 
-from benchmarks.roofline import _matmul_graph, flops_per_token, int8_kernel_form
+from benchmarks.jobs.roofline import _matmul_graph, flops_per_token, int8_kernel_form
 
 
 def test_int8_variant_ceiling_is_the_variants_call_with_7_bit_weights_and_computes_it():

@@ -56,7 +56,7 @@ def test_long_texts_are_truncated_counted_and_warned_about(encoder):
 
 
 def test_truncate_false_names_the_first_offending_text_and_its_tokens(encoder):
-    with pytest.raises(InputError, match=r"text 1 has 702 tokens, more than max_length 512 \(1 text\(s\) too long\)"):
+    with pytest.raises(InputError, match=r"text 1 has 702 tokens, more than max_length 512 \(1 of 2 text\(s\) too long\)"):
         encoder.embed(["fine", LONG], truncate=False)
     with pytest.raises(InputError, match=r"text 0 has 5 tokens, more than max_length 4"):
         encoder.embed(["a b c"], max_length=4, truncate=False)
@@ -103,7 +103,7 @@ def test_max_length_cuts_tokens(encoder):
         ({"layers": "last"}, "layers must be 'all', an int or a list of ints, got 'last'"),
         ({"layers": [1.5]}, r"layers must hold ints, got 1.5"),
         ({"pool": "sum"}, "pool must be one of mean, max, cls, none, got 'sum'"),
-        ({"combine": "stack"}, "combine must be one of None, 'concat', 'sum', 'mean', got 'stack'"),
+        ({"combine": "stack"}, "combine must be one of None, 'concat', 'sum', 'mean', 'scalar_mix', got 'stack'"),
         ({"batch_size": 0}, "batch_size must be a positive int, got 0"),
     ],
 )
@@ -174,7 +174,7 @@ def test_auto_falls_back_to_the_cpu_and_says_why_when_cuda_cannot_run(minilm_bun
 
 @pytest.mark.parametrize(("kwargs", "error", "message"), [
     ({"provider": "tpu"}, ProviderError, "provider must be 'auto', 'cpu' or 'cuda', got 'tpu'"),
-    ({"threads": 0}, InputError, "threads must be a positive int or None, got 0"),
+    ({"threads": 0}, InputError, "threads must be a positive int, got 0 \\(leave it out for one per physical core\\)"),
 ])  # fmt: skip
 def test_bad_load_options(minilm_bundle, kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -10,7 +10,7 @@ import torch
 
 import layerwise
 from layerwise.exporter.texts import PARITY_TEXTS, corpus_sentences
-from layerwise.runtime.bench_hooks import batching, graph_outputs
+from layerwise.runtime.batching import Batching
 
 TEXTS = list(PARITY_TEXTS[:10]) + corpus_sentences(22, skip=1500)
 LAYER_CHOICES = ["all", -1, 3, [0, -1], [-4, -3, -2, -1]]
@@ -79,7 +79,7 @@ def test_cut_graph_gives_the_full_graphs_values(minilm_bundle, variant):
     full = encoder.embed(TEXTS, layers="all")
     for k in range(6):
         np.testing.assert_allclose(encoder.embed(TEXTS, layers=k)[:, 0], full[:, k], atol=1e-5, rtol=0)
-        assert len(graph_outputs(encoder, k)) == k + 1  # a cut graph, not the full one
+        assert len(encoder.engine.session(k).get_outputs()) == k + 1  # a cut graph, not the full one
     np.testing.assert_allclose(encoder.embed(TEXTS, layers=[2, 0, 2])[:, 0], full[:, 2], atol=1e-5, rtol=0)
 
 
@@ -90,7 +90,7 @@ def test_length_sorting_restores_the_callers_order_and_batch_equals_single(fp32)
     np.testing.assert_allclose(batched, single, atol=1e-5, rtol=0)
     stats = fp32.last_stats
     assert stats.texts == 1 and stats.batches == 1
-    with batching(fp32, None, side_by_side=True):  # no padded-token cap (it differs by CPU family): batch_size alone
+    with fp32.use_batching(Batching(None, 2)):  # no padded-token cap (it differs by CPU family): batch_size alone
         fp32.embed(texts, batch_size=4)
     assert fp32.last_stats.batches == -(-len(texts) // 4) and fp32.last_stats.padded_tokens >= fp32.last_stats.tokens
 
@@ -127,8 +127,6 @@ def test_batches_are_length_sorted_and_capped_by_texts_and_tokens():
 def test_a_small_call_runs_side_by_side_on_two_threads_with_the_same_vectors(minilm_bundle):
     """Four short sentences fit one batch; on 2 threads they run as 2 batches side by side, with the
     vectors of one batch on intra-op threads."""
-    from layerwise.runtime.batching import Batching
-
     encoder = layerwise.load(minilm_bundle, variant="fp32", provider="cpu", threads=2)
     spread = encoder.embed(TEXTS[:4], layers=[0, 6])
     assert encoder.last_stats.batches == 2

@@ -11,22 +11,12 @@ import numpy as np
 import openai
 import pytest
 
-import layerwise
+from . import server_harness
+from .server_harness import untruncated_tokens
 
-from .server_harness import serving, untruncated_tokens
+encoder, running, url = server_harness.encoder, server_harness.running, server_harness.url  # module fixtures
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "a much longer sentence about encoders, tokens and their many layers"]
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_bundle):
-    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def url(tiny_bundle):
-    with serving(tiny_bundle, threads=1) as running:
-        yield running.url
 
 
 def _post(url: str, body: dict, **kwargs) -> httpx.Response:
@@ -225,12 +215,49 @@ def test_a_chunked_document_over_the_request_token_limit_gets_413_naming_its_tok
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ({"overflow": "chunk", "stride": 126}, "stride must be an int from 0 to 125"),
-        ({"stride": 8}, 'stride applies to overflow=\\"chunk\\" only'),
+        ({"overflow": "chunk", "stride": 126}, "`stride` must be an integer from 0 to 125"),
+        ({"stride": 8}, '`stride` applies to \\"overflow\\": \\"chunk\\" only'),
         ({"overflow": "chunk", "truncate": True}, "send `overflow` or `truncate`, not both"),
-        ({"overflow": "split"}, "overflow must be one of 'truncate', 'error', 'chunk'"),
+        ({"overflow": "split"}, "`overflow` must be 'truncate', 'error' or 'chunk', got 'split'"),
     ],
 )
 def test_bad_chunking_options_get_422_naming_the_fix(url, body, message):
     response = httpx.post(f"{url}/embed", json={"inputs": LONG_TEXT, **body})
     assert response.status_code == 422 and message in response.text, response.text
+
+
+def test_scalar_mix_gives_the_runtimes_weighted_layers_on_both_routes(url, encoder):
+    mix = {"layers": [0, -1], "combine": "scalar_mix", "weights": [0.5, -1.0], "gamma": 2.0}
+    want = encoder.embed(TEXTS, layers=[0, -1], combine="scalar_mix", weights=[0.5, -1.0], gamma=2.0)
+    got = np.array(_post(url, {"inputs": TEXTS, **mix, "normalize": False}).json(), dtype=np.float32)
+    assert got.shape == (3, 64)
+    np.testing.assert_array_equal(got, want)
+    response = httpx.post(f"{url}/v1/embeddings", json={"input": TEXTS, **mix, "normalize": False, "encoding_format": "float"})
+    np.testing.assert_array_equal(np.array([row["embedding"] for row in response.json()["data"]], dtype=np.float32), want)
+
+
+def test_dimensions_may_name_a_concatenations_whole_width(url):
+    body = {"input": "x", "layers": "all", "combine": "concat", "dimensions": 128, "encoding_format": "float"}
+    response = httpx.post(f"{url}/v1/embeddings", json=body)
+    assert response.status_code == 200 and len(response.json()["data"][0]["embedding"]) == 128
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"combine": "scalar_mix"}, '"combine": "scalar_mix" needs `weights`, one number per chosen layer'),
+        ({"weights": [1.0]}, '`weights` and `gamma` are the parameters of "combine": "scalar_mix": pass it with them, or leave them out'),
+        (
+            {"layers": [0, 1], "combine": "scalar_mix", "weights": [1.0]},
+            "`weights` has 1 numbers but 2 layers are chosen: give one weight per layer, in the order of `layers`",
+        ),
+        ({"combine": "scalar_mix", "weights": [1.0], "gamma": 1e7}, "`gamma` must be at most 1000000.0, got 10000000.0"),
+        (
+            {"layers": [0, 1, 1], "combine": "scalar_mix", "weights": [1.0, 1.0, 1.0]},
+            "`combine` 'scalar_mix' weighs at most 2 layers (this model's hidden states), got a list of 3",
+        ),
+    ],
+)
+def test_bad_scalar_mix_options_get_422_naming_the_fix(url, body, message):
+    response = httpx.post(f"{url}/embed", json={"inputs": "x", **body})
+    assert (response.status_code, response.json()) == (422, {"error": message, "error_type": "validation"})

@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from layerwise.cli import build_parser
-from layerwise.server.settings import Settings, settings_from_args
+from layerwise.commands.serve import settings_from_args
+from layerwise.server.settings import Settings
 
 from .server_harness import serving
 

@@ -10,9 +10,10 @@ import httpx
 import numpy as np
 import pytest
 
-import layerwise
-
+from . import server_harness
 from .server_harness import FAIL_TEXT, Rigged, serving
+
+encoder = server_harness.encoder  # a module fixture
 
 WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
 
@@ -20,11 +21,6 @@ WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".spl
 def _texts(i: int) -> list[str]:
     """1 to 4 distinct texts of varied length for client ``i``."""
     return [" ".join(WORDS[(i + j) % len(WORDS) :][: 1 + (i * 7 + j) % 11]) + f" client {i}" for j in range(1 + i % 4)]
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_bundle):
-    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
 
 
 @pytest.fixture

@@ -6,25 +6,13 @@ from __future__ import annotations
 import httpx
 import numpy as np
 import openai
-import pytest
 from huggingface_hub import InferenceClient
 
-import layerwise
+from . import server_harness
 
-from .server_harness import serving
+encoder, running, url = server_harness.encoder, server_harness.running, server_harness.url  # module fixtures
 
 TEXTS = ["hello", "Layers of meaning"]
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_bundle):
-    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def url(tiny_bundle):
-    with serving(tiny_bundle, threads=1) as running:
-        yield running.url
 
 
 def _pooled(encoder, texts):

@@ -16,12 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-import layerwise
 from layerwise.runtime import InputError
 
+from . import server_harness
 from .rigged_serve import BUG_TEXT
 from .server_process import ServerProcess, serve_process
 
+encoder = server_harness.encoder  # a module fixture
 SURROGATE = '{"inputs": ["fine", "\\ud800 lone"]}'  # JSON's escape: json.loads gives a str tokenizers refuses
 
 
@@ -76,11 +77,6 @@ def _sockets(server: ServerProcess) -> int:
         except FileNotFoundError:  # closed meanwhile
             pass
     return count
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_bundle):
-    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
 
 
 @pytest.fixture(scope="module")

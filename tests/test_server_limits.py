@@ -33,7 +33,7 @@ def url(tiny_bundle):
 @pytest.fixture(scope="module")
 def small(tiny_bundle):
     """A rigged server with small limits: 1,000-byte bodies, 2 requests at once, 1,000 floats of JSON."""
-    rig = {"gate": True, "patch": {"layerwise.server.pipeline.JSON_FLOAT_LIMIT": 1000}}
+    rig = {"gate": True, "patch": {"layerwise.server.embedding.JSON_FLOAT_LIMIT": 1000}}
     with serve_process(tiny_bundle, *SMALL_LIMITS, rig=rig) as server:
         yield server
 
@@ -70,9 +70,9 @@ def _error(response: httpx.Response, status: int, kind: str) -> str:
             "validation",
             "layer 3 does not exist: this model has hidden states 0..1 (0 is the embedding output), or -2..-1 counting from the end",
         ),
-        (b'{"inputs": "x", "layers": [true]}', 422, "validation", "layers must hold ints, got True"),
-        (b'{"inputs": "x", "pool": "avg"}', 422, "validation", "pool must be one of mean, max, cls, none, got 'avg'"),
-        (b'{"inputs": "x", "combine": "max"}', 422, "validation", "combine must be one of None, 'concat', 'sum', 'mean', got 'max'"),
+        (b'{"inputs": "x", "layers": [true]}', 422, "validation", "`layers` must hold integers, got true"),
+        (b'{"inputs": "x", "pool": "avg"}', 422, "validation", "`pool` must be 'mean', 'max', 'cls' or 'none', got 'avg'"),
+        (b'{"inputs": "x", "combine": "max"}', 422, "validation", "`combine` must be 'concat', 'sum', 'mean' or 'scalar_mix', got 'max'"),
         (b'{"inputs": "x", "combine": ["sum"]}', 422, "validation", "`combine` must be a string, got an array"),
         (
             b'{"inputs": "x", "truncation_direction": "up"}',
@@ -145,8 +145,8 @@ def test_too_long_text_is_413_naming_its_token_count_unless_truncate_is_on(url, 
     tokens = untruncated_tokens(tiny_bundle, [LONG_TEXT])[0]
     message = _error(httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT]}), 413, "validation")
     assert message == (
-        f"`inputs[1]` has {tokens} tokens, more than the model's maximum input length 128 (1 input(s) too long): "
-        'shorten it, or send "truncate": true to cut it to 128 tokens'
+        f"`inputs[1]` has {tokens} tokens, more than the model's maximum input length 128 (1 of 2 input(s) too long); "
+        'pass "overflow": "truncate" to cut them, "overflow": "chunk" to embed them whole as windows, or shorten them'
     )
     cut = httpx.post(f"{url}/embed", json={"inputs": ["short", LONG_TEXT], "truncate": True})
     assert cut.status_code == 200 and cut.headers["x-compute-tokens"] == str(3 + 128)

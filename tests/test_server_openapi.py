@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import httpx
 
-from .server_harness import serving
+from .server_harness import cpu_loader, serving
 
 EXAMPLES = 25  # per operation and phase: ~30 s on a busy 2-core machine
 SEED = 20
@@ -28,7 +29,7 @@ def test_schemathesis_finds_the_server_consistent_with_its_openapi_description(t
         result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert httpx.get(f"{running.url}/health").status_code == 200  # and it still serves
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "No issues found" in result.stdout and "14 passed" in result.stdout, result.stdout[-3000:]
+    assert "No issues found" in result.stdout and "17 passed" in result.stdout, result.stdout[-3000:]
 
 
 def test_the_description_names_the_models_limits(tiny_bundle):
@@ -45,3 +46,28 @@ def test_the_description_names_the_models_limits(tiny_bundle):
         "not": {"required": ["overflow", "truncate"], "properties": {"overflow": {"type": "string"}, "truncate": {"type": "boolean"}}}
     } in body["allOf"]
     assert "ignored" in spec["info"]["description"]
+    assert body["properties"]["stride"]["maximum"] == 125 and body["properties"]["pool"]["enum"] == ["mean", "max", "cls", "none", None]
+    openai = spec["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert openai["properties"]["pool"]["enum"] == ["mean", "max", "cls", None] and "input" in openai["required"]
+    by_count = next(rule["anyOf"] for rule in body["allOf"] if "anyOf" in rule and "layers" in rule["anyOf"][0]["properties"])
+    two_layers = next(way["anyOf"] for way in by_count if way["properties"]["layers"] == {"type": "array", "minItems": 2, "maxItems": 2})
+    one_weight_each = {"combine": {"enum": ["scalar_mix"]}, "weights": {"type": "array", "minItems": 2, "maxItems": 2}}
+    assert any(way["properties"].items() >= one_weight_each.items() for way in two_layers)
+    widths = [way["properties"]["dimensions"]["enum"] for way in two_layers if way["properties"]["combine"] == {"enum": ["concat"]}]
+    assert widths == [[64, 128, None]]
+
+
+def test_while_the_model_loads_the_description_leaves_its_bounds_out(tiny_bundle):
+    loading = threading.Event()
+
+    def load():
+        loading.wait(60)
+        return cpu_loader(tiny_bundle)()
+
+    with serving(tiny_bundle, loader=load, ready=False) as running:
+        spec = httpx.get(f"{running.url}/openapi.json").json()
+        loading.set()
+    body = spec["paths"]["/embed"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["layers"]["oneOf"][0] == {"type": "integer"}
+    assert body["properties"]["inputs"]["oneOf"][1]["items"] == {"type": "integer", "minimum": 0}
+    assert body["properties"]["inputs"]["oneOf"][2]["maxItems"] == 32 and "maximum" not in body["properties"]["stride"]

@@ -13,30 +13,16 @@ import pytest
 from huggingface_hub import AsyncInferenceClient, InferenceClient
 from tokenizers import Tokenizer
 
-import layerwise
+from layerwise.server import openai as openai_routes
+from layerwise.server import tei
 from layerwise.server.openapi import DOC_PATHS, OPENAPI_PATH
-from layerwise.server.schema import DECODE_FIELDS, EMBED_ALL_FIELDS, OPENAI_FIELDS, TEI_FIELDS, TOKENIZE_FIELDS
 
-from .server_harness import serving
+from . import server_harness
+
+encoder, running, url = server_harness.encoder, server_harness.running, server_harness.url  # module fixtures
 
 TEXTS = ["The cat sat on the mat.", "Layers of meaning", "naïve café, déjà vu"]
 LONG_TEXT = "token " * 200  # more than the tiny model's 128
-
-
-@pytest.fixture(scope="module")
-def encoder(tiny_bundle):
-    return layerwise.load(tiny_bundle, provider="cpu", threads=1)
-
-
-@pytest.fixture(scope="module")
-def running(tiny_bundle):
-    with serving(tiny_bundle, threads=1) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def url(running):
-    return running.url
 
 
 def _pooled(encoder, texts, **options):
@@ -166,14 +152,10 @@ def test_openapi_documents_every_route_and_every_field_the_parsers_accept(runnin
         path: set(spec["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"])
         for path in ("/", "/embed", "/embed_all", "/embeddings", "/tokenize", "/decode")
     }
-    assert fields == {
-        "/": TEI_FIELDS,
-        "/embed": TEI_FIELDS,
-        "/embed_all": EMBED_ALL_FIELDS,
-        "/embeddings": OPENAI_FIELDS,
-        "/tokenize": TOKENIZE_FIELDS,
-        "/decode": DECODE_FIELDS,
-    }
+    limits = running.server.config.app.state.lifecycle.limits
+    models = (tei.embed_model, tei.embed_model, tei.embed_all_model, openai_routes.embed_model, tei.tokenize_model, tei.decode_model)
+    assert fields == {path: set(model(limits).model_fields) for path, model in zip(fields, models)}
+    assert fields["/embed"] - fields["/embed_all"] == {"pool"} and {"layers", "combine", "weights", "gamma"} <= fields["/embeddings"]
     page = httpx.get(f"{url}/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html") and OPENAPI_PATH in page.text
 

@@ -34,7 +34,7 @@ def build_pytorch(ctx: Context, sort: bool, bf16: bool = False) -> Peer:
     from ..common import torch_all_layers_mean
 
     if ctx.job != "last_layer":
-        raise ValueError(f"the PyTorch loops of the all-layers job run in benchmarks/all_layers.py, not here (job {ctx.job!r})")
+        raise ValueError(f"the PyTorch loops of the all-layers job run in benchmarks/jobs/all_layers.py, not here (job {ctx.job!r})")
     torch.set_num_threads(ctx.threads)
     model = AutoModel.from_pretrained(str(ctx.model_dir)).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(ctx.model_dir))

@@ -1,6 +1,6 @@
 """The server load test's results: medians per cell, issue 30's targets, the markdown table, the files.
 
-Pure functions over the report dictionary that benchmarks/load_test.py builds; no timing here.
+Pure functions over the report dictionary that benchmarks/server_load/load_test.py builds; no timing here.
 """
 
 from __future__ import annotations

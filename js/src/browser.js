@@ -17,6 +17,8 @@ function urlSource(url) {
   return {
     location: base.href,
     describe: (name) => new URL(name, base).href,
+    /** The folder's name: the URL's last path segment (what a score hash names). */
+    name: async () => decodeURIComponent(base.pathname.split("/").filter(Boolean).pop() ?? base.host),
     async read(parts, entry, what) {
       const target = new URL(parts.map(encodeURIComponent).join("/"), base);
       let response;

@@ -10,7 +10,9 @@ import { loadGraph } from "./bundle.js";
 import { BundleError, InputError, NonFiniteOutputError } from "./errors.js";
 import { POOLING_INPUTS, POOLING_KINDS, POOLING_OUTPUT, outputName } from "./manifest.js";
 import { cutModel } from "./onnx_graph.js";
-import { checkOptions, checkTexts, combineRows, l2Normalize, resolveLayers } from "./options.js";
+import { bertscore } from "./bertscore.js";
+import { maxsim } from "./maxsim.js";
+import { checkOptions, checkTexts, checkWeights, combineRows, l2Normalize, mixWeights, resolveLayers, SCALAR_MIX } from "./options.js";
 import { lengthSortedBatches, truncatedIndices } from "./tokenize.js";
 import { merge, runPool, split } from "./windows.js";
 
@@ -46,9 +48,10 @@ export class Encoder {
 
   /**
    * Pooled embeddings: {dims: [texts, layers, hidden], data: Float32Array} (row-major);
-   * [texts, layers*hidden] with combine "concat", [texts, hidden] with "sum" / "mean".
+   * [texts, layers*hidden] with combine "concat", [texts, hidden] with "sum", "mean" or
+   * "scalar_mix" (`weights`, one per layer, softmax-normalised, times `gamma`: AllenNLP's ScalarMix).
    * Options: layers ("all", an integer or an array; negative counts from the end), pool
-   * ("mean", "max", "cls"), combine, normalize, batchSize, maxLength, truncate, overflow
+   * ("mean", "max", "cls"), combine, weights, gamma, normalize, batchSize, maxLength, truncate, overflow
    * ("truncate", "error" or "chunk": the whole text as windows sharing `stride` tokens, default
    * min(128, half a window), merged as windows.js defines). `truncated` lists the texts cut to the maximum length.
    */
@@ -58,7 +61,7 @@ export class Encoder {
     const hidden = this.info.hiddenSize;
     const positions = chosen.map((layer) => needed.indexOf(layer));
     const vec = (i, j) => perText[i].subarray(positions[j] * hidden, (positions[j] + 1) * hidden);
-    const { tail, data } = combineRows(vec, perText.length, positions.length, hidden, o.combine);
+    const { tail, data } = combineRows(vec, perText.length, positions.length, hidden, o.combine, mix(o));
     if (o.normalize) l2Normalize(data, hidden * (o.combine === "concat" ? positions.length : 1));
     return { dims: [perText.length, ...tail], data, truncated };
   }
@@ -76,7 +79,7 @@ export class Encoder {
     return perText.map((states) => {
       const tokens = states.length / (needed.length * hidden);
       const vec = (t, j) => states.subarray((positions[j] * tokens + t) * hidden, (positions[j] * tokens + t + 1) * hidden);
-      let { tail, data } = combineRows(vec, tokens, positions.length, hidden, o.combine);
+      let { tail, data } = combineRows(vec, tokens, positions.length, hidden, o.combine, mix(o));
       let dims = [tokens, ...tail];
       if (o.combine === null) [dims, data] = [[positions.length, tokens, hidden], layersFirst(data, tokens, positions.length, hidden)];
       if (o.normalize) l2Normalize(data, dims[dims.length - 1]);
@@ -85,22 +88,44 @@ export class Encoder {
   }
 
   /**
+   * BERTScore of each candidate against its reference (a string) or references (an array: the best
+   * is kept), equal to Python's `Encoder.bertscore` (the bert-score package 0.3.13's numbers).
+   * Options: layers (required: an integer, an array or "all"; several give one row per layer from one
+   * pass), idf (false, true: from the references, or an array of sentences), baseline (the text of a
+   * baseline file, `LAYER,P,R,F`: rescales (s - b) / (1 - b)), overflow (null or "truncate": cut at
+   * the model maximum as the package does, reported in truncatedCandidates / truncatedReferences;
+   * "error": refuse), batchSize, chunkTokens (tokens embedded at a time), progress(done, total).
+   * Returns {precision, recall, f1: Float32Array, dims: [candidates] for an integer layer else
+   * [layers, candidates], layers, hash, truncatedCandidates, truncatedReferences, stats}. bertscore.js says how.
+   */
+  bertscore(candidates, references, options = {}) {
+    return bertscore(this, candidates, references, options);
+  }
+
+  /**
+   * MaxSim (ColBERT's late interaction) of one query against documents, equal to Python's
+   * `Encoder.maxsim`: per document, the sum over the query's tokens of each one's best cosine among
+   * the document's tokens (punctuation skipped). Options: layers (default -1; several need combine
+   * "concat", "sum" or "mean"), combine, normalize (default true; false: dot products),
+   * skipPunctuation (default true), returnMatches, overflow, batchSize. Returns {scores: Float32Array,
+   * layers, queryTokens, matches: per document {positions: Int32Array, tokens, similarities: Float32Array}, or null}.
+   */
+  maxsim(query, documents, options = {}) {
+    return maxsim(this, query, documents, options);
+  }
+
+  /**
    * Tokenize (or split into windows with overflow "chunk"), batch, run, merge windows; per text a
    * Float32Array [needed layers, hidden] (pooled) or [needed layers, tokens, hidden].
    */
   async _run(texts, o, pool) {
     const started = performance.now();
-    const chosen = resolveLayers(o.layers, this.info.numLayers);
+    const chosen = checkWeights(o, resolveLayers(o.layers, this.info.numLayers));
     const needed = [...new Set(chosen)].sort((a, b) => a - b);
     const list = checkTexts(texts);
     const windows = o.overflow === "chunk" ? split(this._tokenizer, list, o.maxLength, o.stride) : null;
     const encoded = windows ? windows.encoded : this._tokenizer.encode(list, o.maxLength, o.truncate);
-    const batches = [...lengthSortedBatches(encoded, o.batchSize, this._tokenizer.padId, BATCH_TOKENS_CPU)];
-    const perRow = new Array(encoded.ids.length); // per text, or per window with overflow "chunk"
-    for (const batch of batches) {
-      const values = await this._runBatch(batch, needed, windows ? runPool(windows, pool) : pool);
-      batch.indices.forEach((row, r) => (perRow[row] = values(r)));
-    }
+    const { batches, perRow } = await this._runEncoded(encoded, needed, windows ? runPool(windows, pool) : pool, o.batchSize);
     const perText = windows ? merge(windows, perRow, pool, needed.length, this.info.hiddenSize) : perRow;
     perText.forEach((values, row) => this._checkFinite(values, row, needed, list));
     const truncated = truncatedIndices(encoded);
@@ -116,6 +141,20 @@ export class Encoder {
       windows: encoded.ids.length,
     };
     return { truncated, chosen, needed, perText };
+  }
+
+  /**
+   * Texts already tokenized ({ids, typeIds}: one array or typed array per text), in length-sorted
+   * batches: the batches, and per row a Float32Array [layers, hidden] or, with pool "none", [layers, tokens, hidden].
+   */
+  async _runEncoded(encoded, layers, pool, batchSize) {
+    const batches = [...lengthSortedBatches(encoded, batchSize, this._tokenizer.padId, BATCH_TOKENS_CPU)];
+    const perRow = new Array(encoded.ids.length);
+    for (const batch of batches) {
+      const values = await this._runBatch(batch, layers, pool);
+      batch.indices.forEach((row, r) => (perRow[row] = values(r)));
+    }
+    return { batches, perRow };
   }
 
   /** Run one batch; returns row -> that text's Float32Array for the needed layers. */
@@ -181,6 +220,9 @@ export class Encoder {
     this._sessions.clear();
   }
 }
+
+/** The scalar mix's per-layer factors when `o` asks for one, else null. */
+const mix = (o) => (o.combine === SCALAR_MIX ? mixWeights(o.weights, o.gamma) : null);
 
 /** [tokens, layers, hidden] -> [layers, tokens, hidden]. */
 function layersFirst(data, tokens, layers, hidden) {

@@ -22,6 +22,8 @@ function folderSource(folder) {
   return {
     location: root,
     describe: (name) => path.join(root, name),
+    /** The folder's own name, symbolic links resolved (Python's Path.resolve().name): what a score hash names. */
+    name: async () => path.basename(await realpath(root).catch(() => root)),
     async read(parts, entry, what) {
       let realRoot, target;
       try {

@@ -34,6 +34,17 @@ export class TextTokenizer {
     return texts.map((t) => this.tokenizer.encode(t, { add_special_tokens: false }).ids);
   }
 
+  /** Every text's whole encoding with special tokens, never cut: {ids, tokens} per text (for inspection, as runtime/tokenize.py's tokens()). */
+  tokens(texts) {
+    return texts.map((t) => {
+      const raw = this.tokenizer.encode(t, { add_special_tokens: false });
+      const { ids, content } = this.postProcess(raw.ids);
+      const tokens = ids.map((id) => this.tokenizer.id_to_token(id));
+      content.forEach((row, k) => (tokens[row] = raw.tokens[k]));
+      return { ids, tokens };
+    });
+  }
+
   /**
    * Special tokens and type ids around already-cut text ids, by the tokenizer's own template;
    * `content` lists the rows holding the given ids (the others are special tokens).

@@ -47,8 +47,15 @@ test("per-token output has no padding rows", async () => {
 const ERRORS = [
   [{ layers: 7 }, "InputError: layer 7 does not exist: this model has hidden states 0..6 (0 is the embedding output), or -7..-1 counting from the end"],
   [{ pool: "none" }, "InputError: pool must be one of mean, max, cls, got \"none\": per-token output comes from embedTokens()"],
-  [{ combine: "max" }, "InputError: combine must be one of null, 'concat', 'sum', 'mean', got \"max\""],
-  [{ batch_size: 4 }, "InputError: unknown option(s) batch_size; options are layers, pool, combine, normalize, batchSize, maxLength, truncate, overflow, stride"],
+  [{ combine: "max" }, "InputError: combine must be one of null, 'concat', 'sum', 'mean', 'scalar_mix', got \"max\""],
+  [
+    { batch_size: 4 },
+    "InputError: unknown option(s) batch_size; options are layers, pool, combine, normalize, batchSize, maxLength, truncate, overflow, stride, weights, gamma",
+  ],
+  [{ layers: "all", combine: "scalar_mix", weights: [1, 2] }, "InputError: weights has 2 numbers but 7 layers are chosen: give one weight per layer, in the order of layers"],
+  [{ layers: [0, 1], combine: "scalar_mix", weights: [1, NaN] }, "InputError: weights must be a non-empty array of finite numbers, got [1,null]"],
+  [{ layers: [0, 1], combine: "scalar_mix", weights: [] }, "InputError: weights must be a non-empty array of finite numbers, got []"],
+  [{ layers: [0, 1], combine: "concat", gamma: 2 }, 'InputError: weights and gamma are the parameters of combine: "scalar_mix": pass it with them, or leave them out'],
   [{ maxLength: 1000 }, "InputError: maxLength must be an integer from 2 to the model maximum 512, got 1000"],
 ];
 for (const [options, message] of ERRORS) {
@@ -56,6 +63,22 @@ for (const [options, message] of ERRORS) {
     await assert.rejects(enc.embed(["text"], options), (e) => (assert.equal(`${e}`, message), true));
   });
 }
+
+test("scalar_mix is gamma * softmax(weights) times each layer, summed: equal to the sum computed by hand from combine: null", async () => {
+  const [layers, weights, gamma] = [[0, 3, -1], [0.5, -1, 2], 1.5];
+  const each = await enc.embed(TEXTS, { layers });
+  const mixed = await enc.embed(TEXTS, { layers, combine: "scalar_mix", weights, gamma });
+  assert.deepEqual(mixed.dims, [TEXTS.length, 384]);
+  const exp = weights.map(Math.exp);
+  const factor = exp.map((e) => (gamma * e) / exp.reduce((a, b) => a + b));
+  const byHand = mixed.data.map((_, at) => {
+    const [i, h] = [Math.floor(at / 384), at % 384];
+    return factor.reduce((s, f, j) => s + f * each.data[(i * 3 + j) * 384 + h], 0);
+  });
+  assert.ok(maxAbsDiff(mixed.data, byHand) <= 1e-5, `max abs difference ${maxAbsDiff(mixed.data, byHand)}`);
+  const even = await enc.embed(TEXTS, { layers: [2, 5], combine: "scalar_mix", weights: [0, 0], gamma: 2 }); // weights (0, 0), gamma 2: the sum
+  assert.ok(maxAbsDiff(even.data, (await enc.embed(TEXTS, { layers: [2, 5], combine: "sum" })).data) <= 1e-5);
+});
 
 test("embedTokens refuses a pool option, pointing to embed", async () => {
   await assert.rejects(enc.embedTokens(["text"], { pool: "mean" }), /^InputError: embedTokens takes no pool option: it returns every token; pooled vectors come from embed\(\)$/);

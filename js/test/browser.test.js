@@ -11,7 +11,8 @@ import { after, before, test } from "node:test";
 import puppeteer from "puppeteer-core";
 import { CHROMIUM, serve } from "./browser_page.js";
 import { CASES, INT8_BAR, INT8_REFERENCE, TOLERANCE } from "./cases.js";
-import { bundleDir, decode, maxAbsDiff, pooledCosines, pythonLongTexts, pythonReference, TEXTS } from "./helpers.js";
+import { assertScoreEqual, bundleDir, decode, maxAbsDiff, pooledCosines, pythonLongTexts, pythonReference, scoreReference, TEXTS } from "./helpers.js";
+import { SCORE_CASES } from "./score_cases.js";
 
 const BROWSER_VARIANTS = ["fused", "int8"];
 /** In WebAssembly each case costs about 3x Node: every pooling kind, a combine and per-token output suffice here. */
@@ -110,4 +111,23 @@ test("in Chromium, fused embeds long texts as windows (overflow chunk) as the Py
     assert.deepEqual(got.dims, result.dims);
     assert.ok(maxAbsDiff(got.data, result.data) <= TOLERANCE, `${JSON.stringify(c.options)}: max abs difference ${maxAbsDiff(got.data, result.data)}`);
   });
+});
+
+test("in Chromium, fused gives the Python runtime's BERTScore and MaxSim", async (t) => {
+  const reference = scoreReference();
+  const cases = SCORE_CASES.filter((c) => c.variant === "fused");
+  const { page, context } = await freshPage();
+  const run = await page.evaluate((v, c) => window.runScoreCases(v, c), "fused", cases);
+  await context.close();
+  const worst = { bertscore: 0, maxsim: 0 };
+  cases.forEach((c, i) => {
+    const want = reference.cases[SCORE_CASES.indexOf(c)].result;
+    assertScoreEqual(run.results[i], want, c, worst);
+    // the hash names the bundle folder: the page serves it as /bundle/
+    if (c.method === "bertscore") assert.equal(run.results[i].hash, want.hash.replace(/^[^_]*_L/, "bundle_L"));
+  });
+  t.diagnostic(
+    `largest differences from Python in Chromium: P/R/F1 ${worst.bertscore.toExponential(2)}, MaxSim (relative) ${worst.maxsim.toExponential(2)}; ` +
+      `seconds per case ${run.seconds.map((s) => s.toFixed(2)).join(", ")}`,
+  );
 });

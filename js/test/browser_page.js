@@ -39,6 +39,18 @@ export const PAGE = `<!doctype html><meta charset="utf-8"><title>layerwise brows
     await enc.close();
     return { results, stats, info, loadSeconds, firstMs, steadyMs: steady[5] };
   };
+  window.runScoreCases = async (variant, cases) => {
+    const { runScoreCase } = await import("/pkg/test/score_cases.js");
+    const enc = await load("/bundle/", { variant, threads: 2 });
+    const results = [], seconds = [];
+    for (const c of cases) {
+      const t = performance.now();
+      results.push(await runScoreCase(enc, c));
+      seconds.push((performance.now() - t) / 1000);
+    }
+    await enc.close();
+    return { results, seconds };
+  };
   window.ready = true;
 </script>`;
 

@@ -13,6 +13,9 @@ const pooled = (variant) => [
   { variant, method: "embed", options: { layers: [1, 3], pool: "mean", combine: "mean", batchSize: 3 } },
   { variant, method: "embed_tokens", options: { layers: "all" } },
   { variant, method: "embed_tokens", options: { layers: [-1, 0], combine: "concat", normalize: true } },
+  { variant, method: "embed", options: { layers: "all", pool: "mean", combine: "scalar_mix", weights: [0.5, -1, 2, 0, 0.25, 1, -0.5], gamma: 1.5 } },
+  { variant, method: "embed", options: { layers: [-1, 2], pool: "cls", combine: "scalar_mix", weights: [3, -2], normalize: true } },
+  { variant, method: "embed_tokens", options: { layers: [0, 3, -1], combine: "scalar_mix", weights: [1, 2, 3], gamma: 0.5 } },
 ];
 
 export const CASES = [

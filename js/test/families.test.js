@@ -1,6 +1,7 @@
 /**
  * Other encoder families in JS: a RoBERTa-style bundle (no token types, byte-level BPE) and an
- * XLM-R-style one (Unigram) give the Python runtime's vectors in Node and in headless Chromium.
+ * XLM-R-style one (Unigram) give the Python runtime's vectors in Node and in headless Chromium, and in
+ * Node its BERTScore (RoBERTa's leading space, <s> and </s> weighed 0) and MaxSim (punctuation ids of these tokenizers).
  * The bundles come from LAYERWISE_FAMILY_BUNDLES, a JSON object {label: bundle folder}
  * (tests/test_js_package.py exports small random ones and sets it).
  */
@@ -12,7 +13,8 @@ import { parseManifest } from "../src/manifest.js";
 import { load } from "../src/node.js";
 import { CHROMIUM, serve } from "./browser_page.js";
 import { TOLERANCE, runCase } from "./cases.js";
-import { decode, maxAbsDiff, pythonReference, TEXTS } from "./helpers.js";
+import { assertScoreEqual, decode, maxAbsDiff, pythonReference, TEXTS } from "./helpers.js";
+import { CANDIDATES, DOCUMENTS, REFERENCE_LISTS, runScoreCase } from "./score_cases.js";
 
 const BUNDLES = JSON.parse(process.env.LAYERWISE_FAMILY_BUNDLES ?? "{}");
 const SKIP = Object.keys(BUNDLES).length ? false : "set LAYERWISE_FAMILY_BUNDLES to {label: bundle} (tests/test_js_package.py does)";
@@ -21,6 +23,10 @@ const CASES = [
   { variant: "fused", method: "embed", options: { layers: "all", pool: "cls", maxLength: 16 } },
   { variant: "fused", method: "embed_tokens", options: { layers: [0, -1] } },
   { variant: "fused", method: "embed", options: { layers: "all", pool: "mean", overflow: "chunk", stride: 16 } },
+];
+const SCORES = [
+  { variant: "fused", method: "bertscore", candidates: CANDIDATES, references: REFERENCE_LISTS, options: { layers: [1, -1], idf: true } },
+  { variant: "fused", method: "maxsim", query: "A cat! On a mat?", documents: DOCUMENTS, options: { layers: -1, returnMatches: true } },
 ];
 
 function assertClose(got, want, what) {
@@ -58,18 +64,23 @@ after(async () => browser?.close());
 
 for (const [label, bundle] of Object.entries(BUNDLES).length ? Object.entries(BUNDLES) : [["(none)", null]]) {
   test(`${label}: Node gives the Python runtime's ids and vectors`, { skip: SKIP }, async () => {
-    const reference = pythonReference(CASES, TEXTS, [], bundle);
+    const reference = pythonReference([...CASES, ...SCORES], TEXTS, [], bundle);
     const enc = await load(bundle, { variant: "fused", threads: 2 });
     try {
       assert.deepEqual(enc._tokenizer.encode(TEXTS).ids, reference.ids);
       for (const [i, c] of CASES.entries()) assertClose(await runCase(enc, c, TEXTS), reference.cases[i].result, `${label} ${JSON.stringify(c.options)}`);
+      for (const [i, c] of SCORES.entries()) {
+        const [got, want] = [await runScoreCase(enc, c), reference.cases[CASES.length + i].result];
+        assertScoreEqual(got, want, c, { bertscore: 0, maxsim: 0 });
+        if (c.method === "bertscore") assert.equal(got.hash, want.hash);
+      }
     } finally {
       await enc.close();
     }
   });
 
   test(`${label}: Chromium gives the Python runtime's vectors`, { skip: SKIP }, async () => {
-    const reference = pythonReference(CASES, TEXTS, [], bundle);
+    const reference = pythonReference([...CASES, ...SCORES], TEXTS, [], bundle);
     const server = await serve(bundle);
     const context = await browser.createBrowserContext();
     try {

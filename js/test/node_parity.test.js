@@ -7,6 +7,8 @@ import { BATCH_TOKENS_CPU } from "../src/encoder.js";
 import { FASTEST_FIRST, FORMAT_VERSION, FORMAT_VERSIONS, INPUT_ROLES, POOLING_KINDS, VARIANTS } from "../src/manifest.js";
 import { COMBINES, OVERFLOWS } from "../src/options.js";
 import { DEFAULT_STRIDE } from "../src/windows.js";
+import { VERSION } from "../src/bertscore.js";
+import { PUNCTUATION } from "../src/maxsim.js";
 import { CASES, INT8_BAR, INT8_REFERENCE, TOLERANCE, runCase } from "./cases.js";
 import { bundleDir, maxAbsDiff, pooledCosines, pythonReference, TEXTS } from "./helpers.js";
 
@@ -30,7 +32,10 @@ test("the tokenizer gives the Python runtime's ids, truncation included", () => 
 test("the constants mirrored from the Python runtime are equal to it", () => {
   const c = reference.constants;
   assert.deepEqual(
-    { FORMAT_VERSION, FORMAT_VERSIONS, VARIANTS, POOLING_KINDS, INPUT_ROLES, BATCH_TOKENS_CPU, COMBINES, FASTEST_FIRST, OVERFLOWS, DEFAULT_STRIDE },
+    {
+      ...{ FORMAT_VERSION, FORMAT_VERSIONS, VARIANTS, POOLING_KINDS, INPUT_ROLES, BATCH_TOKENS_CPU, COMBINES, FASTEST_FIRST, OVERFLOWS, DEFAULT_STRIDE },
+      ...{ VERSION, PUNCTUATION },
+    },
     c,
   );
 });

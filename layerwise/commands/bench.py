@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ..io.atomic import check_writable, write_text_atomic
 from ..runtime import load
 from ..runtime.cpu import describe
 from ..runtime.errors import InputError
+from ..runtime.options import POOLS
+from .flags import add_bundle, add_runtime_flags, layers_flag, verb
 from .latency import measure_grid
+
+
+def add_parser(verbs: Any) -> None:
+    p = verb(verbs, "bench", "latency and throughput of a bundle on this machine")
+    add_bundle(p)
+    p.add_argument("--batch-sizes", default="1,8,32", help="comma-separated texts per batch")
+    p.add_argument("--seq-lens", default="16,128,512", help="comma-separated tokens per text")
+    p.add_argument("--layers", type=layers_flag, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
+    p.add_argument("--pool", choices=POOLS, default="mean", help="none: per-token states")
+    p.add_argument("--seconds", type=float, default=3.0, help="time budget per cell, after warm-up")
+    p.add_argument("--json", dest="json_out", help="also write the results as JSON to this file (- for stdout)")
+    add_runtime_flags(p)
+    p.set_defaults(run=run_bench)
 
 
 def _ints(text: str, flag: str) -> list[int]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,10 +22,29 @@ from ..io.npz import npz_pooled, npz_tokens, save_npz
 from ..io.progress import progress_bar
 from ..runtime import load
 from ..runtime.encoder import Encoder
-from ..runtime.errors import InputError, LayerwiseError
-from ..runtime.options import check_batch_size, resolve_layers
-from ..runtime.tokenize import Tokenized
-from ..runtime.windows import check_stride
+from ..runtime.errors import InputError
+from ..runtime.options import EmbedOptions
+from ..runtime.tokenize import Tokenized, refuse_too_long
+from ..runtime.windows import split
+from .flags import add_bundle, add_option_flags, add_runtime_flags, options_from_args, verb
+
+
+def add_parser(verbs: Any) -> None:
+    p = verb(verbs, "embed", "embed texts with a bundle")
+    add_bundle(p)
+    p.add_argument("texts", nargs="*", help="texts to embed (or use --input, or pipe them on stdin)")
+    p.add_argument("--input", help="text file, or - for stdin")
+    p.add_argument(
+        "--input-format",
+        choices=["auto", "lines", "jsonl"],
+        default="auto",
+        help="one text per line, or JSON objects with a 'text' field; auto: jsonl for *.jsonl files",
+    )
+    add_option_flags(p)
+    p.add_argument("--no-truncate", action="store_true", help="deprecated: --overflow error")
+    p.add_argument("--output", help="write .npy, .npz or .jsonl (by suffix); JSON on stdout otherwise")
+    add_runtime_flags(p)
+    p.set_defaults(run=run_embed)
 
 CHUNK = 1024  # texts per embed call when showing progress
 log = logging.getLogger("layerwise.embed")
@@ -83,16 +100,10 @@ def _in_chunks(embed: Callable[[int, int], Any], total: int) -> list[Any]:
         end = min(start + CHUNK, total)
         try:
             parts.append(embed(start, end))
-        except LayerwiseError as e:
-            raise _renumbered(e, start) from e
+        except InputError as e:
+            raise e.at(start) from e
         advance(end - start)
     return parts
-
-
-def _renumbered(error: LayerwiseError, start: int) -> LayerwiseError:
-    """The same error, its "text N" counted from the first text of all rather than of its chunk."""
-    message = re.sub(r"\btext (\d+)", lambda m: f"text {int(m.group(1)) + start}", str(error), count=1)
-    return type(error)(message)
 
 
 def _write_json(embeddings: Any, layers: list[int]) -> None:
@@ -143,53 +154,25 @@ def _suffix(path: str | None, tokens: bool = False) -> str | None:
 
 
 def _overflow(args: argparse.Namespace) -> str | None:
-    """--overflow, with the older --no-truncate as --overflow error."""
-    if args.no_truncate and args.overflow not in (None, "error"):
-        raise InputError(f"--no-truncate is --overflow error: pass one of them, not --overflow {args.overflow} with it")
+    """--overflow, with the deprecated --no-truncate as --overflow error."""
+    if args.no_truncate:
+        log.warning("warning: --no-truncate is deprecated and will be removed: pass --overflow error instead")
+        if args.overflow not in (None, "error"):
+            raise InputError(f"--no-truncate is --overflow error: pass one of them, not --overflow {args.overflow} with it")
     return "error" if args.no_truncate else args.overflow
 
 
-def _check_numbers(args: argparse.Namespace, encoder: Encoder) -> None:
-    """--batch-size, --max-length and --stride, checked by the runtime's own rules before any work and
-    refused by their flag names (the runtime's messages name its Python arguments)."""
-    limit = args.max_length or encoder.info.max_length
-    checks = [
-        (lambda: check_batch_size(args.batch_size), f"--batch-size must be at least 1, got {args.batch_size}"),
-        (
-            lambda: encoder.tokenizer.check_limit(args.max_length),
-            f"--max-length must be from 2 to the model maximum {encoder.info.max_length}, got {args.max_length}",
-        ),
-    ]
-    if args.stride is not None and args.overflow == "chunk":
-        content = limit - encoder.tokenizer.special_tokens
-        checks.append((
-            lambda: check_stride(args.stride, content),
-            f"--stride must be from 0 to {content - 1} (windows hold {content} tokens besides the special ones, and "
-            f"consecutive windows must advance), got {args.stride}; pass a smaller --stride or a larger --max-length",
-        ))  # fmt: skip
-    for check, message in checks:
-        try:
-            check()
-        except InputError:
-            raise InputError(message) from None
-
-
-def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overflow: str | None) -> Tokenized:
+def _tokenized(encoder: Encoder, texts: list[str], options: EmbedOptions) -> Tokenized:
     """All texts tokenized once, cut to the limit; the long ones refused (--overflow error) or
-    reported (the default) over all texts, in the CLI's own flags, before anything runs."""
-    tokenized = encoder.tokenize(texts, max_length=max_length, truncate=True)
+    reported (the default) over all texts, before anything runs."""
+    tokenized = encoder.tokenize(texts, max_length=options.max_length, overflow="truncate")
     cut = tokenized.truncated
-    if cut and overflow == "error":
-        first = cut[0]
-        raise InputError(
-            f"text {first} has {tokenized.full_lengths[first]} tokens, more than the maximum {tokenized.limit} "
-            f"({len(cut)} of {len(texts)} texts too long); pass --overflow truncate to cut them, "
-            "--overflow chunk to embed them whole, or shorten them"
-        )
-    if cut and overflow is None:
+    if cut and options.overflow == "error":
+        refuse_too_long(tokenized.full_lengths, tokenized.limit)
+    if cut and options.overflow is None:
         log.warning(
             "warning: %d of %d texts were longer than %d tokens and were cut (first: text %d); "
-            "--overflow truncate cuts without this warning, --overflow error refuses them, --overflow chunk embeds them whole",
+            "--overflow chunk embeds them whole, --overflow error refuses them, --overflow truncate cuts without this warning",
             len(cut),
             len(texts),
             tokenized.limit,
@@ -199,38 +182,27 @@ def _tokenized(encoder: Encoder, texts: list[str], max_length: int | None, overf
 
 
 def run_embed(args: argparse.Namespace) -> int:
+    options = options_from_args(args, overflow=_overflow(args))  # a bad flag fails before anything is read
     if args.output is not None:  # refuse a bad --output before any work: its suffix, its folder, its permissions
-        _suffix(args.output, tokens=args.pool == "none")
+        _suffix(args.output, tokens=options.pool == "none")
         check_writable(args.output, "--output")
     texts = read_texts(args)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
-    _check_numbers(args, encoder)
-    layers = resolve_layers(args.layers, encoder.info.num_layers)
-    overflow = _overflow(args)
-    options: dict[str, Any] = {"layers": args.layers, "combine": args.combine, "normalize": args.normalize, "batch_size": args.batch_size}
-    if overflow == "chunk":  # the runtime splits each chunk's texts into windows itself
-        options.update(overflow="chunk", max_length=args.max_length, stride=args.stride)
+    layers = options.layer_indices(encoder.info.num_layers)
+    if options.overflow == "chunk":  # the runtime splits each chunk's texts into windows itself
+        split(encoder.tokenizer, [""], options.max_length, options.stride)  # a bad --max-length or --stride fails now
         source: list[str] | Tokenized = texts
+        run = options
     else:
-        if args.stride is not None:
-            raise InputError(
-                "--stride sets the overlap of --overflow chunk's windows: pass --overflow chunk with it, or leave --stride out"
-            )
-        source = _tokenized(encoder, texts, args.max_length, overflow)
+        source, run = _tokenized(encoder, texts, options), options.for_tokenized()
 
     def take(start: int, end: int) -> Any:
-        return source[start:end] if isinstance(source, list) else _slice(source, start, end)
+        return source[start:end] if isinstance(source, list) else source.rows(slice(start, end))
 
-    if args.pool == "none":
-        parts = _in_chunks(lambda start, end: encoder.embed_tokens(take(start, end), **options), len(texts))
-        write_tokens([item for part in parts for item in part], args.output, layers, combined=args.combine is not None)
+    if options.pool == "none":
+        parts = _in_chunks(lambda start, end: encoder.embed_tokens(take(start, end), options=run), len(texts))
+        write_tokens([item for part in parts for item in part], args.output, layers, combined=options.combine is not None)
     else:
-        parts = _in_chunks(lambda start, end: encoder.embed(take(start, end), pool=args.pool, **options), len(texts))
+        parts = _in_chunks(lambda start, end: encoder.embed(take(start, end), options=run), len(texts))
         write_pooled(np.concatenate(parts), args.output, layers)
     return 0
-
-
-def _slice(t: Tokenized, start: int, end: int) -> Tokenized:
-    """Texts start..end-1 of a Tokenized."""
-    part = slice(start, end)
-    return replace(t, texts=t.texts[part], ids=t.ids[part], type_ids=t.type_ids[part], full_lengths=t.full_lengths[part])

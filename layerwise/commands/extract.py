@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from ..runtime.combine import COMBINERS
-from ..runtime.options import BATCH_SIZE, CORPUS_OVERFLOWS, POOLS
-from ..runtime.windows import STRIDE_DEFAULT_RULE
+from ..runtime.options import CORPUS_OVERFLOWS
+from .flags import add_bundle, add_option_flags, add_runtime_flags, options_from_args, verb
 
 log = logging.getLogger("layerwise")
 ENGINES = ("local", "ray")
 
 
-def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser], None], layers: Callable[[str], Any]) -> None:
-    p = verbs.add_parser(
-        "extract", help="embed a corpus into a Parquet dataset, or per-token vectors into one HDF5 file (resumable; local or Ray Data)"
+def add_parser(verbs: Any) -> None:
+    p = verb(
+        verbs, "extract", "embed a corpus into a Parquet dataset, or per-token vectors into one HDF5 file (resumable; local or Ray Data)"
     )
-    p.add_argument("bundle")
+    add_bundle(p)
     p.add_argument("--input", required=True, help="a .jsonl, .parquet or .txt file, a folder of them, or a glob")
     p.add_argument(
         "--output",
@@ -30,32 +28,15 @@ def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser]
         "--text-column", help="field holding the text (JSONL, Parquet; default: text); not for .txt files, which hold one text a line"
     )
     p.add_argument("--id-column", help="field to copy as the row's id (default: only the input row number, column 'row')")
-    p.add_argument("--layers", type=layers, default="all", help="'all' or ints like 0,-4,-1 (negative counts from the end)")
-    p.add_argument("--pool", choices=POOLS, default="mean", help="none: every token's vectors, to an .hdf5 --output")
+    add_option_flags(
+        p, pool_help="none: every token's vectors, to an .hdf5 --output", overflows=CORPUS_OVERFLOWS, overflow_default="truncate"
+    )
     p.add_argument(
         "--words", action="store_true", help="with an .hdf5 --output: one row per whitespace-separated word (mean of its sub-word tokens)"
     )
     p.add_argument("--dtype", choices=("float32", "float16"), default="float32", help="with an .hdf5 --output: the stored vectors' type")
-    p.add_argument("--combine", choices=[k for k in COMBINERS if k], help="one 'embedding' column instead of one per layer")
-    p.add_argument("--normalize", action="store_true", help="L2-normalise each vector")
-    p.add_argument(
-        "--max-length", type=int, help="truncate to this many tokens (default: model maximum); column 'truncated' says which were cut"
-    )
-    p.add_argument(
-        "--overflow",
-        choices=CORPUS_OVERFLOWS,
-        default="truncate",
-        help=(
-            "texts over --max-length: truncate (column 'truncated' says which), or chunk (embed the whole text as overlapping "
-            "windows, merged)"
-        ),
-    )
-    p.add_argument(
-        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
-    )
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     p.add_argument("--rows-per-part", type=int, default=4096, help="input rows per unit of work (a part file, or a Ray read task)")
-    p.add_argument("--engine", choices=ENGINES, default="local")
+    p.add_argument("--engine", choices=ENGINES, default="local", help="local: this process; ray: Ray Data actors")
     p.add_argument("--ray-address", help="Ray cluster to join (default: start a local one, or RAY_ADDRESS)")
     p.add_argument("--actors", type=int, default=1, help="Ray actors, each with its own copy of the model")
     p.add_argument("--threads-per-actor", type=int, default=1, help="CPUs Ray gives each actor = ONNX Runtime intra-op threads")
@@ -73,7 +54,6 @@ def run_extract(args: argparse.Namespace) -> int:
     from ..extract.spec import embed_options, open_output
     from ..runtime import load
     from ..runtime.errors import InputError
-    from ..runtime.options import resolve_layers
 
     for flag in ("rows_per_part", "actors", "threads_per_actor"):
         if getattr(args, flag) < 1:
@@ -88,10 +68,7 @@ def run_extract(args: argparse.Namespace) -> int:
     plan = plan_inputs(args.input, args.text_column, args.id_column, args.rows_per_part)
     local = args.engine == "local"
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads if local else 1)
-    layers = resolve_layers(args.layers, encoder.info.num_layers)
-    options = embed_options(
-        encoder, layers, args.pool, args.combine, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride
-    )
+    options = embed_options(encoder, options_from_args(args))
     schema = output_schema(options, encoder.info.hidden_size, plan.id_column, plan.id_type)
     with open_output(args.output, options, plan) as output:
         before = len(output.done)

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from ..runtime.errors import InputError
+from .flags import options_from_args
 
 log = logging.getLogger("layerwise")
 
@@ -44,16 +45,11 @@ def run_extract_hdf5(args: argparse.Namespace) -> int:
     from ..extract.spec import differences, embed_options, open_output, spec_of
     from ..io.atomic import check_writable
     from ..runtime import load
-    from ..runtime.options import resolve_layers
 
     target = check_writable(args.output)
     plan = plan_inputs(args.input, args.text_column, args.id_column, args.rows_per_part)
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
-    layers = resolve_layers(args.layers, encoder.info.num_layers)
-    options = embed_options(
-        encoder, layers, "none", None, args.normalize, args.max_length, args.batch_size, args.overflow, args.stride,
-        tokens={"words": args.words, "dtype": args.dtype},
-    )
+    options = embed_options(encoder, options_from_args(args), tokens={"words": args.words, "dtype": args.dtype})
     spec = spec_of(options, plan)
     folder = hdf5.parts_folder(target)
     if target.exists():

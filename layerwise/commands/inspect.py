@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
-from ..runtime.manifest import FORMAT, read_manifest
+from ..runtime.manifest import FORMAT, MANIFEST_NAME, read_manifest
+from .flags import add_bundle, verb
+
+
+def add_parser(verbs: Any) -> None:
+    p = verb(verbs, "inspect", "print a bundle's manifest summary and parity table")
+    add_bundle(p)
+    p.set_defaults(run=run_inspect)
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    bundle = Path(args.bundle)
+    print(describe(bundle.parent if bundle.name == MANIFEST_NAME and bundle.is_file() else bundle))  # the manifest names its bundle
+    return 0
 
 
 def _parity_rows(variant: str, report: dict[str, Any]) -> list[str]:

@@ -1,6 +1,6 @@
 """Latency of an Encoder on synthetic token batches: p50/p90/p99, sequences/s and tokens/s.
 
-Measures the engine path of ``embed`` for one batch (``bench_hooks.run_batch``: graph with
+Measures the engine path of ``embed`` for one batch (``Encoder.engine.run``: graph with
 intra-op threads, pooling, copy-out) on exact batch x sequence shapes; tokenization is left
 out so that shapes are what was asked. Warm-up runs are excluded; each cell repeats until
 its time budget is spent or its median is stable (first and second half of the runs within 2%).
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from ..runtime.bench_hooks import run_batch, synthetic_batch, vocab_size
 from ..runtime.encoder import Encoder
-from ..runtime.options import check_pool, resolve_layers, unique_sorted
+from ..runtime.options import EmbedOptions, unique_sorted
+from ..runtime.tokenize import Batch
 
 WARMUP = 2
 MIN_REPEATS = 5
@@ -47,16 +47,16 @@ def measure(encoder: Encoder, batch_size: int, seq_len: int, layers: Any = "all"
     """Time one batch x sequence cell."""
     if seq_len > encoder.info.max_length:
         raise ValueError(f"seq_len {seq_len} exceeds the model maximum {encoder.info.max_length}")
-    needed = unique_sorted(resolve_layers(layers, encoder.info.num_layers))
-    pool = check_pool(pool)
-    batch = synthetic_batch(batch_size, seq_len, vocab_size(encoder))
+    options = EmbedOptions(layers=tuple(layers) if isinstance(layers, list) else layers, pool=pool)
+    needed = unique_sorted(options.layer_indices(encoder.info.num_layers))
+    batch = Batch.synthetic(batch_size, seq_len, encoder.engine.manifest.model.vocab_size)
     for _ in range(WARMUP):
-        run_batch(encoder, batch, needed, pool)
+        encoder.engine.run(batch, needed, pool)
     times: list[float] = []
     deadline = time.perf_counter() + seconds
     while len(times) < MIN_REPEATS or (time.perf_counter() < deadline and not _stable(times)):
         started = time.perf_counter()
-        run_batch(encoder, batch, needed, pool)
+        encoder.engine.run(batch, needed, pool)
         times.append(time.perf_counter() - started)
     p50, p90, p99 = (float(np.percentile(times, q)) for q in (50, 90, 99))
     return Cell(batch_size, seq_len, len(times), p50 * 1e3, p90 * 1e3, p99 * 1e3, batch_size / p50, batch_size * seq_len / p50)

@@ -3,41 +3,31 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..runtime.manifest import POOLING_KINDS
-from ..runtime.options import BATCH_SIZE, OVERFLOWS
-from ..runtime.windows import STRIDE_DEFAULT_RULE
+from .flags import add_bundle, add_option_flags, add_runtime_flags, options_from_args, verb
 
 PLOT_FORMATS = ("png", "svg", "pdf")
 
 
-def add_parser(verbs: Any, add_runtime_flags: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = verbs.add_parser(
-        "probe", help="which layer? cross-validated linear probes of every layer and combination on a labelled .csv/.jsonl/.parquet"
-    )
-    p.add_argument("bundle")
+def add_parser(verbs: Any) -> None:
+    p = verb(verbs, "probe", "which layer? cross-validated linear probes of every layer and combination on a labelled .csv/.jsonl/.parquet")
+    add_bundle(p)
     p.add_argument("data", help="a .csv, .tsv, .jsonl or .parquet file with a text column and a label column")
-    p.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
-    p.add_argument("--label-column", default="label", help="column holding the labels (default: label)")
+    p.add_argument("--text-column", default="text", help="column holding the texts")
+    p.add_argument("--label-column", default="label", help="column holding the labels")
     p.add_argument(
         "--task",
         choices=["auto", "classification", "regression"],
         default="auto",
         help="auto: regression for non-integer numbers or more than 20 distinct integers, classification otherwise",
     )
-    p.add_argument("--pool", choices=POOLING_KINDS, default="mean")
     p.add_argument("--folds", type=int, default=5, help="cross-validation folds, the same for every row (stratified for classes)")
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and the probes")
     p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of every probe (ridge alpha = 1/C)")
-    p.add_argument("--max-length", type=int, help="truncate to this many tokens (default: model maximum)")
-    p.add_argument("--overflow", choices=OVERFLOWS, help="texts over --max-length: truncate (default, with a warning), error, or chunk")
-    p.add_argument(
-        "--stride", type=int, help=f"with --overflow chunk: tokens shared by consecutive windows (default {STRIDE_DEFAULT_RULE})"
-    )
-    p.add_argument("--batch-size", type=int, default=BATCH_SIZE)
+    add_option_flags(p, pools=POOLING_KINDS, pool_help="how each layer becomes one vector per text", combine=False, layers=False)
     p.add_argument("--json", dest="json_out", help="where to write the results as JSON (default: DATA's name + .probe.json, here)")
     p.add_argument(
         "--plot", help=f"where to draw score by layer ({', '.join(PLOT_FORMATS)} by suffix; default: DATA's name + .probe.png, here)"
@@ -74,8 +64,8 @@ def run_probe(args: argparse.Namespace) -> int:
     make_target(data, args.task, args.folds, args.label_column)  # bad labels fail before the model loads
     encoder = load(args.bundle, variant=args.variant, provider=args.provider, threads=args.threads)
     report = probe(
-        encoder, data, args.task, args.pool, args.folds, args.seed, args.C, args.max_length, args.overflow, args.stride,
-        args.batch_size, args.label_column, args.bundle, progress_bar(len(data.texts)),
+        encoder, data, args.task, options_from_args(args), args.folds, args.seed, args.C, args.label_column, args.bundle,
+        progress_bar(len(data.texts)),
     )
     image = report.plot(fmt)
     print(report.text())

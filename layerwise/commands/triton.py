@@ -8,13 +8,14 @@ import logging
 from typing import Any
 
 from ..runtime.manifest import VARIANTS
+from .flags import add_bundle, verb
 
 log = logging.getLogger("layerwise")
 
 
 def add_parser(verbs: Any) -> None:
-    p = verbs.add_parser("triton", help="write a Triton Inference Server model repository (onnxruntime backend)")
-    p.add_argument("bundle")
+    p = verb(verbs, "triton", "write a Triton Inference Server model repository (onnxruntime backend)")
+    add_bundle(p)
     p.add_argument("--out", required=True, help="model repository folder (created; the model folder in it is replaced)")
     p.add_argument(
         "--variant", choices=VARIANTS, help="default: the runtime's choice for the kind (int8 on cpu, fp16 on gpu, else fused, fp32)"

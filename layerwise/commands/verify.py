@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from ..runtime import load
 from ..runtime.cpu import describe
 from ..runtime.errors import InputError, ProviderError
 from ..runtime.manifest import read_manifest
+from .flags import add_bundle, add_runtime_flags, verb
+
+
+def add_parser(verbs: Any) -> None:
+    p = verb(verbs, "verify", "re-check each variant's accuracy on this machine against the bundle's stored reference")
+    add_bundle(p)
+    p.add_argument("--texts", type=int, help="check only the first N reference texts (default: all)")
+    add_runtime_flags(p)
+    p.set_defaults(run=run_verify)
 
 
 def run_verify(args: argparse.Namespace) -> int:

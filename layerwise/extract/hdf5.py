@@ -26,20 +26,18 @@ appears exactly once. Not handled here: which rows to run (spec.py, inputs.py).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from ..io.atomic import current_umask, lock_if_current, partial_prefix, remove_stale_partials
+from ..io.atomic import atomic_path
 from ..io.progress import progress_bar
 from ..runtime import Encoder
 from ..runtime.combine import l2_normalize
@@ -68,26 +66,9 @@ def parts_folder(target: Path) -> Path:
 
 @contextmanager
 def atomic_h5(target: Path) -> Iterator[h5py.File]:
-    """An HDF5 file that becomes ``target`` only when the block ends without error: a locked
-    temporary beside it (removed by the next write of ``target`` if this process dies), fsync, rename."""
-    remove_stale_partials(target)
-    while True:
-        fd, name = tempfile.mkstemp(prefix=partial_prefix(target), dir=target.parent)
-        if lock_if_current(fd, Path(name)):
-            break
-        os.close(fd)
-    temp = Path(name)
-    try:
-        with h5py.File(temp, "w", locking=False, libver=("v108", "latest")) as f:  # v108: attributes over 64 KB
-            yield f
-        os.fsync(fd)  # the same inode: flushes what HDF5 wrote through its own descriptor
-        os.chmod(temp, 0o666 & ~current_umask())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
+    """An HDF5 file that becomes ``target`` only when the block ends without error (io/atomic.py)."""
+    with atomic_path(target) as (_, temp), h5py.File(temp, "w", locking=False, libver=("v108", "latest")) as f:  # v108: attrs over 64 KB
+        yield f
 
 
 def done_rows(folder: Path) -> np.ndarray:
@@ -141,19 +122,16 @@ def pool_words(
 
 def embed_rows(encoder: Encoder, texts: list[str], options: ExtractOptions, words: bool) -> list[TokenRows]:
     """Per-token (or per-word) vectors of ``texts`` with their tokens and offsets."""
-    chunk = options.overflow == "chunk"
-    overflow = "chunk" if chunk else "truncate"
-    states = encoder.embed_tokens(
-        texts, layers=options.layers, normalize=options.normalize and not words, batch_size=options.batch_size,
-        max_length=options.max_length, overflow=overflow, stride=options.stride,
-    )
-    alignments = encoder.token_offsets(texts, options.max_length, overflow=overflow, stride=options.stride)
+    embed = options.embed
+    chunk = embed.overflow == "chunk"
+    states = encoder.embed_tokens(texts, options=replace(embed, normalize=embed.normalize and not words))
+    alignments = encoder.token_offsets(texts, embed.max_length, overflow=embed.overflow, stride=embed.stride)
     tokenizer = encoder.tokenizer
     if chunk:
-        encodings = split(tokenizer, texts, options.max_length, options.stride).merged
+        encodings = split(tokenizer, texts, embed.max_length, embed.stride).merged
         truncated = [False] * len(texts)
     else:
-        limit = tokenizer.check_limit(options.max_length)
+        limit = tokenizer.check_limit(embed.max_length)
         whole, encodings = tokenizer.overflowing(texts, limit, 0)
         truncated = [len(w.ids) > limit for w in whole]
     rows = []
@@ -165,7 +143,7 @@ def embed_rows(encoder: Encoder, texts: list[str], options: ExtractOptions, word
             rows.append(TokenRows(vectors, list(encoding.tokens), offsets, cut))
             continue
         pooled, kept, spans, token_word = pool_words(text, vectors, offsets, alignment.word_ids < 0)
-        pooled = l2_normalize(pooled) if options.normalize else pooled
+        pooled = l2_normalize(pooled) if embed.normalize else pooled
         rows.append(TokenRows(pooled, list(encoding.tokens), offsets, cut, kept, spans, token_word))
     return rows
 
@@ -187,8 +165,8 @@ def write_row(f: h5py.File, row: int, r: TokenRows, row_id: str | int | None, dt
 
 def _groups(encoder: Encoder, texts: list[str], options: ExtractOptions) -> Iterator[slice]:
     """Consecutive runs of texts whose per-token vectors fit in BATCH_BYTES (at least one text each)."""
-    tokenized = encoder.tokenize(texts, options.max_length, overflow="truncate")
-    lengths = tokenized.full_lengths if options.overflow == "chunk" else tokenized.lengths
+    tokenized = encoder.tokenize(texts, options.embed.max_length, overflow="truncate")
+    lengths = tokenized.full_lengths if options.embed.overflow == "chunk" else tokenized.lengths
     per_token = len(options.layers) * encoder.info.hidden_size * 4
     start, held = 0, 0
     for i, n in enumerate(lengths):

@@ -24,10 +24,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..io.atomic import PARTIAL_MARK, atomic_write, remove_stale_partials
-from ..runtime import Encoder, Tokenized
+from ..runtime import Encoder
 from ..runtime.errors import InputError
-from ..runtime.options import BATCH_SIZE
-from ..runtime.windows import Windows, split
+from ..runtime.options import EmbedOptions
+from ..runtime.windows import split
 
 METADATA_KEY = b"layerwise"
 PART_GLOB = "part-*.parquet"
@@ -36,20 +36,15 @@ RESERVED = ("row", "text", "tokens", "truncated", "embedding")
 
 @dataclass(frozen=True)
 class ExtractOptions:
-    """What to compute for every row; the same for every part of one output."""
+    """What to compute for every row (the same for every part of one output): the embedding options,
+    their layers resolved against the model, and the metadata every part carries (spec.py)."""
 
-    layers: list[int]  # resolved, 0..num_layers
-    pool: str = "mean"
-    combine: str | None = None
-    normalize: bool = False
-    max_length: int | None = None
-    batch_size: int = BATCH_SIZE
-    overflow: str = "truncate"  # or "chunk": long texts embedded whole as windows (runtime/windows.py)
-    stride: int | None = None  # with "chunk": tokens shared by consecutive windows (None: the default)
+    embed: EmbedOptions  # overflow "truncate" or "chunk" (a corpus job does not stop at one long text)
+    layers: list[int]  # ``embed.layers`` resolved, 0..num_layers
     metadata: dict[str, Any] = field(default_factory=dict)  # bundle sha256, variant, ... (see spec.py)
 
     def vector_columns(self) -> list[str]:
-        return ["embedding"] if self.combine else [f"layer_{k}" for k in self.layers]
+        return ["embedding"] if self.embed.combine else [f"layer_{k}" for k in self.layers]
 
 
 def check_id_column(id_column: str | None) -> None:
@@ -65,7 +60,7 @@ def output_schema(options: ExtractOptions, hidden: int, id_column: str | None, i
     if id_column:
         fields.append(pa.field(id_column, pa.string() if id_type == "string" else pa.int64(), nullable=False))
     fields += [pa.field("tokens", pa.int32(), nullable=False), pa.field("truncated", pa.bool_(), nullable=False)]
-    width = hidden * (len(options.layers) if options.combine == "concat" else 1)
+    width = hidden * (len(options.layers) if options.embed.combine == "concat" else 1)
     fields += [pa.field(name, pa.list_(pa.float32(), width), nullable=False) for name in options.vector_columns()]
     return pa.schema(fields, metadata={METADATA_KEY: json.dumps(options.metadata, sort_keys=True).encode()})
 
@@ -75,28 +70,22 @@ def _vectors(values: np.ndarray, width: int) -> pa.FixedSizeListArray:
     return pa.FixedSizeListArray.from_arrays(flat, width)
 
 
-def _embed(encoder: Encoder, inputs: Tokenized | Windows, options: ExtractOptions) -> np.ndarray:
-    return encoder.embed(
-        inputs, layers=options.layers, pool=options.pool, combine=options.combine, normalize=options.normalize,
-        batch_size=options.batch_size,
-    )
-
-
 def embed_batch(encoder: Encoder, batch: pa.Table, options: ExtractOptions, text_column: str = "text") -> pa.Table:
     """Rows with a text column -> the same rows, text dropped, ``tokens``, ``truncated`` and vectors added."""
     texts = batch.column(text_column).to_pylist()
-    if options.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
-        windows = split(encoder.tokenizer, texts, options.max_length, options.stride)
-        vectors = _embed(encoder, windows, options)
+    embed, run = options.embed, options.embed.for_tokenized()
+    if embed.overflow == "chunk":  # tokenized once: the windows also give each whole text's token count
+        windows = split(encoder.tokenizer, texts, embed.max_length, embed.stride)
+        vectors = encoder.embed(windows, options=run)
         tokens, truncated = np.asarray(windows.output_lengths), np.zeros(len(texts), dtype=bool)
     else:
-        encoded = encoder.tokenize(texts, options.max_length, overflow="truncate")  # cut silently: the ``truncated`` column records it
-        vectors = _embed(encoder, encoded, options)
+        encoded = encoder.tokenize(texts, embed.max_length, overflow="truncate")  # cut silently: the ``truncated`` column records it
+        vectors = encoder.embed(encoded, options=run)
         tokens, truncated = encoded.lengths, np.asarray(encoded.full_lengths) > encoded.limit
     table = batch.drop_columns([text_column])
     table = table.append_column("tokens", pa.array(tokens, pa.int32()))
     table = table.append_column("truncated", pa.array(truncated, pa.bool_()))
-    if options.combine:
+    if embed.combine:
         return table.append_column("embedding", _vectors(vectors, vectors.shape[-1]))
     for j, name in enumerate(options.vector_columns()):
         table = table.append_column(name, _vectors(vectors[:, j], vectors.shape[-1]))

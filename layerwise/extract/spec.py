@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,45 +25,49 @@ from ..runtime import Encoder
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
-from ..runtime.options import CORPUS_OVERFLOWS, check_batch_size
+from ..runtime.options import CORPUS_OVERFLOWS, EmbedOptions
 from ..runtime.windows import check_stride
 from .inputs import Plan, Unit
 from .parts import ExtractOptions, check_id_column, done_rows, remove_temp_files
 
 SPEC_NAME = "_layerwise_extract.json"
-LOCK_NAME = "_layerwise_extract.lock"
+OLD_LOCK_NAME = "_layerwise_extract.lock"  # outputs written before the folder itself became the lock held this file
 FORMAT = "layerwise-extract"
 SPEC_DEFAULTS = {"overflow": "truncate", "stride": None}  # options added after the first outputs were written
 SPEC_KEYS = ("bundle_sha256", "variant", "layers", "pool", "combine", "normalize", "max_length", "overflow", "stride")
+MIX_KEYS = ("weights", "gamma")  # with combine "scalar_mix" only
 TOKEN_KEYS = ("words", "dtype")  # per-token (HDF5) outputs only
 
 
-def embed_options(
-    encoder: Encoder, layers: list[int], pool: str, combine: str | None, normalize: bool, max_length: int | None, batch_size: int,
-    overflow: str = "truncate", stride: int | None = None, tokens: dict[str, Any] | None = None,
-) -> ExtractOptions:
-    """Options for every row, with the schema metadata that names the bundle, variant, pooling and layers.
+def embed_options(encoder: Encoder, embed: EmbedOptions, tokens: dict[str, Any] | None = None) -> ExtractOptions:
+    """``embed`` checked against the model, with the schema metadata that names the bundle, variant, pooling and layers.
     Every option is checked here, before the output folder is touched. ``tokens`` (``words``,
     ``dtype``): per-token output (hdf5.py), which takes ``pool="none"`` and no ``combine``."""
     if tokens is not None:
-        if pool != "none" or combine is not None:
-            raise InputError(f"per-token output keeps every layer apart: pool must be 'none' and combine None, got {pool!r}, {combine!r}")
-    elif pool not in POOLING_KINDS:
+        if embed.pool != "none" or embed.combine is not None:
+            raise InputError(
+                "per-token output keeps every layer apart: {s:pool=none} and no {p:combine}, got {value}",
+                parameter="pool",
+                value=[embed.pool, embed.combine],
+            )
+    elif embed.pool not in POOLING_KINDS:
         raise InputError(
-            f"a Parquet --output holds pooled vectors: --pool must be one of {', '.join(POOLING_KINDS)}, got {pool!r} "
-            "(--pool none writes per-token vectors to an --output ending in .hdf5)"
+            "a Parquet output holds pooled vectors: {p:pool} must be one of {allowed}, got {value} "
+            "({s:pool=none} writes per-token vectors to an output ending in .hdf5)",
+            parameter="pool",
+            value=embed.pool,
+            allowed=", ".join(POOLING_KINDS),
         )
-    check_batch_size(batch_size)
-    encoder.tokenize([""], max_length)  # a bad max_length fails now
-    if overflow not in CORPUS_OVERFLOWS:
+    if embed.overflow not in CORPUS_OVERFLOWS:
         raise InputError(
-            f"extract's --overflow is {' or '.join(CORPUS_OVERFLOWS)} (a corpus job does not stop at one long text), got {overflow!r}"
+            "a corpus job takes {s:overflow=truncate} or {s:overflow=chunk} (it does not stop at one long text), got {value}",
+            parameter="overflow",
+            value=embed.overflow,
         )
-    if overflow == "chunk":
-        tokenizer = encoder.tokenizer
-        stride = check_stride(stride, tokenizer.check_limit(max_length) - tokenizer.special_tokens)
-    elif stride is not None:
-        raise InputError("--stride applies to --overflow chunk only: add --overflow chunk or leave out --stride")
+    layers = embed.layer_indices(encoder.info.num_layers)
+    tokenizer = encoder.tokenizer
+    limit = tokenizer.check_limit(embed.max_length)  # a bad max_length fails now
+    stride = check_stride(embed.stride, limit - tokenizer.special_tokens) if embed.overflow == "chunk" else None
     info = encoder.info
     metadata = {
         "format": FORMAT,
@@ -74,15 +78,16 @@ def embed_options(
         "variant": info.variant,
         "hidden_size": info.hidden_size,
         "layers": layers,
-        "pool": pool,
-        "combine": combine,
-        "normalize": normalize,
-        "max_length": max_length or info.max_length,
-        "overflow": overflow,
+        "pool": embed.pool,
+        "combine": embed.combine,
+        "normalize": embed.normalize,
+        "max_length": limit,
+        "overflow": embed.overflow,
         "stride": stride,
+        **({"weights": list(embed.weights or ()), "gamma": embed.gamma} if embed.combine == "scalar_mix" else {}),
         **(tokens or {}),
     }
-    return ExtractOptions(layers, pool, combine, normalize, max_length, batch_size, overflow, stride, metadata)
+    return ExtractOptions(embed, layers, metadata)
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ class Output:
 
 def spec_of(options: ExtractOptions, plan: Plan) -> dict[str, Any]:
     """What a rerun must match to resume: the options that change a row, the columns, the input files."""
-    keep = SPEC_KEYS + tuple(k for k in TOKEN_KEYS if k in options.metadata)
+    keep = SPEC_KEYS + tuple(k for k in MIX_KEYS + TOKEN_KEYS if k in options.metadata)
     return {
         "format": FORMAT,
         "options": {k: options.metadata[k] for k in keep},
@@ -135,8 +140,8 @@ def open_output(
     path.mkdir(parents=True, exist_ok=True)
     spec = spec_of(options, plan)
     spec_path = path / SPEC_NAME
-    with open(path / LOCK_NAME, "w") as lock:
-        _lock(lock, path)
+    with _locked(path):
+        (path / OLD_LOCK_NAME).unlink(missing_ok=True)
         remove_temp_files(path)
         done = read_done(path)
         if spec_path.exists():
@@ -146,14 +151,21 @@ def open_output(
                     f"--output {str(path)!r} holds a run with other arguments or inputs ({'; '.join(diffs)}): pass a new --output, or "
                     "delete this folder"
                 )
-        elif any(p.name != LOCK_NAME for p in path.iterdir()):
+        elif any(path.iterdir()):
             raise InputError(f"--output {str(path)!r} is not empty and was not written by layerwise extract; pass a new or empty folder")
         write_text_atomic(spec_path, json.dumps(spec, indent=1) + "\n")  # (re)written: a run with no part yet may change its arguments
         yield Output(path, done)
 
 
-def _lock(handle: IO[str], path: Path) -> None:
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the output folder itself (no lock file is left behind), or refuse at once."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        raise InputError(f"another layerwise extract is writing to {str(path)!r}; wait for it or pass another --output") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise InputError(f"another layerwise extract is writing to {str(path)!r}; wait for it or pass another --output") from None
+        yield
+    finally:
+        os.close(fd)

@@ -28,6 +28,7 @@ from ..runtime.errors import LayerwiseError
 class OutputError(LayerwiseError, OSError):
     """An output file cannot be written where asked (missing folder, no permission, a folder in the way)."""
 
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows: no sweep of stale temporaries, writes stay atomic
@@ -111,17 +112,15 @@ def _locked_temporary(target: Path) -> tuple[int, Path]:
 
 
 @contextmanager
-def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
-    """Yield a file object (binary, or UTF-8 text) whose content replaces ``path`` only on success."""
+def atomic_path(path: str | Path) -> Iterator[tuple[int, Path]]:
+    """Yield (descriptor, path) of a locked temporary file beside ``path`` that replaces ``path`` only
+    on success, fsynced (a writer that opens the path itself, as h5py does, writes the same inode)."""
     target = Path(path)
     remove_stale_partials(target)
     fd, temp = _locked_temporary(target)
     try:
-        f: IO[Any] = os.fdopen(fd, "w", closefd=False, encoding="utf-8") if text else os.fdopen(fd, "wb", closefd=False)
-        with f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+        yield fd, temp
+        os.fsync(fd)
         os.chmod(temp, 0o666 & ~current_umask())  # mkstemp makes it private; the result is an ordinary file
         os.replace(temp, target)
     except BaseException:
@@ -129,6 +128,16 @@ def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
         raise
     finally:
         os.close(fd)
+
+
+@contextmanager
+def atomic_write(path: str | Path, text: bool = False) -> Iterator[IO]:
+    """Yield a file object (binary, or UTF-8 text) whose content replaces ``path`` only on success."""
+    with atomic_path(path) as (fd, _):
+        f: IO[Any] = os.fdopen(fd, "w", closefd=False, encoding="utf-8") if text else os.fdopen(fd, "wb", closefd=False)
+        with f:
+            yield f
+            f.flush()
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

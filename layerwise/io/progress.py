@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import Any
 
 
 def progress_bar(total: int) -> Callable[[int], None]:
@@ -20,3 +21,16 @@ def progress_bar(total: int) -> Callable[[int], None]:
         sys.stderr.flush()
 
     return advance
+
+
+def progress_callback() -> Callable[[int, int], None]:
+    """A ``progress(done, total)`` callback (what the scoring functions call) drawing ``progress_bar``."""
+    state: dict[str, Any] = {"bar": None, "done": 0}
+
+    def report(done: int, total: int) -> None:
+        if state["bar"] is None:
+            state["bar"] = progress_bar(total)
+        state["bar"](done - state["done"])
+        state["done"] = done
+
+    return report

@@ -9,7 +9,6 @@ the fix. Not handled here: embedding and fitting (features.py, fit.py).
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io.jsonl import json_object
 from ..runtime.errors import InputError
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
@@ -60,12 +60,7 @@ def _rows_jsonl(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]
             if not line.strip():
                 continue
             where = f"{path} line {number}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{where} is not valid JSON ({e.msg}); each line must be one JSON object") from e
-            if not isinstance(record, dict):
-                raise InputError(f"{where} is a JSON {type(record).__name__}, expected an object")
+            record = json_object(line, where)
             columns.update(dict.fromkeys(record))
             rows.append((where, record))
     return list(columns), rows

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..runtime import Encoder
+from ..runtime import EmbedOptions, Encoder
+from ..runtime.errors import InputError
 
 CHUNK = 1024  # texts per embed call: progress granularity, and the bound on per-call working memory
 
@@ -33,11 +34,7 @@ def human_bytes(count: int) -> str:
 def embed_all(
     encoder: Encoder,
     texts: list[str],
-    pool: str = "mean",
-    max_length: int | None = None,
-    overflow: str | None = None,
-    stride: int | None = None,
-    batch_size: int = 32,
+    options: EmbedOptions,
     advance: Callable[[int], None] = lambda done: None,
 ) -> np.ndarray:
     """Pooled hidden states 0..L of every text: float32 [texts, L + 1, hidden]."""
@@ -45,8 +42,9 @@ def embed_all(
     out = np.empty((len(texts), info.num_layers + 1, info.hidden_size), dtype=np.float32)
     for start in range(0, len(texts), CHUNK):
         chunk = texts[start : start + CHUNK]
-        out[start : start + len(chunk)] = encoder.embed(
-            chunk, layers="all", pool=pool, batch_size=batch_size, max_length=max_length, overflow=overflow, stride=stride
-        )
+        try:
+            out[start : start + len(chunk)] = encoder.embed(chunk, options=options)
+        except InputError as e:
+            raise e.at(start) from e
         advance(len(chunk))
     return out

@@ -9,7 +9,7 @@ from typing import Any
 
 from threadpoolctl import threadpool_limits
 
-from ..runtime import Encoder
+from ..runtime import EmbedOptions, Encoder
 from ..runtime.bundle import sha256_of
 from ..runtime.errors import InputError
 from ..runtime.manifest import MANIFEST_NAME, POOLING_KINDS
@@ -38,14 +38,10 @@ def probe(
     encoder: Encoder,
     data: Labelled,
     task: str = "auto",
-    pool: str = "mean",
+    options: EmbedOptions | None = None,
     folds: int = 5,
     seed: int = 0,
     C: float = 1.0,
-    max_length: int | None = None,
-    overflow: str | None = None,
-    stride: int | None = None,
-    batch_size: int = 32,
     label_column: str = "label",
     bundle_name: str | None = None,
     progress: Callable[[int], None] = lambda done: None,
@@ -57,8 +53,15 @@ def probe(
         >>> report = probe(layerwise.load("bundles/all-MiniLM-L6-v2"), labelled(texts, labels))
         >>> print(report.text())          # the table, the learned scalar mix, the flags that use the best row
     """
-    if pool not in POOLING_KINDS:
-        raise InputError(f"--pool must be one of {', '.join(POOLING_KINDS)} (a probe needs one vector per text), got {pool!r}")
+    options = options or EmbedOptions()
+    if options.pool not in POOLING_KINDS or options.layers != "all" or options.combine is not None:
+        raise InputError(
+            "a probe embeds every layer apart, pooled: {p:options} needs {s:layers=all}, a {p:pool} of {allowed} and no {p:combine}, "
+            "got {value}",
+            parameter="options",
+            value=[options.layers, options.pool, options.combine],
+            allowed=", ".join(POOLING_KINDS),
+        )
     if not (isinstance(C, (int, float)) and C > 0):
         raise InputError(f"--C must be a positive number, got {C!r}")
     target = make_target(data, task, folds, label_column)
@@ -66,9 +69,9 @@ def probe(
     size = feature_bytes(len(data.texts), info.num_layers, info.hidden_size)
     log.info(
         "embedding %d texts once: hidden states 0..%d, pool %s, held as one float32 array [%d, %d, %d] (%s)",
-        len(data.texts), info.num_layers, pool, len(data.texts), info.num_layers + 1, info.hidden_size, human_bytes(size),
+        len(data.texts), info.num_layers, options.pool, len(data.texts), info.num_layers + 1, info.hidden_size, human_bytes(size),
     )
-    hidden = embed_all(encoder, data.texts, pool, max_length, overflow, stride, batch_size, progress)
+    hidden = embed_all(encoder, data.texts, options, progress)
     split = make_folds(target, folds, seed)
     sets = feature_sets(info.num_layers)
     log.info("fitting %d probes on %d folds (%s)", len(sets), folds, target.task)
@@ -89,10 +92,10 @@ def probe(
         "variant": info.variant,
         "hidden_size": info.hidden_size,
         "num_layers": info.num_layers,
-        "pool": pool,
-        "max_length": max_length,
-        "overflow": overflow,
-        "stride": stride,
+        "pool": options.pool,
+        "max_length": options.max_length,
+        "overflow": options.overflow,
+        "stride": options.stride,
         "folds": folds,
         "seed": seed,
         "C": C,

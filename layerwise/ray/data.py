@@ -9,7 +9,6 @@ driver leaves only complete parts, and the rerun computes the rest.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -90,10 +89,13 @@ def extract_ray(
         ray.init(address=address, log_to_driver=False)
     try:
         check_cpus(actors, threads_per_actor, "--actors", "--threads-per-actor")
-        kwargs = asdict(options)
-        del kwargs["metadata"]
         # absolute paths: actors and tasks run in the cluster's folders, not the caller's (threads: the CPUs Ray assigns)
-        kwargs.update(bundle=str(Path(bundle).resolve()), variant=options.metadata["variant"], provider=provider)
+        kwargs = {
+            "bundle": str(Path(bundle).resolve()),
+            "variant": options.metadata["variant"],
+            "provider": provider,
+            "options": options.embed,
+        }
         dataset = ray.data.read_datasource(UnitSource(plan, work), num_cpus=IO_CPUS, override_num_blocks=len(work))  # one block a unit
         dataset = dataset.map_batches(
             Embedder,

@@ -16,7 +16,7 @@ from ..extract.parts import ExtractOptions, embed_batch
 from ..extract.spec import embed_options
 from ..runtime import load
 from ..runtime.errors import InputError
-from ..runtime.options import BATCH_SIZE, resolve_layers
+from ..runtime.options import BATCH_SIZE, EmbedOptions, options_from_keywords
 
 
 def assigned_cpus() -> int:
@@ -64,12 +64,20 @@ class Embedder:
         variant: str | None = None,
         provider: str = "cpu",
         threads: int | None = None,
+        *,
+        weights: list[float] | None = None,
+        gamma: float = 1.0,
+        options: EmbedOptions | None = None,
     ) -> None:
+        """The keywords make an ``EmbedOptions`` (``options=`` gives one instead), checked against the model
+        as ``layerwise extract`` checks them."""
         self.encoder = load(bundle, variant=variant, provider=provider, threads=threads or assigned_cpus() or None)
-        chosen = resolve_layers(layers, self.encoder.info.num_layers)
-        self.options: ExtractOptions = embed_options(
-            self.encoder, chosen, pool, combine, normalize, max_length, batch_size, overflow, stride
-        )
+        if options is None:
+            keywords = dict(layers=layers, pool=pool, combine=combine, normalize=normalize, max_length=max_length)
+            options = options_from_keywords(
+                **keywords, batch_size=batch_size, overflow=overflow, stride=stride, weights=weights, gamma=gamma
+            )
+        self.options: ExtractOptions = embed_options(self.encoder, options)
         self.text_column = text_column
 
     def __call__(self, batch: pa.Table) -> pa.Table:

@@ -15,7 +15,6 @@ that, says what timed out and which variable raises the wait.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import inspect
 import logging
@@ -34,7 +33,7 @@ from ..runtime import load
 from ..runtime.errors import InputError
 from ..runtime.manifest import read_manifest
 from ..server.app import create_app
-from ..server.settings import Settings, check_budget, settings_from_args
+from ..server.settings import RayServing, Settings, check_budget
 from .embedder import assigned_cpus, check_cpus
 
 log = logging.getLogger("layerwise.server")
@@ -57,14 +56,6 @@ class Replica:
         s = self.settings
         loader = functools.partial(load, s.bundle, variant=s.variant, provider=s.provider, threads=s.threads or assigned_cpus() or None)
         return create_app(s, loader)
-
-
-def parse_autoscale(text: str) -> tuple[int, int]:
-    """``"1..4"`` -> (1, 4)."""
-    low, sep, high = text.partition("..")
-    if not (sep and low.isdigit() and high.isdigit()) or not 0 <= int(low) <= int(high) or int(high) < 1:
-        raise InputError(f"--autoscale takes MIN..MAX replicas like 1..4, got {text!r}")
-    return int(low), int(high)
 
 
 def start_timeout() -> float:
@@ -143,20 +134,19 @@ def deploy(
     return serve.run(deployment.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False)
 
 
-def serve_on_ray(args: argparse.Namespace) -> int:
+def serve_on_ray(settings: Settings, replicas: RayServing) -> int:
     """``layerwise serve BUNDLE --ray``: deploy, then serve until SIGINT, SIGTERM or SIGHUP."""
-    settings = settings_from_args(args)
     check_budget(settings, read_manifest(settings.bundle).model.max_length)
-    autoscale = parse_autoscale(args.autoscale) if args.autoscale else None
+    autoscale = replicas.autoscale
     timeout = start_timeout()  # a bad value is refused before Ray starts
-    ray.init(address=args.ray_address, log_to_driver=False)
+    ray.init(address=replicas.address, log_to_driver=False)
     stop = threading.Event()
     for sig in STOP_SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
     deployed = False
     try:
-        check_cpus(autoscale[0] if autoscale else args.replicas, args.threads or 1, "--replicas", "--threads")
-        deploy(settings, args.replicas, autoscale, args.threads or 1, timeout)
+        check_cpus(autoscale[0] if autoscale else replicas.replicas, replicas.threads_per_replica, "--replicas", "--threads")
+        deploy(settings, replicas.replicas, autoscale, replicas.threads_per_replica, timeout)
         deployed = True
         log.warning("serving %s on http://%s:%d with Ray Serve; Ctrl-C stops", settings.model_id, settings.host, settings.port)
         stop.wait()
