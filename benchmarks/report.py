@@ -89,9 +89,10 @@ def _call_sizes(job: dict[str, Any]) -> list[str]:
     lines = [
         "",
         "Small calls (last layer pooled, texts/s): a call that fits one batch spread over the threads side by side, "
-        f"or run as one batch on intra-op threads. Spreading pays from {job['spread_from']} texts on here "
-        f"(the family's default: {job['default_spread_from']}); sizes whose calls are several batches either way (or one text) "
-        "measure the noise.",
+        "or run as one batch on intra-op threads. "
+        + (f"Spreading pays from {job['spread_from']} texts on here " if job["spread_from"] else "Spreading pays at no size here ")
+        + f"(the family's default: {job['default_spread_from']}); sizes whose calls are several batches either way (or one text) "
+        + "measure the noise.",
         "",
         "| texts per call | spread | one batch | ratio | decides |",
         "|---|---|---|---|---|",

@@ -265,8 +265,9 @@ def length_sorted_batches(
 ) -> Iterator[Batch]:
     """Yield batches longest-first, each padded to its own longest text and holding at most
     ``batch_size`` texts and (when given) ``max_tokens`` padded tokens, one text at least.
-    With ``spread`` > 1, a call that would make fewer batches than that is cut into ``spread``
-    batches of about equal tokens (as many as it has texts), so they can run side by side.
+    With ``spread`` > 1 the batches run side by side on that many threads: the call is cut into a
+    multiple of ``spread`` batches of about equal tokens within the same caps (or one batch per
+    text, when it has fewer), so the threads finish together.
 
     Example: lengths [3, 9, 4], batch_size 2 -> rows [1, 2] padded to 9, then row [0] at 3;
     with max_tokens 10 -> [1] at 9, then [2, 0] at 4; with batch_size 32 and spread 2 -> [1] at 9, then [2, 0] at 4.
@@ -274,9 +275,8 @@ def length_sorted_batches(
     lengths = tokenized.lengths
     order = np.argsort(-lengths, kind="stable")
     groups = _capped_groups(order, lengths, batch_size, max_tokens)
-    parts = min(spread, len(order))
-    if len(groups) < parts:
-        groups = _even_groups(order, lengths, parts)
+    if spread > 1:
+        groups = _balanced_groups(order, lengths, groups, spread, batch_size, max_tokens)
     for rows in groups:
         width = int(lengths[rows[0]])  # the longest of this batch: order is longest-first
         ids = np.full((len(rows), width), pad_id, dtype=np.int64)
@@ -298,6 +298,26 @@ def _capped_groups(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_
         count = batch_size if max_tokens is None else max(1, min(batch_size, max_tokens // max(width, 1)))
         groups.append(order[start : start + count])
         start += count
+    return groups
+
+
+def _balanced_groups(
+    order: np.ndarray, lengths: np.ndarray, groups: list[np.ndarray], spread: int, batch_size: int, max_tokens: int | None
+) -> list[np.ndarray]:
+    """``groups`` re-cut into a multiple of ``spread`` runs of about equal tokens that keep both caps.
+
+    Capped groups alone leave threads idle: 12 sentences under a 512-token cap make batches of 11
+    texts and of 1. Up to twice the capped count is tried; ``groups`` stays when none fits the caps.
+    """
+
+    def fits(group: np.ndarray) -> bool:
+        return len(group) <= batch_size and (max_tokens is None or len(group) == 1 or len(group) * int(lengths[group[0]]) <= max_tokens)
+
+    fewest = -(-len(groups) // spread) * spread
+    for parts in dict.fromkeys(min(parts, len(order)) for parts in range(fewest, 2 * fewest + 1, spread)):
+        even = _even_groups(order, lengths, parts)
+        if all(fits(group) for group in even):
+            return even
     return groups
 
 

@@ -124,6 +124,21 @@ def test_batches_are_length_sorted_and_capped_by_texts_and_tokens():
     assert [b.indices.tolist() for b in length_sorted_batches(tokenized, batch_size=32, pad_id=0, spread=4)] == [[1], [2], [0]]
 
 
+def test_batches_run_side_by_side_carry_about_equal_tokens():
+    """Twelve sentences under a 512-token cap: the cap alone makes batches of 11 texts and of 1 (one
+    thread idle most of the call); spread over 2 threads they are cut into two of about equal tokens."""
+    from layerwise.runtime.tokenize import Tokenized, length_sorted_batches
+
+    lengths = [45, 40, 35, 30, 30, 28, 25, 20, 20, 18, 15, 13]
+    ids = [[1] * n for n in lengths]
+    tokenized = Tokenized(texts=["t"] * 12, ids=ids, type_ids=[[0] * n for n in lengths], full_lengths=lengths, limit=512)
+    capped = list(length_sorted_batches(tokenized, batch_size=32, pad_id=0, max_tokens=512))
+    assert [len(b.indices) for b in capped] == [11, 1]
+    spread = list(length_sorted_batches(tokenized, batch_size=32, pad_id=0, max_tokens=512, spread=2))
+    assert [len(b.indices) for b in spread] == [5, 7] and [b.input_ids.size for b in spread] == [225, 196]
+    assert sorted(np.concatenate([b.indices for b in spread]).tolist()) == list(range(12))
+
+
 def test_a_small_call_runs_side_by_side_on_two_threads_with_the_same_vectors(minilm_bundle):
     """Four short sentences fit one batch; on 2 threads they run as 2 batches side by side, with the
     vectors of one batch on intra-op threads."""

@@ -6,8 +6,8 @@ sets with each cap, side by side, and with the default cap on intra-op threads i
 layers mean-pooled, batch size 32, configurations alternated round by round. Then the small-call
 regime (``call_sizes``): the same sentences in calls of 1 to 32 texts, last layer pooled (a
 server's runs at moderate concurrency), with a call that fits one batch spread over the threads
-side by side or run on intra-op threads; the smallest call size from which spreading pays at
-every larger size is the family's ``spread_from``.
+side by side or run on intra-op threads; the smallest call size at which spreading pays, and
+from which it loses at no larger size, is the family's ``spread_from``.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ BATCH = 32
 CALL_SIZES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)
 CALL_TEXTS = 96  # texts per timed pass, in calls of each size
 PAYS = 1.05  # spreading must be this much faster to count as paying
+LOSES = 0.95  # and this much slower to count as losing (between the two: noise)
 
 
 def text_sets(tokenizer: Any, sentences: list[str]) -> dict[str, list[str]]:
@@ -70,7 +71,8 @@ def call_sizes(encoder: Any, sentences: list[str], repeats: int) -> dict[str, An
     """texts/s for calls of each size in CALL_SIZES, spread side by side vs one batch on intra-op threads.
 
     Only the sizes whose calls fit one batch tell the two apart (a larger call is several batches either
-    way, run side by side): ``spread_from`` is the smallest size from which spreading pays at every such size.
+    way, run side by side): ``spread_from`` is the smallest such size at which spreading pays and from which it
+loses at no larger one (None: spreading pays at no size here).
     """
     default = encoder.batching
     ways = {"spread": dataclass_replace(default, spread_from=1), "one batch": dataclass_replace(default, spread_from=None)}
@@ -92,5 +94,5 @@ def call_sizes(encoder: Any, sentences: list[str], repeats: int) -> dict[str, An
         rows[size]["ratio"] = round(per_s["spread"] / per_s["one batch"], 3)
         rows[size]["one_batch_fits"] = size > 1 and kept["one batch"] == 1  # every call of this size is one batch unspread
     deciding = [size for size in CALL_SIZES if rows[size]["one_batch_fits"]]
-    paying = [size for size in deciding if all(rows[s]["ratio"] >= PAYS for s in deciding if s >= size)]
+    paying = [size for size in deciding if rows[size]["ratio"] >= PAYS and all(rows[s]["ratio"] > LOSES for s in deciding if s >= size)]
     return {"sizes": rows, "spread_from": min(paying) if paying else None, "default_spread_from": default.spread_from}
