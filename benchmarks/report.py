@@ -88,13 +88,13 @@ def _batching(job: dict[str, Any], model: str) -> list[str]:
 def _call_sizes(job: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        "Small calls (last layer pooled, texts/s): a call that fits one batch spread over the threads side by side, "
-        "or run as one batch on intra-op threads. "
+        "Small calls (last layer pooled, texts/s): spread, cut into a multiple of the threads of about equal tokens run side by "
+        "side, or cut by the caps alone (one batch on intra-op threads when the call fits one). "
         + (f"Spreading pays from {job['spread_from']} texts on here " if job["spread_from"] else "Spreading pays at no size here ")
-        + f"(the family's default: {job['default_spread_from']}); sizes whose calls are several batches either way (or one text) "
-        + "measure the noise.",
+        + f"(the family's default: {job['default_spread_from']}); only sizes whose calls fit one batch decide it (one text "
+        + "measures the noise); for the others the ratio is what balancing the batches over the threads gains.",
         "",
-        "| texts per call | spread | one batch | ratio | decides |",
+        "| texts per call | spread | caps alone | ratio | decides |",
         "|---|---|---|---|---|",
     ]
     for size, row in job["sizes"].items():

@@ -3,11 +3,12 @@
 On the CPU a batch holds at most ``max_tokens`` padded tokens (big batches cost more than
 they save there), and batches run side by side on one thread each: on 2 cores with
 natural-length sentences that gave about 1.7x the throughput of intra-op threads, which gain
-little on small matrices. A call small enough for one batch is still cut into ``side_by_side``
-batches from ``spread_from`` texts on, so a handful of texts (the server's regime at moderate
-concurrency) uses every core too; a single text runs on intra-op threads (lowest latency). On
-CUDA there is no cap and one batch runs at a time. The figures behind each default are in
-docs/benchmarks.md ("Batching"); ``benchmarks/jobs/batching.py`` re-measures them on a machine.
+little on small matrices. From ``spread_from`` texts on, a call is cut into a multiple of
+``side_by_side`` batches of about equal tokens (runtime/tokenize.py), so a handful of texts (the
+server's regime at moderate concurrency) uses every core too and no thread idles at a call's end;
+a single text runs on intra-op threads (lowest latency). On CUDA there is no cap and one batch
+runs at a time. The figures behind each default are in docs/benchmarks.md ("Small calls");
+``benchmarks/jobs/batching.py`` re-measures them on a machine.
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ class Batching:
 
     ``max_tokens``: padded tokens a batch holds at most (None: no cap). ``side_by_side``: batches
     that run at once, on one thread each (1: one at a time on the intra-op threads).
-    ``spread_from``: a call of at least this many texts that would make fewer batches than
-    ``side_by_side`` is cut into that many (None: never).
+    ``spread_from``: a call of at least this many texts is cut into a multiple of ``side_by_side``
+    batches of about equal tokens (None: by the caps alone).
     """
 
     max_tokens: int | None

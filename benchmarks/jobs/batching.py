@@ -5,9 +5,10 @@ side by side on one thread each. Here the default variant (what ``variant=None``
 sets with each cap, side by side, and with the default cap on intra-op threads instead; all
 layers mean-pooled, batch size 32, configurations alternated round by round. Then the small-call
 regime (``call_sizes``): the same sentences in calls of 1 to 32 texts, last layer pooled (a
-server's runs at moderate concurrency), with a call that fits one batch spread over the threads
-side by side or run on intra-op threads; the smallest call size at which spreading pays, and
-from which it loses at no larger size, is the family's ``spread_from``.
+server's runs at moderate concurrency), spread (cut into a multiple of the threads of about equal
+tokens, side by side) or cut by the caps alone (one batch on intra-op threads when it fits one); over
+the sizes whose calls fit one batch, the smallest at which spreading pays, and from which it loses at
+no larger size, is the family's ``spread_from``.
 """
 
 from __future__ import annotations

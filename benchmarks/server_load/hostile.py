@@ -17,6 +17,7 @@ import struct
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 Hostile = Callable[[int, str, bytes], str]
@@ -41,34 +42,18 @@ def head(route: str, length: int) -> bytes:
     return f"POST {route} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
 
 
-def reset_before_body(port: int, route: str, body: bytes) -> str:
-    sock = _connect(port)
-    sock.sendall(head(route, len(body)))
-    time.sleep(0.05)
-    _reset(sock)
-    return "sent"
-
-
-def reset_mid_body(port: int, route: str, body: bytes) -> str:
-    sock = _connect(port)
-    sock.sendall(head(route, len(body)) + body[: len(body) // 2])
-    time.sleep(0.05)
-    _reset(sock)
-    return "sent"
-
-
-def vanish_mid_body(port: int, route: str, body: bytes) -> str:
-    sock = _connect(port)
-    sock.sendall(head(route, len(body)) + body[: len(body) // 2])
-    sock.close()
-    return "sent"
-
-
-def reset_while_job_runs(port: int, route: str, body: bytes) -> str:
-    sock = _connect(port)
-    sock.sendall(head(route, len(body)) + body)
-    time.sleep(0.01)
-    _reset(sock)
+def leave(port: int, route: str, body: bytes, *, sent: float, wait: float, reset: bool, mid_response: bool = False) -> str:
+    """Send the head and the first ``sent`` share of the body, wait ``wait`` s (mid-response: after
+    reading one byte through a small receive window), then reset (RST) or close (FIN)."""
+    sock = _connect(port, receive_buffer=4096 if mid_response else None)
+    sock.sendall(head(route, len(body)) + body[: int(len(body) * sent)])
+    if mid_response:
+        sock.recv(1)
+    time.sleep(wait)
+    if reset:
+        _reset(sock)
+    else:  # with unread data the kernel answers RST too
+        sock.close()
     return "sent"
 
 
@@ -88,35 +73,15 @@ def half_close_after_request(port: int, route: str, body: bytes) -> str:
     return answer.split(b"\r\n", 1)[0].decode(errors="replace") if answer else "no answer"
 
 
-def reset_mid_response(port: int, route: str, body: bytes) -> str:
-    """A small receive window, one byte read, then RST while the server is still writing."""
-    sock = _connect(port, receive_buffer=4096)
-    sock.sendall(head(route, len(body)) + body)
-    sock.recv(1)
-    time.sleep(0.3)
-    _reset(sock)
-    return "sent"
-
-
-def vanish_mid_response(port: int, route: str, body: bytes) -> str:
-    """As ``reset_mid_response`` but an ordinary close (with unread data the kernel answers RST too)."""
-    sock = _connect(port, receive_buffer=4096)
-    sock.sendall(head(route, len(body)) + body)
-    sock.recv(1)
-    time.sleep(0.3)
-    sock.close()
-    return "sent"
-
-
 # name -> (client, wants a large response): mid-response clients get /embed_all of long texts
 HOSTILE: dict[str, tuple[Hostile, bool]] = {
-    "reset before the body": (reset_before_body, False),
-    "reset mid-body": (reset_mid_body, False),
-    "vanish mid-body": (vanish_mid_body, False),
-    "reset while the job runs": (reset_while_job_runs, False),
+    "reset before the body": (partial(leave, sent=0, wait=0.05, reset=True), False),
+    "reset mid-body": (partial(leave, sent=0.5, wait=0.05, reset=True), False),
+    "vanish mid-body": (partial(leave, sent=0.5, wait=0, reset=False), False),
+    "reset while the job runs": (partial(leave, sent=1, wait=0.01, reset=True), False),
     "half-close after the request": (half_close_after_request, False),
-    "reset mid-response": (reset_mid_response, True),
-    "vanish mid-response": (vanish_mid_response, True),
+    "reset mid-response": (partial(leave, sent=1, wait=0.3, reset=True, mid_response=True), True),
+    "vanish mid-response": (partial(leave, sent=1, wait=0.3, reset=False, mid_response=True), True),
 }
 
 
