@@ -301,20 +301,24 @@ def _capped_groups(order: np.ndarray, lengths: np.ndarray, batch_size: int, max_
     return groups
 
 
+BALANCE_TRIES = 4  # batch counts _balanced_groups tries: each costs a pass over the call's lengths
+
+
 def _balanced_groups(
     order: np.ndarray, lengths: np.ndarray, groups: list[np.ndarray], spread: int, batch_size: int, max_tokens: int | None
 ) -> list[np.ndarray]:
     """``groups`` re-cut into a multiple of ``spread`` runs of about equal tokens that keep both caps.
 
     Capped groups alone leave threads idle: 12 sentences under a 512-token cap make batches of 11
-    texts and of 1. Up to twice the capped count is tried; ``groups`` stays when none fits the caps.
+    texts and of 1. BALANCE_TRIES counts are tried, ``spread`` apart from the fewest; ``groups``
+    stays when none fits the caps (a large call, where one idle batch matters little).
     """
 
     def fits(group: np.ndarray) -> bool:
         return len(group) <= batch_size and (max_tokens is None or len(group) == 1 or len(group) * int(lengths[group[0]]) <= max_tokens)
 
     fewest = -(-len(groups) // spread) * spread
-    for parts in dict.fromkeys(min(parts, len(order)) for parts in range(fewest, 2 * fewest + 1, spread)):
+    for parts in dict.fromkeys(min(fewest + i * spread, len(order)) for i in range(BALANCE_TRIES)):
         even = _even_groups(order, lengths, parts)
         if all(fits(group) for group in even):
             return even

@@ -69,11 +69,11 @@ def run(bundle: str, sentences: list[str], threads: int, repeats: int = 5) -> di
 
 
 def call_sizes(encoder: Any, sentences: list[str], repeats: int) -> dict[str, Any]:
-    """texts/s for calls of each size in CALL_SIZES, spread side by side vs one batch on intra-op threads.
+    """texts/s for calls of each size in CALL_SIZES, spread (balanced, side by side) vs cut by the caps alone.
 
-    Only the sizes whose calls fit one batch tell the two apart (a larger call is several batches either
-    way, run side by side): ``spread_from`` is the smallest such size at which spreading pays and from which it
-loses at no larger one (None: spreading pays at no size here).
+    Only the sizes whose calls fit one batch decide ``spread_from`` (one batch on intra-op threads against
+    spreading): the smallest such size at which spreading pays and from which it loses at no larger one
+    (None: at no size). For larger calls the ratio is what balancing the batches over the threads gains.
     """
     default = encoder.batching
     ways = {"spread": dataclass_replace(default, spread_from=1), "one batch": dataclass_replace(default, spread_from=None)}
