@@ -25,7 +25,9 @@ from dataclasses import dataclass
 #   mixed 446 / 430 / 430 (fused: equal within 2% on all three).
 BATCH_TOKENS_CPU = 512  # families without an entry below
 BATCH_TOKENS_BY_FAMILY = {"amx": 256}
-# Texts from which a call that fits one batch is cut into side-by-side batches, by CPU family.
+# Texts from which a call is spread over the threads (side-by-side batches of about equal tokens), by
+# CPU family: measured 2 on AVX-512 VNNI (docs/benchmarks.md, "Small calls"); AVX2 and AMX are not
+# measured yet and take the default until benchmarks/jobs/batching.py runs there.
 SPREAD_FROM_CPU = 2
 SPREAD_FROM_BY_FAMILY: dict[str, int | None] = {}
 
