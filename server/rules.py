@@ -147,18 +147,12 @@ def _one_vector(body: EmbedBody) -> str | None:
     )
 
 
-ONE_VECTOR = Rule(  # OpenAI's route: one vector per input, so several layers need `combine`
-    lambda limits, field: [
-        {
-            "not": {
-                "required": ["layers"],
-                "properties": {
-                    "layers": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
-                    "combine": {"nullable": True, "not": {"type": "string"}},
-                },
-            }
-        }
-    ],
-    _one_vector,
-)
+def several_need_combine(name: str) -> Callable[[Limits, str], list[Schema]]:
+    """The schema of "several layers in ``name`` (a list of two or more, or a name such as "all") need `combine`"."""
+    several = {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]}
+    refused = {"required": [name], "properties": {name: several, "combine": {"nullable": True, "not": {"type": "string"}}}}
+    return lambda limits, field: [{"not": refused}]
+
+
+ONE_VECTOR = Rule(several_need_combine("layers"), _one_vector)  # OpenAI's route: one vector per input
 EMBED_RULES = (OVERFLOW_AND_TRUNCATE, CHUNKING, LAYER_COUNTS)

@@ -37,7 +37,7 @@ from .fields import Limits, Text, optional
 from .openapi import Doc, documented
 from .parse import Body, Row, parse
 from .render import json_bytes
-from .rules import Rule
+from .rules import Rule, several_need_combine
 from .settings import max_request_tokens
 from .tei import DIALECT
 
@@ -45,19 +45,7 @@ B = TypeVar("B", bound=Body)
 MAX_REFERENCES = 8  # references of one candidate at most: a request embeds at most --max-client-batch-size x 9 texts
 
 
-SEVERAL_LAYERS = Rule(  # /maxsim: one vector per token, so several layers need `combine` (the runtime refuses them without)
-    lambda limits, field: [
-        {
-            "not": {
-                "required": ["layer"],
-                "properties": {
-                    "layer": {"oneOf": [{"type": "string"}, {"type": "array", "minItems": 2}]},
-                    "combine": {"nullable": True, "not": {"type": "string"}},
-                },
-            }
-        }
-    ]
-)
+SEVERAL_LAYERS = Rule(several_need_combine("layer"))  # /maxsim: one vector per token (the runtime refuses the rest)
 
 
 class Similarity(Body):
@@ -206,12 +194,9 @@ async def _scored(request: Request, model: Callable[[Limits], type[B]], work: Ca
 
 
 def _bertscore(encoder: Any, parsed: BERTScoreRequest) -> Any:
-    import warnings
-
+    """Scores as the Python API gives them; "truncate" cuts silently, the answer lists the cut candidates."""
     layers = parsed.layer if not isinstance(parsed.layer, list) else list(parsed.layer)
-    with warnings.catch_warnings():  # the answer lists the cut candidates instead
-        warnings.simplefilter("ignore")
-        candidates = [pair.candidate for pair in parsed.pairs]
+    candidates = [pair.candidate for pair in parsed.pairs]
     references = [pair.reference if isinstance(pair.reference, list) else [pair.reference] for pair in parsed.pairs]
     return encoder.bertscore(candidates, references, layers, idf=bool(parsed.idf), overflow=parsed.overflow or "truncate")
 
